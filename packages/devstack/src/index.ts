@@ -1,0 +1,2 @@
+export { startStack, withDatabase, type Stack } from './stack';
+export { freePort, stopChild, waitFor } from './processes';

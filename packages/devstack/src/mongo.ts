@@ -1,0 +1,74 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { MongoClient } from 'mongodb';
+import { dockerEngineAvailable } from './docker';
+import { freePort, spawnDaemon, stopChild, waitFor } from './processes';
+import { nothingToStop, redactUrl, type ProvidedService } from './service';
+
+const BUILD_SCRIPT = resolve(__dirname, '../../../scripts/build-ferretdb.sh');
+
+async function ping(uri: string): Promise<void> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1_000 });
+  try {
+    await client.db('admin').command({ ping: 1 });
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * A MongoDB-wire server, in this order: `MONGODB_URI`; a `mongo:7` container when a Docker engine
+ * runs; else FerretDB on SQLite (built once from the Go module proxy and cached) on a free port.
+ */
+export async function provideMongo(workDir: string): Promise<ProvidedService> {
+  const configured = process.env.MONGODB_URI;
+  if (configured) return { url: configured, description: `MONGODB_URI (${redactUrl(configured)})`, stop: nothingToStop };
+
+  if (await dockerEngineAvailable()) {
+    const { MongoDBContainer } = await import('@testcontainers/mongodb');
+    const container = await new MongoDBContainer('mongo:7').start();
+    const url = new URL(container.getConnectionString());
+    url.searchParams.set('directConnection', 'true');
+    return {
+      url: url.toString(),
+      description: 'a mongo:7 container (testcontainers)',
+      stop: async () => void (await container.stop()),
+    };
+  }
+
+  return startFerretDb(workDir);
+}
+
+async function startFerretDb(workDir: string): Promise<ProvidedService> {
+  let binary: string;
+  try {
+    const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { maxBuffer: 1 << 20 });
+    binary = stdout.trim().split('\n').at(-1) ?? '';
+  } catch (err) {
+    throw new Error(
+      `no MongoDB: MONGODB_URI is unset, no Docker engine answers, and FerretDB could not be built (${(err as Error).message.trim()}). Set MONGODB_URI to a MongoDB server.`,
+    );
+  }
+  const port = await freePort();
+  const dataDir = join(workDir, 'ferretdb') + '/';
+  mkdirSync(dataDir, { recursive: true });
+  const log = openSync(join(workDir, 'ferretdb.log'), 'a');
+  const child = spawnDaemon(
+    binary,
+    [
+      `--listen-addr=127.0.0.1:${port}`,
+      '--handler=sqlite',
+      `--sqlite-url=file:${dataDir}`,
+      '--state-dir=-',
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=warn',
+    ],
+    log,
+  );
+  const url = `mongodb://127.0.0.1:${port}/`;
+  await waitFor('FerretDB', () => ping(url), 30_000, child);
+  return { url, description: `FerretDB ${binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? ''} on SQLite, port ${port}`, stop: () => stopChild(child) };
+}

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+const Email = z
+  .email()
+  .max(254)
+  .transform((email) => email.toLowerCase());
+const Password = z.string().min(8, 'must be at least 8 characters').max(256);
+const Name = z.string().trim().min(1).max(100);
+
+export const RegisterRequest = z.strictObject({ email: Email, password: Password, name: Name });
+export type RegisterRequest = z.infer<typeof RegisterRequest>;
+
+/**
+ * The seed's login body carries `name` too: with it, an unknown email creates the account
+ * (when AUTH_AUTO_REGISTER is on). The password is not length-checked here so that a wrong
+ * password always gets the same generic 401.
+ */
+export const LoginRequest = z.strictObject({
+  email: Email,
+  password: z.string().min(1).max(256),
+  name: Name.optional(),
+});
+export type LoginRequest = z.infer<typeof LoginRequest>;
+
+export const UserRole = z.enum(['user', 'admin']);
+export type UserRole = z.infer<typeof UserRole>;
+
+export const PublicUser = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role: UserRole,
+  created_at: z.iso.datetime(),
+});
+export type PublicUser = z.infer<typeof PublicUser>;
+
+export const AuthResult = z.object({ token: z.string(), token_type: z.literal('Bearer'), expires_in: z.int(), user: PublicUser });
+export type AuthResult = z.infer<typeof AuthResult>;
+
+/** Claims of our access tokens. */
+export const TokenClaims = z.object({ sub: z.string(), role: UserRole });
+export type TokenClaims = z.infer<typeof TokenClaims>;

@@ -1,0 +1,43 @@
+import { z } from 'zod';
+
+/** Thrown when the environment does not satisfy a service's config schema; names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once, treating empty values as unset (compose files often pass `FOO=`). */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = schema.safeParse(present);
+  if (result.success) return result.data;
+  throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
+}
+
+const durationMs = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+
+export const NodeEnv = z.enum(['development', 'test', 'production']).default('development');
+
+/** Settings both services read. */
+export const CommonEnv = z.object({
+  NODE_ENV: NodeEnv,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  MONGODB_URI: z.url({ protocol: /^mongodb(\+srv)?$/ }).default('mongodb://127.0.0.1:27017/imagegen'),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
+    .default('imagegen'),
+  SHUTDOWN_TIMEOUT_MS: durationMs(25_000),
+});
+
+export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
+export const DEFAULT_HF_BASE_URL = 'https://router.huggingface.co/hf-inference/models';
+
+export const HfModelEnv = z.object({
+  HF_MODEL: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'a Hugging Face model id, owner/name').default(DEFAULT_HF_MODEL),
+});
+
+export { durationMs };

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { STYLE_NAMES } from './styles';
+
+export const ObjectIdString = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex id');
+
+export const ModelId = z
+  .string()
+  .max(96)
+  .regex(/^[\w.-]+\/[\w.-]+$/, 'must be a Hugging Face model id, owner/name');
+
+const Dimension = z
+  .int()
+  .min(256)
+  .max(1024)
+  .refine((n) => n % 8 === 0, 'must be a multiple of 8');
+
+export const GenerationStatus = z.enum(['pending', 'processing', 'completed', 'failed']);
+export type GenerationStatus = z.infer<typeof GenerationStatus>;
+export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['completed', 'failed'];
+
+/** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
+export const CreateGenerationRequest = z.strictObject({
+  prompt: z.string().trim().min(1, 'must not be empty').max(2000),
+  negative_prompt: z.string().trim().max(2000).optional(),
+  width: Dimension.default(512),
+  height: Dimension.default(512),
+  num_inference_steps: z.int().min(1).max(150).optional(),
+  guidance_scale: z.number().min(0).max(50).optional(),
+  seed: z.int().min(0).max(4_294_967_295).optional(),
+  model: ModelId.optional(),
+  style: z.enum(STYLE_NAMES).nullable().default(null),
+});
+export type CreateGenerationRequest = z.infer<typeof CreateGenerationRequest>;
+
+/** What the model is asked for; stored on the record and sent to Hugging Face as `parameters`. */
+export const GenerationSettings = z.object({
+  width: z.int(),
+  height: z.int(),
+  model: ModelId,
+  style: z.enum(STYLE_NAMES).nullable(),
+  negative_prompt: z.string().nullable(),
+  num_inference_steps: z.int().nullable(),
+  guidance_scale: z.number().nullable(),
+  seed: z.int().nullable(),
+});
+export type GenerationSettings = z.infer<typeof GenerationSettings>;
+
+export const ImageMeta = z.object({
+  mime_type: z.enum(['image/png', 'image/jpeg', 'image/webp']),
+  size_bytes: z.int(),
+  width: z.int(),
+  height: z.int(),
+});
+export type ImageMeta = z.infer<typeof ImageMeta>;
+export type ImageMimeType = ImageMeta['mime_type'];
+
+/** A generation as clients see it in lists: everything but the image bytes. */
+export const GenerationSummary = z.object({
+  id: ObjectIdString,
+  user_id: ObjectIdString,
+  prompt: z.string(),
+  status: GenerationStatus,
+  settings: GenerationSettings,
+  image: ImageMeta.nullable(),
+  error: z.string().nullable(),
+  attempts: z.int(),
+  created_at: z.iso.datetime(),
+  started_at: z.iso.datetime().nullable(),
+  completed_at: z.iso.datetime().nullable(),
+});
+export type GenerationSummary = z.infer<typeof GenerationSummary>;
+
+/** A single generation: the summary plus `image_url`, a data URL once completed (as the seed promised). */
+export const Generation = GenerationSummary.extend({
+  image_url: z.string().startsWith('data:image/').nullable(),
+});
+export type Generation = z.infer<typeof Generation>;
+
+/** Query of `GET /api/generations`. */
+export const ListGenerationsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z
+    .string()
+    .regex(/^[0-9a-f]{24}$/i, 'must be the next_cursor of a previous page')
+    .optional(),
+  status: GenerationStatus.optional(),
+});
+export type ListGenerationsQuery = z.infer<typeof ListGenerationsQuery>;
+
+export const GenerationPage = z.object({
+  items: z.array(GenerationSummary),
+  next_cursor: z.string().nullable(),
+});
+export type GenerationPage = z.infer<typeof GenerationPage>;

@@ -1,0 +1,38 @@
+import express from 'express';
+import type { Redis } from 'ioredis';
+import type { Db } from 'mongodb';
+import type { Logger } from '@imagegen/shared';
+import { authRoutes } from './auth/auth.routes';
+import type { AuthService } from './auth/auth.service';
+import type { TokenService } from './auth/token.service';
+import { generationRoutes } from './generations/generations.routes';
+import type { GenerationService } from './generations/generation.service';
+import { healthRoutes } from './health/health.routes';
+import { authenticate } from './http/authenticate';
+import { errorHandler, notFoundRoute } from './http/error-handler';
+import { requireJson } from './http/require-json';
+
+export interface AppDeps {
+  db: Db;
+  redis: Redis;
+  logger: Logger;
+  auth: AuthService;
+  tokens: TokenService;
+  generations: GenerationService;
+  bodyLimitBytes: number;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Strict routing stays off, so `/api/generations` and the seed's `/api/generations/` are one route.
+  app.use(requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
+
+  app.use(healthRoutes(deps.db, deps.redis));
+  app.use('/api/auth', authRoutes(deps.auth));
+  app.use('/api/generations', authenticate(deps.tokens), generationRoutes(deps.generations));
+
+  app.use(notFoundRoute);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,75 @@
+import type { AuthResult, LoginRequest, PublicUser, RegisterRequest, UserDocument } from '@imagegen/shared';
+import { ConflictError, UnauthorizedError, ValidationError } from '../errors';
+import type { UserRepository } from '../users/user.repository';
+import { decoyHash, hashPassword, verifyPassword } from './password';
+import type { TokenService } from './token.service';
+
+/** One message for every failed login, so the answer never tells which part was wrong. */
+const BAD_CREDENTIALS = 'Invalid email or password';
+
+export interface AuthServiceOptions {
+  autoRegister: boolean;
+}
+
+export class AuthService {
+  constructor(
+    private readonly users: UserRepository,
+    private readonly tokens: TokenService,
+    private readonly options: AuthServiceOptions,
+  ) {}
+
+  async register(input: RegisterRequest): Promise<AuthResult> {
+    const user = await this.users.insert({
+      email: input.email,
+      name: input.name,
+      password_hash: await hashPassword(input.password),
+      role: 'user',
+    });
+    if (!user) throw new ConflictError('An account with this email already exists');
+    return this.issue(user);
+  }
+
+  /** The seed's login: an unknown email with a name creates the account when auto-registration is on. */
+  async login(input: LoginRequest): Promise<{ result: AuthResult; created: boolean }> {
+    const user = await this.users.findByEmail(input.email);
+    if (user) {
+      if (!(await verifyPassword(input.password, user.password_hash))) throw new UnauthorizedError(BAD_CREDENTIALS);
+      return { result: this.issue(user), created: false };
+    }
+    if (this.options.autoRegister && input.name) {
+      if (input.password.length < 8) {
+        throw new ValidationError([{ field: 'password', message: 'must be at least 8 characters' }]);
+      }
+      const created = await this.users.insert({
+        email: input.email,
+        name: input.name,
+        password_hash: await hashPassword(input.password),
+        role: 'user',
+      });
+      // A concurrent login may have created the same account first: fall back to checking the password.
+      if (created) return { result: this.issue(created), created: true };
+      return this.login({ ...input, name: undefined });
+    }
+    await verifyPassword(input.password, await decoyHash());
+    throw new UnauthorizedError(BAD_CREDENTIALS);
+  }
+
+  private issue(user: UserDocument): AuthResult {
+    return {
+      token: this.tokens.sign(user._id.toHexString(), user.role),
+      token_type: 'Bearer',
+      expires_in: this.tokens.ttlSeconds,
+      user: toPublicUser(user),
+    };
+  }
+}
+
+export function toPublicUser(user: UserDocument): PublicUser {
+  return {
+    id: user._id.toHexString(),
+    email: user.email,
+    name: user.name,
+    role: user.role,
+    created_at: user.created_at.toISOString(),
+  };
+}

@@ -1,0 +1,48 @@
+import type { FieldError } from '@imagegen/shared';
+
+/**
+ * The one error family of the API. Services throw these; the error middleware is the only place
+ * that turns them into HTTP answers.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly errors?: FieldError[],
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(errors: FieldError[], message = 'Invalid request') {
+    super(400, message, errors);
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = 'Authentication required') {
+    super(401, message);
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(message = 'Not found') {
+    super(404, message);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}
+
+/** A dependency (MongoDB, Redis) is down: the request may be retried later. */
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super(503, message, undefined, { cause });
+  }
+}

@@ -1,0 +1,37 @@
+import { Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { Db } from 'mongodb';
+
+const CHECK_TIMEOUT_MS = 2_000;
+
+function withTimeout(check: Promise<unknown>): Promise<'ok' | 'unreachable'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+  });
+  return Promise.race([check, timeout])
+    .then(() => 'ok' as const)
+    .catch(() => 'unreachable' as const)
+    .finally(() => clearTimeout(timer));
+}
+
+/** `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer. */
+export function healthRoutes(db: Db, redis: Redis): Router {
+  const router = Router();
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ success: true, message: 'ok', data: { status: 'ok' } });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const [mongodb, redisState] = await Promise.all([withTimeout(db.command({ ping: 1 })), withTimeout(redis.ping())]);
+    const ready = mongodb === 'ok' && redisState === 'ok';
+    res.status(ready ? 200 : 503).json({
+      success: ready,
+      message: ready ? 'ready' : 'not ready',
+      data: { mongodb, redis: redisState },
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,38 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ApiFailure, Logger } from '@imagegen/shared';
+import { AppError, NotFoundError } from '../errors';
+import { isDependencyOutage } from '../infra/outage';
+
+/** Errors body-parser raises carry a `type`; these are the client's fault. */
+const BODY_ERRORS: Record<string, { status: number; message: string }> = {
+  'entity.parse.failed': { status: 400, message: 'Malformed JSON body' },
+  'entity.too.large': { status: 413, message: 'Request body is too large' },
+  'encoding.unsupported': { status: 415, message: 'Unsupported content encoding' },
+  'charset.unsupported': { status: 415, message: 'Unsupported charset' },
+};
+
+export const notFoundRoute: RequestHandler = (req) => {
+  throw new NotFoundError(`No route for ${req.method} ${req.path}`);
+};
+
+/** The one place where errors become HTTP answers; unknown errors are logged and never leaked. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const { status, body } = toResponse(err);
+    if (status >= 500) logger.error({ err, method: req.method, path: req.path, status }, 'request failed');
+    if (status === 503) res.set('Retry-After', '5');
+    res.status(status).json(body);
+  };
+}
+
+function toResponse(err: unknown): { status: number; body: ApiFailure } {
+  if (err instanceof AppError) {
+    return { status: err.status, body: { success: false, message: err.message, ...(err.errors && { errors: err.errors }) } };
+  }
+  const bodyError = typeof err === 'object' && err !== null && 'type' in err && BODY_ERRORS[String(err.type)];
+  if (bodyError) return { status: bodyError.status, body: { success: false, message: bodyError.message } };
+  if (isDependencyOutage(err)) {
+    return { status: 503, body: { success: false, message: 'Service temporarily unavailable; retry shortly' } };
+  }
+  return { status: 500, body: { success: false, message: 'Internal server error' } };
+}

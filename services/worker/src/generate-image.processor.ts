@@ -1,0 +1,54 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { ObjectId } from 'mongodb';
+import { GenerationJobData, styledPrompt, type Logger } from '@imagegen/shared';
+import type { GenerationRepository } from './generations/generation.repository';
+import { HfFailure } from './hf/hf-answer';
+import type { ImageSource } from './images/image-source';
+
+/** The abort reason a stopping worker gives its running jobs. */
+export const SHUTDOWN = 'worker shutting down';
+
+export interface ProcessorDeps {
+  generations: GenerationRepository;
+  source: ImageSource;
+  logger: Logger;
+}
+
+/** `generation.create`: render the image and move the record to `completed` or `failed`. */
+export function generateImageProcessor({ generations, source, logger }: ProcessorDeps) {
+  return async (job: Job, token?: string, signal: AbortSignal = new AbortController().signal): Promise<void> => {
+    const payload = GenerationJobData.safeParse(job.data);
+    if (!payload.success) throw new UnrecoverableError(`invalid job payload: ${payload.error.message}`);
+    const id = new ObjectId(payload.data.generationId);
+    const log = logger.child({ jobId: job.id, generationId: payload.data.generationId });
+
+    const generation = await generations.start(id);
+    if (!generation) {
+      log.info('generation already finished or gone; nothing to do');
+      return;
+    }
+
+    try {
+      const image = await source.render(
+        { prompt: styledPrompt(generation.prompt, generation.settings.style), settings: generation.settings },
+        { signal, onRetry: (notice) => log.info(notice, 'waiting before retrying Hugging Face') },
+      );
+      const completed = await generations.complete(generation, image);
+      log.info({ completed, mime: image.mime_type, bytes: image.bytes.length }, 'generation done');
+    } catch (err) {
+      if (signal.aborted && signal.reason === SHUTDOWN && token) {
+        // Hand the job back without spending an attempt, so another worker takes it at once.
+        await generations.release(id);
+        await job.moveToDelayed(Date.now(), token);
+        throw new DelayedError();
+      }
+      const final = err instanceof HfFailure || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (final) {
+        const message = err instanceof HfFailure ? err.message : 'Internal error while generating the image';
+        await generations.fail(id, message);
+        log.warn({ err }, 'generation failed');
+      }
+      throw err instanceof HfFailure ? new UnrecoverableError(err.message) : err;
+    }
+  };
+}

@@ -1,0 +1,64 @@
+import { Binary, type Db, type ObjectId } from 'mongodb';
+import { COLLECTIONS, type GenerationDocument, type ImageDocument, type ImageMeta } from '@imagegen/shared';
+import type { SniffedImage } from '../images/sniff';
+
+/**
+ * The worker's writes. Each transition filters on the status it expects, so a job delivered twice
+ * (BullMQ is at-least-once) can neither complete twice nor overwrite a newer state.
+ */
+export class GenerationRepository {
+  private readonly generations;
+  private readonly images;
+
+  constructor(db: Db) {
+    this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
+    this.images = db.collection<ImageDocument>(COLLECTIONS.images);
+  }
+
+  /** pending (or processing, when a stalled job is redelivered) → processing; null if there is nothing to do. */
+  async start(id: ObjectId): Promise<GenerationDocument | null> {
+    const now = new Date();
+    const result = await this.generations.updateOne(
+      { _id: id, status: { $in: ['pending', 'processing'] } },
+      { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
+    );
+    if (result.matchedCount === 0) return null;
+    return this.generations.findOne({ _id: id });
+  }
+
+  /**
+   * Stores the image under the generation's id (a replace, so a redelivered job rewrites rather
+   * than duplicates), then completes the record. False when the record had left `processing`.
+   */
+  async complete(generation: GenerationDocument, image: SniffedImage): Promise<boolean> {
+    const meta: ImageMeta = { mime_type: image.mime_type, size_bytes: image.bytes.length, width: image.width, height: image.height };
+    const now = new Date();
+    await this.images.replaceOne(
+      { _id: generation._id },
+      { ...meta, user_id: generation.user_id, data: new Binary(image.bytes), created_at: now },
+      { upsert: true },
+    );
+    const result = await this.generations.updateOne(
+      { _id: generation._id, status: 'processing' },
+      { $set: { status: 'completed', image: meta, error: null, completed_at: now, updated_at: now } },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  async fail(id: ObjectId, error: string): Promise<boolean> {
+    const now = new Date();
+    const result = await this.generations.updateOne(
+      { _id: id, status: { $in: ['pending', 'processing'] } },
+      { $set: { status: 'failed', error, completed_at: now, updated_at: now } },
+    );
+    return result.modifiedCount === 1;
+  }
+
+  /** processing → pending, when a stopping worker hands the job back to the queue. */
+  async release(id: ObjectId): Promise<void> {
+    await this.generations.updateOne(
+      { _id: id, status: 'processing' },
+      { $set: { status: 'pending', updated_at: new Date() } },
+    );
+  }
+}

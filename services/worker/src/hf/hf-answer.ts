@@ -1,0 +1,100 @@
+import { sniffImage, type SniffedImage } from '../images/sniff';
+import { parseRetryAfter, type RetryReason } from './backoff';
+
+/** A failure that retrying cannot fix; its message is what the user sees on the failed generation. */
+export class HfFailure extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'HfFailure';
+  }
+}
+
+export type HfOutcome =
+  | { kind: 'image'; image: SniffedImage }
+  | { kind: 'retry'; reason: RetryReason; detail: string }
+  | { kind: 'fail'; failure: HfFailure };
+
+export interface HfAnswer {
+  status: number;
+  contentType: string | undefined;
+  retryAfter: string | undefined;
+  body: Buffer;
+}
+
+const retry = (reason: RetryReason, detail: string): HfOutcome => ({ kind: 'retry', reason, detail });
+const fail = (message: string, status?: number): HfOutcome => ({ kind: 'fail', failure: new HfFailure(message, status) });
+
+/** What one answer from Hugging Face means for the job. */
+export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
+  const { status } = answer;
+  const said = errorText(answer);
+  if (status === 200) {
+    const image = sniffImage(answer.body);
+    if (image) return { kind: 'image', image };
+    return fail(`Hugging Face answered 200 but not with an image (${answer.contentType ?? 'no content-type'}): ${said}`, status);
+  }
+  switch (status) {
+    case 503: {
+      const estimate = estimatedTimeMs(answer.body);
+      return retry(
+        { kind: 'cold-start', ...(estimate !== undefined && { hintMs: estimate }) },
+        estimate !== undefined ? `model ${model} is loading (about ${Math.round(estimate / 1000)} s)` : `503: ${said}`,
+      );
+    }
+    case 429: {
+      const wait = parseRetryAfter(answer.retryAfter);
+      return retry({ kind: 'rate-limited', ...(wait !== undefined && { hintMs: wait }) }, `rate limited (429): ${said}`);
+    }
+    case 400:
+      return fail(`Hugging Face rejected the request (400): ${said}`, status);
+    case 401:
+      return fail(`Hugging Face refused the token (401): HF_TOKEN in this deployment's configuration is invalid`, status);
+    case 402:
+      return fail(`The Hugging Face account is out of credits (402): ${said}`, status);
+    case 403:
+      return fail(`The Hugging Face token may not use model ${model} (403): ${said}`, status);
+    case 404:
+      return fail(`Model ${model} was not found on Hugging Face or is not served for text-to-image (404): ${said}`, status);
+    case 410:
+      return fail(
+        `Hugging Face no longer serves this endpoint (410): HF_BASE_URL in this deployment's configuration points at a retired API; use the router (https://router.huggingface.co/hf-inference/models)`,
+        status,
+      );
+    case 413:
+    case 422:
+      return fail(`Hugging Face could not process the input (${status}): ${said}`, status);
+    default:
+      if (status >= 500 || status === 408) return retry({ kind: 'server-error' }, `Hugging Face error ${status}: ${said}`);
+      return fail(`Hugging Face answered ${status}: ${said}`, status);
+  }
+}
+
+/** The `error` of a JSON answer, else the start of the text, so messages say what HF said. */
+function errorText(answer: HfAnswer): string {
+  const text = answer.body.subarray(0, 4096).toString('utf8');
+  try {
+    const json: unknown = JSON.parse(text);
+    if (json && typeof json === 'object' && 'error' in json) {
+      const error = (json as { error: unknown }).error;
+      return Array.isArray(error) ? error.join('; ') : String(error);
+    }
+  } catch {
+    // Not JSON: fall through to the raw text.
+  }
+  const plain = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  if (!plain) return 'empty body';
+  return plain.length > 200 ? `${plain.slice(0, 200)}…` : plain;
+}
+
+function estimatedTimeMs(body: Buffer): number | undefined {
+  try {
+    const json: unknown = JSON.parse(body.toString('utf8'));
+    const estimate = json && typeof json === 'object' && 'estimated_time' in json ? Number(json.estimated_time) : NaN;
+    return Number.isFinite(estimate) && estimate >= 0 ? estimate * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

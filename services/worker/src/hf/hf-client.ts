@@ -1,0 +1,122 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import type { ImageSource, RenderOptions, RenderRequest } from '../images/image-source';
+import type { SniffedImage } from '../images/sniff';
+import { retryDelay, type BackoffPolicy } from './backoff';
+import { HfFailure, classifyAnswer, type HfOutcome } from './hf-answer';
+
+export interface HfClientOptions {
+  baseUrl: string;
+  token: string;
+  timeoutMs: number;
+  maxWaitMs: number;
+  maxImageBytes: number;
+  backoff: BackoffPolicy;
+}
+
+class BodyTooLarge extends Error {}
+
+/**
+ * Hugging Face text-to-image over undici with a keep-alive pool. One `render` retries cold starts,
+ * rate limits and transient errors with bounded backoff, and fails at once on answers that retrying
+ * cannot change.
+ */
+export class HfClient implements ImageSource {
+  readonly description: string;
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly options: HfClientOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.description = `Hugging Face at ${options.baseUrl}`;
+    this.agent = new Agent({
+      connections: 32,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: 10_000 },
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    });
+  }
+
+  async render(req: RenderRequest, { signal, onRetry }: RenderOptions): Promise<SniffedImage> {
+    const started = this.now();
+    for (let retry = 0; ; retry++) {
+      const outcome = await this.attempt(req, signal);
+      if (outcome.kind === 'image') return outcome.image;
+      if (outcome.kind === 'fail') throw outcome.failure;
+      const delayMs = retryDelay(this.options.backoff, outcome.reason, retry);
+      const waited = this.now() - started;
+      if (waited + delayMs > this.options.maxWaitMs) {
+        throw new HfFailure(
+          `Hugging Face did not produce an image within ${Math.round(this.options.maxWaitMs / 1000)} s (${retry + 1} attempts); last answer: ${outcome.detail}`,
+        );
+      }
+      onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
+      await sleep(delayMs, undefined, { signal });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private async attempt(req: RenderRequest, signal: AbortSignal): Promise<HfOutcome> {
+    const { model } = req.settings;
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    try {
+      const res = await request(`${this.options.baseUrl.replace(/\/+$/, '')}/${model}`, {
+        method: 'POST',
+        dispatcher: this.agent,
+        signal: AbortSignal.any([signal, timeout]),
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          'content-type': 'application/json',
+          accept: 'image/png, image/jpeg, image/webp, application/json;q=0.5',
+        },
+        body: JSON.stringify(hfBody(req)),
+      });
+      const body = await readAtMost(res.body, this.options.maxImageBytes);
+      return classifyAnswer(model, {
+        status: res.statusCode,
+        contentType: header(res.headers['content-type']),
+        retryAfter: header(res.headers['retry-after']),
+        body,
+      });
+    } catch (err) {
+      if (signal.aborted) throw signal.reason ?? err;
+      if (err instanceof BodyTooLarge) {
+        return { kind: 'fail', failure: new HfFailure(`Hugging Face answered more than ${this.options.maxImageBytes} bytes`) };
+      }
+      const detail = timeout.aborted
+        ? `no complete answer within ${Math.round(this.options.timeoutMs / 1000)} s`
+        : `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
+      return { kind: 'retry', reason: { kind: 'network' }, detail };
+    }
+  }
+}
+
+/** The text-to-image request body (huggingface.js `text-to-image/spec/input.json`). */
+function hfBody({ prompt, settings }: RenderRequest) {
+  const parameters: Record<string, unknown> = { width: settings.width, height: settings.height };
+  if (settings.negative_prompt) parameters.negative_prompt = settings.negative_prompt;
+  if (settings.num_inference_steps !== null) parameters.num_inference_steps = settings.num_inference_steps;
+  if (settings.guidance_scale !== null) parameters.guidance_scale = settings.guidance_scale;
+  if (settings.seed !== null) parameters.seed = settings.seed;
+  return { inputs: prompt, parameters };
+}
+
+async function readAtMost(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

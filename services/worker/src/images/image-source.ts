@@ -1,0 +1,27 @@
+import type { GenerationSettings } from '@imagegen/shared';
+import type { SniffedImage } from './sniff';
+
+export interface RenderRequest {
+  /** The prompt as the model should see it (style words included). */
+  prompt: string;
+  settings: GenerationSettings;
+}
+
+/** A notice that the source is waiting before trying again (a cold start, a rate limit, ...). */
+export interface RetryNotice {
+  retry: number;
+  delayMs: number;
+  detail: string;
+}
+
+export interface RenderOptions {
+  signal: AbortSignal;
+  onRetry?: (notice: RetryNotice) => void;
+}
+
+/** Something that turns a prompt into image bytes: Hugging Face, or the local renderer. */
+export interface ImageSource {
+  readonly description: string;
+  render(request: RenderRequest, options: RenderOptions): Promise<SniffedImage>;
+  close(): Promise<void>;
+}
