@@ -1,0 +1,61 @@
+import type { ApiFailure, ApiSuccess, Generation, GenerationStatus } from '@imagegen/shared';
+
+export interface Reply<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** A thin JSON client over fetch for talking to the API under test. */
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    public token?: string,
+  ) {}
+
+  async request<T = ApiSuccess<unknown> | ApiFailure>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+    const res = await fetch(this.baseUrl + path, {
+      method,
+      headers: {
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...(this.token && { authorization: `Bearer ${this.token}` }),
+        ...headers,
+      },
+      ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
+  }
+
+  /** Logs in with the seed's body (email, password, name), which creates the account the first time. */
+  async login(email: string, password = 'password123', name = 'John Doe'): Promise<string> {
+    const reply = await this.request<ApiSuccess<{ token: string }>>('POST', '/api/auth/login', { email, password, name });
+    if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    this.token = reply.body.data.token;
+    return this.token;
+  }
+
+  async create(body: Record<string, unknown>): Promise<Generation> {
+    const reply = await this.request<ApiSuccess<Generation>>('POST', '/api/generations/', body);
+    if (reply.status !== 202) throw new Error(`create failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body.data;
+  }
+
+  async get(id: string): Promise<Reply<ApiSuccess<Generation> | ApiFailure>> {
+    return this.request('GET', `/api/generations/${id}`);
+  }
+
+  /** Polls the record, as a client of the service does, until it reaches one of `statuses`. */
+  async waitFor(id: string, statuses: GenerationStatus[] = ['completed', 'failed'], timeoutMs = 30_000): Promise<Generation> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Generation | undefined;
+    while (Date.now() < deadline) {
+      const reply = await this.get(id);
+      if (reply.status !== 200 || !reply.body.success) throw new Error(`poll failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+      last = reply.body.data;
+      if (statuses.includes(last.status)) return last;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`generation ${id} still ${last?.status} after ${timeoutMs} ms`);
+  }
+}

@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { withDatabase } from '@imagegen/devstack';
+
+export interface Isolation {
+  /** MongoDB URI naming this test file's own database. */
+  mongoUri: string;
+  redisUrl: string;
+  /** BullMQ prefix of this test file's own queues. */
+  queuePrefix: string;
+  /** Environment for a service under test, on this isolation's database and queues. */
+  env: Record<string, string>;
+  /** Drops the database and deletes the queue keys. */
+  cleanup(): Promise<void>;
+}
+
+/** A database and queue prefix of this test file's own on the shared test services. */
+export function isolation(): Isolation {
+  const mongoBase = process.env.IMAGEGEN_TEST_MONGODB_URI;
+  const redisUrl = process.env.IMAGEGEN_TEST_REDIS_URL;
+  if (!mongoBase || !redisUrl) throw new Error('test services are not set up: run the tests through jest (globalSetup)');
+  const id = randomBytes(4).toString('hex');
+  const mongoUri = withDatabase(mongoBase, `imagegen_test_${id}`);
+  const queuePrefix = `imagegen-test-${id}`;
+  return {
+    mongoUri,
+    redisUrl,
+    queuePrefix,
+    env: { MONGODB_URI: mongoUri, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix, NODE_ENV: 'test', LOG_LEVEL: 'warn' },
+    async cleanup() {
+      const client = new MongoClient(mongoUri);
+      const redis = new Redis(redisUrl);
+      try {
+        await client.db().dropDatabase();
+        const keys = await redis.keys(`${queuePrefix}:*`);
+        if (keys.length) await redis.del(...keys);
+      } finally {
+        await client.close();
+        redis.disconnect();
+      }
+    },
+  };
+}
