@@ -44,11 +44,12 @@ export async function provideMongo(workDir: string): Promise<ProvidedService> {
 async function startFerretDb(workDir: string): Promise<ProvidedService> {
   let binary: string;
   try {
-    const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { maxBuffer: 1 << 20 });
+    const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { env: process.env, maxBuffer: 1 << 20 });
     binary = stdout.trim().split('\n').at(-1) ?? '';
   } catch (err) {
     throw new Error(
       `no MongoDB: MONGODB_URI is unset, no Docker engine answers, and FerretDB could not be built (${(err as Error).message.trim()}). Set MONGODB_URI to a MongoDB server.`,
+      { cause: err },
     );
   }
   const port = await freePort();

@@ -1,15 +1,43 @@
-import type { Logger } from './logger';
+import { ConfigError } from './env';
+import { createLogger, type Logger } from './logger';
 
 export interface Stoppable {
   stop(): Promise<void>;
 }
 
+interface ServiceConfig {
+  LOG_LEVEL: string;
+  SHUTDOWN_TIMEOUT_MS: number;
+}
+
 /**
- * Starts a service and stops it on SIGTERM or SIGINT. Stopping drains work; if it takes longer
- * than `timeoutMs` the process exits anyway, so an orchestrator's kill never finds it hung.
+ * A service's `main`: parse config once (a bad value stops the process with a message naming it),
+ * start, and on SIGTERM or SIGINT stop. Stopping drains work; if it takes longer than
+ * SHUTDOWN_TIMEOUT_MS the process exits anyway, so an orchestrator's kill never finds it hung.
  */
-export async function runUntilSignal(logger: Logger, timeoutMs: number, start: () => Promise<Stoppable>): Promise<void> {
-  const service = await start();
+export function runService<C extends ServiceConfig>(
+  name: string,
+  loadConfig: () => C,
+  start: (config: C, logger: Logger) => Promise<Stoppable>,
+): void {
+  let config: C;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof ConfigError ? err.message : String(err)}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(name, config.LOG_LEVEL);
+  start(config, logger).then(
+    (service) => stopOnSignal(service, logger, config.SHUTDOWN_TIMEOUT_MS),
+    (err: unknown) => {
+      logger.fatal({ err }, 'failed to start');
+      process.exit(1);
+    },
+  );
+}
+
+function stopOnSignal(service: Stoppable, logger: Logger, timeoutMs: number): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;

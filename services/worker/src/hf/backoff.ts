@@ -21,7 +21,7 @@ export function retryDelay(policy: BackoffPolicy, reason: RetryReason, retry: nu
   const { baseMs, maxDelayMs } = policy;
   let delay: number;
   if (reason.hintMs !== undefined && reason.kind === 'cold-start') {
-    delay = Math.max(baseMs, reason.hintMs) * (0.9 + 0.2 * random());
+    delay = Math.max(baseMs, reason.hintMs * (0.9 + 0.2 * random()));
   } else if (reason.hintMs !== undefined && reason.kind === 'rate-limited') {
     delay = reason.hintMs * (1 + 0.1 * random());
   } else {
@@ -35,6 +35,13 @@ export function retryDelay(policy: BackoffPolicy, reason: RetryReason, retry: nu
 export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
   if (!value) return undefined;
   if (/^\d+(\.\d+)?$/.test(value.trim())) return Number(value) * 1000;
+  // Date.parse reads almost anything ("-5", "foo 1") as some date; every HTTP-date starts with a weekday.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s/i.test(value.trim())) return undefined;
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** A duration for messages: `0.3 s`, `18 s`. */
+export function seconds(ms: number): string {
+  return ms < 10_000 ? `${Number((ms / 1000).toFixed(1))} s` : `${Math.round(ms / 1000)} s`;
 }

@@ -1,5 +1,5 @@
 import { sniffImage, type SniffedImage } from '../images/sniff';
-import { parseRetryAfter, type RetryReason } from './backoff';
+import { parseRetryAfter, seconds, type RetryReason } from './backoff';
 
 /** A failure that retrying cannot fix; its message is what the user sees on the failed generation. */
 export class HfFailure extends Error {
@@ -41,7 +41,7 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
       const estimate = estimatedTimeMs(answer.body);
       return retry(
         { kind: 'cold-start', ...(estimate !== undefined && { hintMs: estimate }) },
-        estimate !== undefined ? `model ${model} is loading (about ${Math.round(estimate / 1000)} s)` : `503: ${said}`,
+        estimate !== undefined ? `model ${model} is loading (about ${seconds(estimate)})` : `503: ${said}`,
       );
     }
     case 429: {

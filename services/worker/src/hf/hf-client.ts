@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import type { ImageSource, RenderOptions, RenderRequest } from '../images/image-source';
 import type { SniffedImage } from '../images/sniff';
-import { retryDelay, type BackoffPolicy } from './backoff';
+import { retryDelay, seconds, type BackoffPolicy } from './backoff';
 import { HfFailure, classifyAnswer, type HfOutcome } from './hf-answer';
 
 export interface HfClientOptions {
@@ -34,26 +34,31 @@ export class HfClient implements ImageSource {
       connections: 32,
       keepAliveTimeout: 30_000,
       connect: { timeout: 10_000 },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      // The whole-answer timeout is an AbortSignal per attempt (see `attempt`), so undici's own
+      // idle timers are off: a body that trickles forever is cut all the same.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
   }
 
   async render(req: RenderRequest, { signal, onRetry }: RenderOptions): Promise<SniffedImage> {
     const started = this.now();
     for (let retry = 0; ; retry++) {
-      const outcome = await this.attempt(req, signal);
+      const outcome = await this.attempt(req, signal, started + this.options.maxWaitMs);
       if (outcome.kind === 'image') return outcome.image;
       if (outcome.kind === 'fail') throw outcome.failure;
       const delayMs = retryDelay(this.options.backoff, outcome.reason, retry);
       const waited = this.now() - started;
       if (waited + delayMs > this.options.maxWaitMs) {
         throw new HfFailure(
-          `Hugging Face did not produce an image within ${Math.round(this.options.maxWaitMs / 1000)} s (${retry + 1} attempts); last answer: ${outcome.detail}`,
+          `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${retry + 1} attempts); last answer: ${outcome.detail}`,
         );
       }
       onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
-      await sleep(delayMs, undefined, { signal });
+      // timers/promises rejects with a generic AbortError; callers expect the reason, as in `attempt`.
+      await sleep(delayMs, undefined, { signal }).catch((err: unknown) => {
+        throw signal.aborted ? (signal.reason ?? err) : err;
+      });
     }
   }
 
@@ -61,9 +66,11 @@ export class HfClient implements ImageSource {
     return this.agent.close();
   }
 
-  private async attempt(req: RenderRequest, signal: AbortSignal): Promise<HfOutcome> {
+  /** One request; it may not run past the job's retry budget (`deadline`). */
+  private async attempt(req: RenderRequest, signal: AbortSignal, deadline: number): Promise<HfOutcome> {
     const { model } = req.settings;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, deadline - this.now()));
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
       const res = await request(`${this.options.baseUrl.replace(/\/+$/, '')}/${model}`, {
         method: 'POST',
@@ -89,7 +96,7 @@ export class HfClient implements ImageSource {
         return { kind: 'fail', failure: new HfFailure(`Hugging Face answered more than ${this.options.maxImageBytes} bytes`) };
       }
       const detail = timeout.aborted
-        ? `no complete answer within ${Math.round(this.options.timeoutMs / 1000)} s`
+        ? `no complete answer within ${seconds(timeoutMs)}`
         : `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
       return { kind: 'retry', reason: { kind: 'network' }, detail };
     }

@@ -1,0 +1,95 @@
+import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { COLLECTIONS, type GenerationDocument } from '@imagegen/shared';
+import { isolation, type Isolation } from '../../../test/support/isolation';
+import { makeImage } from '../../../test/support/hf-emulator';
+import { GenerationRepository } from '../src/generations/generation.repository';
+import { sniffImage, type SniffedImage } from '../src/images/sniff';
+
+describe('the worker’s status transitions on a real MongoDB-wire server', () => {
+  let env: Isolation;
+  let client: MongoClient;
+  let db: Db;
+  let repo: GenerationRepository;
+  const image = sniffImage(makeImage('png', 256, 256)) as SniffedImage;
+
+  beforeAll(async () => {
+    env = isolation();
+    client = await new MongoClient(env.mongoUri).connect();
+    db = client.db();
+    repo = new GenerationRepository(db);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await env?.cleanup();
+  });
+
+  async function pending(): Promise<ObjectId> {
+    const now = new Date();
+    const doc: GenerationDocument = {
+      _id: new ObjectId(),
+      user_id: new ObjectId(),
+      prompt: 'a cat',
+      settings: {
+        width: 256,
+        height: 256,
+        model: 'a/b',
+        style: null,
+        negative_prompt: null,
+        num_inference_steps: null,
+        guidance_scale: null,
+        seed: null,
+      },
+      status: 'pending',
+      error: null,
+      attempts: 0,
+      image: null,
+      created_at: now,
+      started_at: null,
+      completed_at: null,
+      updated_at: now,
+    };
+    await db.collection<GenerationDocument>(COLLECTIONS.generations).insertOne(doc);
+    return doc._id;
+  }
+
+  const read = (id: ObjectId) => db.collection<GenerationDocument>(COLLECTIONS.generations).findOne({ _id: id });
+
+  test('when a job is delivered twice, then the generation completes once and the second delivery finds nothing to do', async () => {
+    const id = await pending();
+    const first = await repo.start(id);
+    expect(first).toMatchObject({ status: 'processing', attempts: 1 });
+    expect(await repo.complete(first!, image)).toBe(true);
+
+    expect(await repo.start(id)).toBeNull();
+    expect(await repo.complete(first!, image)).toBe(false);
+    expect(await repo.fail(id, 'late failure')).toBe(false);
+
+    const doc = await read(id);
+    expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1 });
+    expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: image.bytes.length, width: 256, height: 256 });
+    expect(await db.collection(COLLECTIONS.images).countDocuments({ _id: id })).toBe(1);
+  });
+
+  test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {
+    const id = await pending();
+    await repo.start(id);
+    const again = await repo.start(id);
+    expect(again).toMatchObject({ status: 'processing', attempts: 2 });
+  });
+
+  test('when a generation failed, then a late completion cannot overwrite it', async () => {
+    const id = await pending();
+    const started = await repo.start(id);
+    expect(await repo.fail(id, 'Model x/y was not found')).toBe(true);
+    expect(await repo.complete(started!, image)).toBe(false);
+    expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
+  });
+
+  test('when a stopping worker releases a job, then the record is pending again', async () => {
+    const id = await pending();
+    await repo.start(id);
+    await repo.release(id);
+    expect(await read(id)).toMatchObject({ status: 'pending' });
+  });
+});
