@@ -29,15 +29,23 @@ describe('the seed flow: login, POST a prompt, poll until completed', () => {
   });
 
   test('when a user logs in with the seed body and posts the seed prompt, then the record completes with a data URL of the asked size', async () => {
-    const login = await client.request<{ success: boolean; data: { token: string } }>('POST', '/api/auth/login', SEED_LOGIN);
+    const login = await client.request<{ success: boolean; data: { token: string } }>(
+      'POST',
+      '/api/auth/login',
+      SEED_LOGIN,
+    );
     expect(login.status).toBe(200);
     client.token = login.body.data.token;
 
-    const created = await client.request<{ success: boolean; data: { id: string; status: string } }>('POST', '/api/generations/', {
-      prompt: SEED_PROMPT,
-      width: 768,
-      height: 512,
-    });
+    const created = await client.request<{ success: boolean; data: { id: string; status: string } }>(
+      'POST',
+      '/api/generations/',
+      {
+        prompt: SEED_PROMPT,
+        width: 768,
+        height: 512,
+      },
+    );
     expect(created.status).toBe(202);
     expect(created.body.data.status).toBe('pending');
     expect(created.headers.get('location')).toBe(`/api/generations/${created.body.data.id}`);
@@ -49,12 +57,17 @@ describe('the seed flow: login, POST a prompt, poll until completed', () => {
     const bytes = Buffer.from(match![2]!, 'base64');
     expect(imageSize(bytes)).toMatchObject({ type: 'png', width: 768, height: 512 });
 
-    const image = await fetch(`${api.url}/api/generations/${done.id}/image`, { headers: { authorization: `Bearer ${client.token}` } });
+    const image = await fetch(`${api.url}/api/generations/${done.id}/image`, {
+      headers: { authorization: `Bearer ${client.token}` },
+    });
     expect(image.status).toBe(200);
     expect(image.headers.get('content-type')).toBe('image/png');
     expect(Buffer.from(await image.arrayBuffer()).equals(bytes)).toBe(true);
 
     const [sent] = emulator.requests;
-    expect(sent).toMatchObject({ authorization: 'Bearer hf_test_token', body: { inputs: SEED_PROMPT, parameters: { width: 768, height: 512 } } });
+    expect(sent).toMatchObject({
+      authorization: 'Bearer hf_test_token',
+      body: { inputs: SEED_PROMPT, parameters: { width: 768, height: 512 } },
+    });
   });
 });

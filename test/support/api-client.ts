@@ -1,4 +1,4 @@
-import type { ApiFailure, ApiSuccess, Generation, GenerationStatus } from '@imagegen/shared';
+import type { ApiFailure, ApiSuccess, Generation, GenerationPage, GenerationStatus } from '@imagegen/shared';
 
 export interface Reply<T = unknown> {
   status: number;
@@ -13,7 +13,12 @@ export class ApiClient {
     public token?: string,
   ) {}
 
-  async request<T = ApiSuccess<unknown> | ApiFailure>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  async request<T = ApiSuccess<unknown> | ApiFailure>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> {
     const res = await fetch(this.baseUrl + path, {
       method,
       headers: {
@@ -24,12 +29,20 @@ export class ApiClient {
       ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text) as T,
+    };
   }
 
   /** Logs in with the seed's body (email, password, name), which creates the account the first time. */
   async login(email: string, password = 'password123', name = 'John Doe'): Promise<string> {
-    const reply = await this.request<ApiSuccess<{ token: string }>>('POST', '/api/auth/login', { email, password, name });
+    const reply = await this.request<ApiSuccess<{ token: string }>>('POST', '/api/auth/login', {
+      email,
+      password,
+      name,
+    });
     if (reply.status !== 200) throw new Error(`login failed: ${reply.status} ${JSON.stringify(reply.body)}`);
     this.token = reply.body.data.token;
     return this.token;
@@ -45,13 +58,33 @@ export class ApiClient {
     return this.request('GET', `/api/generations/${id}`);
   }
 
+  /** One page of the caller's generations, newest first. */
+  async list(query = ''): Promise<GenerationPage> {
+    const reply = await this.request<ApiSuccess<GenerationPage>>('GET', `/api/generations${query}`);
+    if (reply.status !== 200) throw new Error(`list failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body.data;
+  }
+
+  /** `GET /api/generations/:id/image`: status, headers and the raw bytes. */
+  async image(id: string): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
+    const res = await fetch(`${this.baseUrl}/api/generations/${id}/image`, {
+      headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+    });
+    return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+  }
+
   /** Polls the record, as a client of the service does, until it reaches one of `statuses`. */
-  async waitFor(id: string, statuses: GenerationStatus[] = ['completed', 'failed'], timeoutMs = 30_000): Promise<Generation> {
+  async waitFor(
+    id: string,
+    statuses: GenerationStatus[] = ['completed', 'failed'],
+    timeoutMs = 30_000,
+  ): Promise<Generation> {
     const deadline = Date.now() + timeoutMs;
     let last: Generation | undefined;
     while (Date.now() < deadline) {
       const reply = await this.get(id);
-      if (reply.status !== 200 || !reply.body.success) throw new Error(`poll failed: ${reply.status} ${JSON.stringify(reply.body)}`);
+      if (reply.status !== 200 || !reply.body.success)
+        throw new Error(`poll failed: ${reply.status} ${JSON.stringify(reply.body)}`);
       last = reply.body.data;
       if (statuses.includes(last.status)) return last;
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -7,7 +7,14 @@ import { PNG } from 'pngjs';
 /** One scripted answer of the emulator. */
 export type Step =
   | { kind: 'image'; format: 'png' | 'jpeg'; delayMs?: number }
-  | { kind: 'answer'; status: number; body: string; contentType: string; headers?: Record<string, string>; delayMs?: number }
+  | {
+      kind: 'answer';
+      status: number;
+      body: string;
+      contentType: string;
+      headers?: Record<string, string>;
+      delayMs?: number;
+    }
   /** Close the connection without answering. */
   | { kind: 'reset' }
   /** Send 200 headers and a first chunk of body, then never finish. */
@@ -28,13 +35,22 @@ export const hf = {
   coldStart: (model: string, estimatedSeconds: number): Step =>
     json(503, { error: `Model ${model} is currently loading`, estimated_time: estimatedSeconds }),
   rateLimited: (retryAfterSeconds?: number): Step =>
-    json(429, { error: 'Rate limit reached. You reached free usage limit (reset hourly).' }, retryAfterSeconds === undefined ? undefined : { 'retry-after': String(retryAfterSeconds) }),
-  outOfCredits: (): Step => json(402, { error: 'You have exceeded your monthly included credits for Inference Providers.' }),
+    json(
+      429,
+      { error: 'Rate limit reached. You reached free usage limit (reset hourly).' },
+      retryAfterSeconds === undefined ? undefined : { 'retry-after': String(retryAfterSeconds) },
+    ),
+  outOfCredits: (): Step =>
+    json(402, { error: 'You have exceeded your monthly included credits for Inference Providers.' }),
   badToken: (): Step => json(401, { error: 'Invalid credentials in Authorization header' }),
   notFound: (model: string): Step => json(404, { error: `Model ${model} does not exist` }),
   gone: (): Step =>
-    json(410, { error: 'https://api-inference.huggingface.co is no longer supported. Please use https://router.huggingface.co instead.' }),
-  unprocessable: (): Step => json(422, { error: 'Input validation error: `inputs` must be non-empty', error_type: 'validation' }),
+    json(410, {
+      error:
+        'https://api-inference.huggingface.co is no longer supported. Please use https://router.huggingface.co instead.',
+    }),
+  unprocessable: (): Step =>
+    json(422, { error: 'Input validation error: `inputs` must be non-empty', error_type: 'validation' }),
   serverError: (status = 500): Step => ({ kind: 'answer', status, body: '', contentType: 'text/plain' }),
   htmlPage: (): Step => ({
     kind: 'answer',
@@ -48,22 +64,43 @@ export const hf = {
 
 export interface RecordedRequest {
   model: string;
+  /** The request's path, e.g. `/hf-inference/models/owner/name`. */
+  path: string;
   authorization: string | undefined;
   body: { inputs: string; parameters: Record<string, unknown> };
 }
 
-/** Makes a real image of the asked size, so tests can check what the service stored. */
+const madeImages = new Map<string, Buffer>();
+
+/**
+ * Makes a real image of the asked size, so tests can check what the service stored. Cached per
+ * format and size, and the PNG uses one fixed row filter: pngjs's adaptive filtering takes seconds
+ * for a 512×512 image under Jest, long enough to trip the worker's HF_TIMEOUT_MS.
+ */
 export function makeImage(format: 'png' | 'jpeg', width: number, height: number): Buffer {
+  const key = `${format}:${width}x${height}`;
+  const cached = madeImages.get(key);
+  if (cached) return cached;
   const data = Buffer.alloc(width * height * 4);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      data.set([Math.floor((x * 255) / width), Math.floor((y * 255) / height), 128, 255], (y * width + x) * 4);
+      const i = (y * width + x) * 4;
+      data[i] = Math.floor((x * 255) / width);
+      data[i + 1] = Math.floor((y * 255) / height);
+      data[i + 2] = 128;
+      data[i + 3] = 255;
     }
   }
-  if (format === 'jpeg') return jpeg.encode({ data, width, height }, 80).data;
-  const png = new PNG({ width, height });
-  data.copy(png.data);
-  return PNG.sync.write(png);
+  let bytes: Buffer;
+  if (format === 'jpeg') {
+    bytes = jpeg.encode({ data, width, height }, 80).data;
+  } else {
+    const png = new PNG({ width, height, filterType: 2 });
+    data.copy(png.data);
+    bytes = PNG.sync.write(png, { filterType: 2 });
+  }
+  madeImages.set(key, bytes);
+  return bytes;
 }
 
 /**
@@ -73,8 +110,11 @@ export function makeImage(format: 'png' | 'jpeg', width: number, height: number)
 export class HfEmulator {
   readonly requests: RecordedRequest[] = [];
   private readonly scripts = new Map<string, Step[]>();
+  private readonly fallbacks = new Map<string, Step>();
   private readonly events = new EventEmitter();
   private readonly sockets = new Set<Socket>();
+  /** Pending delays, ended by `close()` so that a long scripted delay never outlives the test file. */
+  private readonly delays = new Set<() => void>();
 
   private constructor(private readonly server: Server) {
     server.on('connection', (socket) => {
@@ -101,6 +141,11 @@ export class HfEmulator {
     this.scripts.set(model, [...(this.scripts.get(model) ?? []), ...steps]);
   }
 
+  /** What `model` answers once its script runs out (by default, a PNG): e.g. an endless cold start. */
+  always(model: string, step: Step): void {
+    this.fallbacks.set(model, step);
+  }
+
   requestsFor(model: string): RecordedRequest[] {
     return this.requests.filter((r) => r.model === model);
   }
@@ -111,6 +156,7 @@ export class HfEmulator {
   }
 
   async close(): Promise<void> {
+    for (const end of this.delays) end();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -125,15 +171,39 @@ export class HfEmulator {
     }
     const model = decodeURIComponent(match[1]);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedRequest['body'];
-    this.requests.push({ model, authorization: req.headers.authorization, body });
+    this.requests.push({ model, path: req.url ?? '', authorization: req.headers.authorization, body });
     this.events.emit('request');
 
-    const step = this.scripts.get(model)?.shift() ?? hf.png();
+    const step = this.scripts.get(model)?.shift() ?? this.fallbacks.get(model) ?? hf.png();
     await this.answer(step, body, req, res);
   }
 
-  private async answer(step: Step, body: RecordedRequest['body'], req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if ('delayMs' in step && step.delayMs) await new Promise((resolve) => setTimeout(resolve, step.delayMs));
+  /** Waits `ms`, or less if the client goes away first or the emulator closes. */
+  private delay(ms: number, res: ServerResponse): Promise<void> {
+    return new Promise((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        res.off('close', end);
+        this.delays.delete(end);
+        resolve();
+      };
+      const timer = setTimeout(end, ms);
+      res.once('close', end);
+      this.delays.add(end);
+    });
+  }
+
+  private async answer(
+    step: Step,
+    body: RecordedRequest['body'],
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    if ('delayMs' in step && step.delayMs) {
+      await this.delay(step.delayMs, res);
+      // The client gave up (its timeout, or a stopping worker) or the emulator closed: nobody to answer.
+      if (res.destroyed || !res.socket || res.socket.destroyed) return;
+    }
     switch (step.kind) {
       case 'image': {
         const width = Number(body.parameters?.width ?? 512);

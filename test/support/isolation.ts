@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { MongoClient } from 'mongodb';
 import { withDatabase } from '@imagegen/devstack';
+// Through the shared package, whose own dependencies provide ioredis and mongodb (the root has neither).
+import { connectMongo, createRedis } from '@imagegen/shared';
 
 export interface Isolation {
   /** MongoDB URI naming this test file's own database. */
@@ -19,7 +19,8 @@ export interface Isolation {
 export function isolation(): Isolation {
   const mongoBase = process.env.IMAGEGEN_TEST_MONGODB_URI;
   const redisUrl = process.env.IMAGEGEN_TEST_REDIS_URL;
-  if (!mongoBase || !redisUrl) throw new Error('test services are not set up: run the tests through jest (globalSetup)');
+  if (!mongoBase || !redisUrl)
+    throw new Error('test services are not set up: run the tests through jest (globalSetup)');
   const id = randomBytes(4).toString('hex');
   const mongoUri = withDatabase(mongoBase, `imagegen_test_${id}`);
   const queuePrefix = `imagegen-test-${id}`;
@@ -29,14 +30,14 @@ export function isolation(): Isolation {
     queuePrefix,
     env: { MONGODB_URI: mongoUri, REDIS_URL: redisUrl, QUEUE_PREFIX: queuePrefix, NODE_ENV: 'test', LOG_LEVEL: 'warn' },
     async cleanup() {
-      const client = new MongoClient(mongoUri);
-      const redis = new Redis(redisUrl);
+      const mongo = await connectMongo(mongoUri);
+      const redis = createRedis(redisUrl, 'blocking');
       try {
-        await client.db().dropDatabase();
+        await mongo.db.dropDatabase();
         const keys = await redis.keys(`${queuePrefix}:*`);
         if (keys.length) await redis.del(...keys);
       } finally {
-        await client.close();
+        await mongo.client.close();
         redis.disconnect();
       }
     },

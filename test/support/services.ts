@@ -14,18 +14,94 @@ export interface SpawnedService {
 }
 
 /** Runs a built service (`services/<name>/dist/main.js`) as its own process, as production does. */
-export function runService(name: 'api' | 'worker', env: Record<string, string>): { child: ChildProcess; output: () => string } {
+export interface RunningProcess {
+  child: ChildProcess;
+  /** stdout and stderr together, in arrival order. */
+  output: () => string;
+  stderr: () => string;
+}
+
+export function runService(name: 'api' | 'worker', env: Record<string, string>): RunningProcess {
   const child = spawn(process.execPath, [resolve(ROOT, 'services', name, 'dist/main.js')], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return { child, output: () => output };
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
+  });
+  return { child, output: () => output, stderr: () => stderr };
 }
 
-async function spawnAndWait(name: 'api' | 'worker', env: Record<string, string>, portVar: string, path: string): Promise<SpawnedService> {
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Resolves when the process has exited (at once if it already has), with its code or signal. */
+export function exitOf(child: ChildProcess): Promise<Exit> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/**
+ * Resolves once `output()` satisfies `matches`, re-checking whenever the process writes; rejects if
+ * the process exits first or `timeoutMs` passes (with the output so far, to explain the failure).
+ */
+export function waitForOutput(
+  service: Pick<RunningProcess, 'child' | 'output'>,
+  matches: (output: string) => boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const { child, output } = service;
+  if (matches(output())) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', exited);
+      if (err) reject(err);
+      else resolve();
+    };
+    // Listeners added after runService's own, so the output already holds this chunk.
+    const check = () => {
+      if (matches(output())) done();
+    };
+    const exited = () =>
+      matches(output()) ? done() : done(new Error(`process exited before the expected output:\n${output()}`));
+    const timer = setTimeout(
+      () => done(new Error(`expected output did not appear within ${timeoutMs} ms:\n${output()}`)),
+      timeoutMs,
+    );
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', exited);
+  });
+}
+
+/** The JSON lines (pino records) a service wrote; other lines are skipped. */
+export function logRecords(output: string): Record<string, unknown>[] {
+  return output.split('\n').flatMap((line) => {
+    if (!line.startsWith('{')) return [];
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function spawnAndWait(
+  name: 'api' | 'worker',
+  env: Record<string, string>,
+  portVar: string,
+  path: string,
+): Promise<SpawnedService> {
   const port = await freePort();
   const { child, output } = runService(name, { ...env, [portVar]: String(port) });
   const base = `http://127.0.0.1:${port}`;
@@ -41,7 +117,7 @@ async function spawnAndWait(name: 'api' | 'worker', env: Record<string, string>,
     );
   } catch (err) {
     await stopChild(child);
-    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${output()}`);
+    throw new Error(`${(err as Error).message}\n--- ${name} output ---\n${output()}`, { cause: err });
   }
   return {
     url: base,

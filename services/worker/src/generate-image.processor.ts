@@ -16,7 +16,9 @@ export interface ProcessorDeps {
 
 /** `generation.create`: render the image and move the record to `completed` or `failed`. */
 export function generateImageProcessor({ generations, source, logger }: ProcessorDeps) {
-  return async (job: Job, token?: string, signal: AbortSignal = new AbortController().signal): Promise<void> => {
+  // Three declared parameters: BullMQ passes the abort signal only to processors whose `length` is 3.
+  return async (job: Job, token: string | undefined, abort: AbortSignal | undefined): Promise<void> => {
+    const signal = abort ?? new AbortController().signal;
     const payload = GenerationJobData.safeParse(job.data);
     if (!payload.success) throw new UnrecoverableError(`invalid job payload: ${payload.error.message}`);
     const id = new ObjectId(payload.data.generationId);

@@ -55,8 +55,10 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   return {
     healthPort,
     async stop() {
-      // Let running jobs finish for most of the shutdown bound, then hand the rest back to the queue.
-      const grace = setTimeout(() => worker.cancelAllJobs(SHUTDOWN), Math.max(0, config.SHUTDOWN_TIMEOUT_MS - 5_000));
+      // Let running jobs finish for most of the shutdown bound, keeping enough of it (up to 5 s) to
+      // hand the rest back to the queue.
+      const handBackMs = Math.min(5_000, config.SHUTDOWN_TIMEOUT_MS / 3);
+      const grace = setTimeout(() => worker.cancelAllJobs(SHUTDOWN), config.SHUTDOWN_TIMEOUT_MS - handBackMs);
       await worker.close();
       clearTimeout(grace);
       health.close();

@@ -51,7 +51,7 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
     case 400:
       return fail(`Hugging Face rejected the request (400): ${said}`, status);
     case 401:
-      return fail(`Hugging Face refused the token (401): HF_TOKEN in this deployment's configuration is invalid`, status);
+      return fail(`Hugging Face refused the token (401: ${said}): HF_TOKEN in this deployment's configuration is invalid`, status);
     case 402:
       return fail(`The Hugging Face account is out of credits (402): ${said}`, status);
     case 403:
