@@ -24,7 +24,8 @@ async function ping(uri: string): Promise<void> {
  */
 export async function provideMongo(workDir: string): Promise<ProvidedService> {
   const configured = process.env.MONGODB_URI;
-  if (configured) return { url: configured, description: `MONGODB_URI (${redactUrl(configured)})`, stop: nothingToStop };
+  if (configured)
+    return { url: configured, description: `MONGODB_URI (${redactUrl(configured)})`, stop: nothingToStop };
 
   if (await dockerEngineAvailable()) {
     const { MongoDBContainer } = await import('@testcontainers/mongodb');
@@ -71,5 +72,9 @@ async function startFerretDb(workDir: string): Promise<ProvidedService> {
   );
   const url = `mongodb://127.0.0.1:${port}/`;
   await waitFor('FerretDB', () => ping(url), 30_000, child);
-  return { url, description: `FerretDB ${binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? ''} on SQLite, port ${port}`, stop: () => stopChild(child) };
+  return {
+    url,
+    description: `FerretDB ${binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? ''} on SQLite, port ${port}`,
+    stop: () => stopChild(child),
+  };
 }

@@ -9,13 +9,20 @@ export function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
 
 /** Retries `check` until it resolves or `timeoutMs` passes; the last error explains a time-out. */
-export async function waitFor(what: string, check: () => Promise<unknown>, timeoutMs: number, child?: ChildProcess): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<unknown>,
+  timeoutMs: number,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

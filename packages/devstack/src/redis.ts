@@ -8,7 +8,12 @@ import { nothingToStop, redactUrl, type ProvidedService } from './service';
 const LOCAL_URL = 'redis://127.0.0.1:6379';
 
 async function answers(url: string): Promise<void> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -26,7 +31,12 @@ export async function provideRedis(workDir: string): Promise<ProvidedService> {
   const configured = process.env.REDIS_URL;
   if (configured) return { url: configured, description: `REDIS_URL (${redactUrl(configured)})`, stop: nothingToStop };
 
-  if (await answers(LOCAL_URL).then(() => true, () => false)) {
+  if (
+    await answers(LOCAL_URL).then(
+      () => true,
+      () => false,
+    )
+  ) {
     return { url: LOCAL_URL, description: `the Redis already running at ${LOCAL_URL}`, stop: nothingToStop };
   }
 
@@ -42,9 +52,19 @@ export async function provideRedis(workDir: string): Promise<ProvidedService> {
 
   const port = await freePort();
   const log = openSync(join(workDir, 'redis.log'), 'a');
-  const child = spawnDaemon('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], log);
+  const child = spawnDaemon(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    log,
+  );
   const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (err) => reject(new Error(`no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and redis-server could not start (${err.message})`))),
+    child.once('error', (err) =>
+      reject(
+        new Error(
+          `no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and redis-server could not start (${err.message})`,
+        ),
+      ),
+    ),
   );
   const url = `redis://127.0.0.1:${port}`;
   await Promise.race([waitFor('redis-server', () => answers(url), 15_000, child), spawnError]);

@@ -42,6 +42,8 @@ describe('finding the services the system needs', () => {
       (err: Error) => err,
     );
     expect(outcome).toBeInstanceOf(Error);
-    expect((outcome as Error).message).toMatch(/no MongoDB: MONGODB_URI is unset.*Go is not installed.*Set MONGODB_URI/s);
+    expect((outcome as Error).message).toMatch(
+      /no MongoDB: MONGODB_URI is unset.*Go is not installed.*Set MONGODB_URI/s,
+    );
   });
 });

@@ -34,7 +34,12 @@ export const PublicUser = z.object({
 });
 export type PublicUser = z.infer<typeof PublicUser>;
 
-export const AuthResult = z.object({ token: z.string(), token_type: z.literal('Bearer'), expires_in: z.int(), user: PublicUser });
+export const AuthResult = z.object({
+  token: z.string(),
+  token_type: z.literal('Bearer'),
+  expires_in: z.int(),
+  user: PublicUser,
+});
 export type AuthResult = z.infer<typeof AuthResult>;
 
 /** Claims of our access tokens. */

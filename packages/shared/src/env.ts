@@ -37,7 +37,10 @@ export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
 export const DEFAULT_HF_BASE_URL = 'https://router.huggingface.co/hf-inference/models';
 
 export const HfModelEnv = z.object({
-  HF_MODEL: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'a Hugging Face model id, owner/name').default(DEFAULT_HF_MODEL),
+  HF_MODEL: z
+    .string()
+    .regex(/^[\w.-]+\/[\w.-]+$/, 'a Hugging Face model id, owner/name')
+    .default(DEFAULT_HF_MODEL),
 });
 
 export { durationMs };

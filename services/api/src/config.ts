@@ -6,14 +6,29 @@ const ApiEnv = CommonEnv.extend(HfModelEnv.shape)
     PORT: z.coerce.number().int().min(0).max(65_535).default(8000),
     HOST: z.string().default('0.0.0.0'),
     JWT_SECRET: z.string().optional(),
-    JWT_TTL_SECONDS: z.coerce.number().int().min(60).max(30 * 86_400).default(3600),
+    JWT_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86_400)
+      .default(3600),
     AUTH_AUTO_REGISTER: z.stringbool().default(true),
     HF_ALLOWED_MODELS: z
       .string()
-      .transform((list) => list.split(',').map((id) => id.trim()).filter(Boolean))
+      .transform((list) =>
+        list
+          .split(',')
+          .map((id) => id.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(ModelId))
       .optional(),
-    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+    BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(10 * 1024 * 1024)
+      .default(64 * 1024),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {

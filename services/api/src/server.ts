@@ -22,17 +22,23 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'fail-fast');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const queue = new GenerationQueue(redis, config.QUEUE_PREFIX);
+  const queue = new GenerationQueue(redis, config.QUEUE_PREFIX, logger);
 
   const tokens = createTokenService(jwtSecret(config, logger), config.JWT_TTL_SECONDS);
   const auth = new AuthService(new UserRepository(mongo.db), tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
-  const generations = new GenerationService(
-    new GenerationRepository(mongo.db),
-    new ImageRepository(mongo.db),
-    queue,
-    { defaultModel: config.HF_MODEL, ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }) },
-  );
-  const app = createApp({ db: mongo.db, redis, logger, auth, tokens, generations, bodyLimitBytes: config.BODY_LIMIT_BYTES });
+  const generations = new GenerationService(new GenerationRepository(mongo.db), new ImageRepository(mongo.db), queue, {
+    defaultModel: config.HF_MODEL,
+    ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
+  });
+  const app = createApp({
+    db: mongo.db,
+    redis,
+    logger,
+    auth,
+    tokens,
+    generations,
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+  });
 
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {

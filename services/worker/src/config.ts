@@ -15,7 +15,11 @@ const WorkerEnv = CommonEnv.extend(HfModelEnv.shape)
     HF_BACKOFF_MAX_MS: durationMs(60_000),
     /** Longest a job keeps retrying Hugging Face before it fails. */
     HF_MAX_WAIT_MS: durationMs(600_000),
-    HF_MAX_IMAGE_BYTES: z.coerce.number().int().min(1024).default(20 * 1024 * 1024),
+    HF_MAX_IMAGE_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(20 * 1024 * 1024),
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
     WORKER_LOCK_MS: durationMs(30_000),
     WORKER_STALLED_INTERVAL_MS: durationMs(30_000),

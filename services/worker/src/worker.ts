@@ -50,7 +50,10 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   });
   await new Promise<void>((resolve) => health.listen(config.WORKER_HEALTH_PORT, resolve));
   const healthPort = (health.address() as AddressInfo).port;
-  logger.info({ concurrency: config.WORKER_CONCURRENCY, healthPort, queuePrefix: config.QUEUE_PREFIX }, 'worker started');
+  logger.info(
+    { concurrency: config.WORKER_CONCURRENCY, healthPort, queuePrefix: config.QUEUE_PREFIX },
+    'worker started',
+  );
 
   return {
     healthPort,

@@ -14,7 +14,8 @@ export interface TokenService {
 export function createTokenService(secret: string, ttlSeconds: number): TokenService {
   return {
     ttlSeconds,
-    sign: (userId, role) => jwt.sign({ role }, secret, { algorithm: ALGORITHM, subject: userId, expiresIn: ttlSeconds }),
+    sign: (userId, role) =>
+      jwt.sign({ role }, secret, { algorithm: ALGORITHM, subject: userId, expiresIn: ttlSeconds }),
     verify(token) {
       let payload: unknown;
       try {

@@ -1,10 +1,5 @@
 import { ObjectId, type Db, type Filter } from 'mongodb';
-import {
-  COLLECTIONS,
-  type GenerationDocument,
-  type GenerationSettings,
-  type GenerationStatus,
-} from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument, type GenerationSettings, type GenerationStatus } from '@imagegen/shared';
 
 export interface PageRequest {
   limit: number;

@@ -70,7 +70,9 @@ export class GenerationService {
     const model = input.model ?? this.models.defaultModel;
     const { allowedModels, defaultModel } = this.models;
     if (allowedModels && model !== defaultModel && !allowedModels.includes(model)) {
-      throw new ValidationError([{ field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` }]);
+      throw new ValidationError([
+        { field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` },
+      ]);
     }
     return {
       width: input.width,

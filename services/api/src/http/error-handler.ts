@@ -27,7 +27,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 function toResponse(err: unknown): { status: number; body: ApiFailure } {
   if (err instanceof AppError) {
-    return { status: err.status, body: { success: false, message: err.message, ...(err.errors && { errors: err.errors }) } };
+    return {
+      status: err.status,
+      body: { success: false, message: err.message, ...(err.errors && { errors: err.errors }) },
+    };
   }
   const bodyError = typeof err === 'object' && err !== null && 'type' in err && BODY_ERRORS[String(err.type)];
   if (bodyError) return { status: bodyError.status, body: { success: false, message: bodyError.message } };

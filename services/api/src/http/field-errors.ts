@@ -5,7 +5,10 @@ import type { FieldError } from '@imagegen/shared';
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
   return error.issues.flatMap((issue) => {
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: prefix + [...issue.path, key].join('.'), message: 'is not a known field' }));
+      return issue.keys.map((key) => ({
+        field: prefix + [...issue.path, key].join('.'),
+        message: 'is not a known field',
+      }));
     }
     const path = issue.path.join('.');
     return [{ field: path ? prefix + path : prefix.replace(/\.$/, '') || 'body', message: issue.message }];

@@ -24,4 +24,3 @@ function raw(req: Request, source: Source): unknown {
   if (source === 'body') return req.body ?? {};
   return source === 'query' ? req.query : req.params;
 }
-

@@ -31,7 +31,12 @@ export class GenerationRepository {
    * than duplicates), then completes the record. False when the record had left `processing`.
    */
   async complete(generation: GenerationDocument, image: SniffedImage): Promise<boolean> {
-    const meta: ImageMeta = { mime_type: image.mime_type, size_bytes: image.bytes.length, width: image.width, height: image.height };
+    const meta: ImageMeta = {
+      mime_type: image.mime_type,
+      size_bytes: image.bytes.length,
+      width: image.width,
+      height: image.height,
+    };
     const now = new Date();
     await this.images.replaceOne(
       { _id: generation._id },

@@ -17,7 +17,12 @@ export interface BackoffPolicy {
  * - Everything else backs off exponentially with equal jitter: between half and all of base·2^retry.
  * Every wait is capped at `maxDelayMs`.
  */
-export function retryDelay(policy: BackoffPolicy, reason: RetryReason, retry: number, random: () => number = Math.random): number {
+export function retryDelay(
+  policy: BackoffPolicy,
+  reason: RetryReason,
+  retry: number,
+  random: () => number = Math.random,
+): number {
   const { baseMs, maxDelayMs } = policy;
   let delay: number;
   if (reason.hintMs !== undefined && reason.kind === 'cold-start') {

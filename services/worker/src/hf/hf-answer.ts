@@ -25,7 +25,10 @@ export interface HfAnswer {
 }
 
 const retry = (reason: RetryReason, detail: string): HfOutcome => ({ kind: 'retry', reason, detail });
-const fail = (message: string, status?: number): HfOutcome => ({ kind: 'fail', failure: new HfFailure(message, status) });
+const fail = (message: string, status?: number): HfOutcome => ({
+  kind: 'fail',
+  failure: new HfFailure(message, status),
+});
 
 /** What one answer from Hugging Face means for the job. */
 export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
@@ -34,7 +37,10 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
   if (status === 200) {
     const image = sniffImage(answer.body);
     if (image) return { kind: 'image', image };
-    return fail(`Hugging Face answered 200 but not with an image (${answer.contentType ?? 'no content-type'}): ${said}`, status);
+    return fail(
+      `Hugging Face answered 200 but not with an image (${answer.contentType ?? 'no content-type'}): ${said}`,
+      status,
+    );
   }
   switch (status) {
     case 503: {
@@ -46,18 +52,27 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
     }
     case 429: {
       const wait = parseRetryAfter(answer.retryAfter);
-      return retry({ kind: 'rate-limited', ...(wait !== undefined && { hintMs: wait }) }, `rate limited (429): ${said}`);
+      return retry(
+        { kind: 'rate-limited', ...(wait !== undefined && { hintMs: wait }) },
+        `rate limited (429): ${said}`,
+      );
     }
     case 400:
       return fail(`Hugging Face rejected the request (400): ${said}`, status);
     case 401:
-      return fail(`Hugging Face refused the token (401: ${said}): HF_TOKEN in this deployment's configuration is invalid`, status);
+      return fail(
+        `Hugging Face refused the token (401: ${said}): HF_TOKEN in this deployment's configuration is invalid`,
+        status,
+      );
     case 402:
       return fail(`The Hugging Face account is out of credits (402): ${said}`, status);
     case 403:
       return fail(`The Hugging Face token may not use model ${model} (403): ${said}`, status);
     case 404:
-      return fail(`Model ${model} was not found on Hugging Face or is not served for text-to-image (404): ${said}`, status);
+      return fail(
+        `Model ${model} was not found on Hugging Face or is not served for text-to-image (404): ${said}`,
+        status,
+      );
     case 410:
       return fail(
         `Hugging Face no longer serves this endpoint (410): HF_BASE_URL in this deployment's configuration points at a retired API; use the router (https://router.huggingface.co/hf-inference/models)`,
@@ -67,7 +82,8 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
     case 422:
       return fail(`Hugging Face could not process the input (${status}): ${said}`, status);
     default:
-      if (status >= 500 || status === 408) return retry({ kind: 'server-error' }, `Hugging Face error ${status}: ${said}`);
+      if (status >= 500 || status === 408)
+        return retry({ kind: 'server-error' }, `Hugging Face error ${status}: ${said}`);
       return fail(`Hugging Face answered ${status}: ${said}`, status);
   }
 }
@@ -84,7 +100,10 @@ function errorText(answer: HfAnswer): string {
   } catch {
     // Not JSON: fall through to the raw text.
   }
-  const plain = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  const plain = text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
   if (!plain) return 'empty body';
   return plain.length > 200 ? `${plain.slice(0, 200)}…` : plain;
 }

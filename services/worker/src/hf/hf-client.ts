@@ -93,7 +93,10 @@ export class HfClient implements ImageSource {
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
       if (err instanceof BodyTooLarge) {
-        return { kind: 'fail', failure: new HfFailure(`Hugging Face answered more than ${this.options.maxImageBytes} bytes`) };
+        return {
+          kind: 'fail',
+          failure: new HfFailure(`Hugging Face answered more than ${this.options.maxImageBytes} bytes`),
+        };
       }
       const detail = timeout.aborted
         ? `no complete answer within ${seconds(timeoutMs)}`

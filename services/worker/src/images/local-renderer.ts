@@ -11,7 +11,9 @@ export class LocalRenderer implements ImageSource {
   readonly description = 'the built-in local renderer (no HF token; images are placeholders, not AI output)';
 
   async render({ prompt, settings }: RenderRequest): Promise<SniffedImage> {
-    const digest = createHash('sha256').update(JSON.stringify([prompt, settings])).digest();
+    const digest = createHash('sha256')
+      .update(JSON.stringify([prompt, settings]))
+      .digest();
     const { width, height } = settings;
     const png = new PNG({ width, height });
     const from = [digest[0]!, digest[1]!, digest[2]!];
