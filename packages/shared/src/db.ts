@@ -1,4 +1,4 @@
-import type { Binary, Db, ObjectId } from 'mongodb';
+import { ObjectId, type Binary, type Db } from 'mongodb';
 import type { UserRole } from './auth';
 import type { GenerationSettings, GenerationStatus, ImageMeta } from './generation';
 
@@ -27,6 +27,25 @@ export interface GenerationDocument {
   started_at: Date | null;
   completed_at: Date | null;
   updated_at: Date;
+}
+
+/** A new `pending` generation as it is first written. */
+export function newGeneration(userId: ObjectId, prompt: string, settings: GenerationSettings): GenerationDocument {
+  const now = new Date();
+  return {
+    _id: new ObjectId(),
+    user_id: userId,
+    prompt,
+    settings,
+    status: 'pending',
+    error: null,
+    attempts: 0,
+    image: null,
+    created_at: now,
+    started_at: null,
+    completed_at: null,
+    updated_at: now,
+  };
 }
 
 /** Image bytes live apart from the generation, under the generation's id, so lists stay light. */

@@ -1,5 +1,5 @@
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument } from '@imagegen/shared';
+import { COLLECTIONS, newGeneration, type GenerationDocument } from '@imagegen/shared';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';
@@ -25,30 +25,16 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
   });
 
   async function pending(): Promise<ObjectId> {
-    const now = new Date();
-    const doc: GenerationDocument = {
-      _id: new ObjectId(),
-      user_id: new ObjectId(),
-      prompt: 'a cat',
-      settings: {
-        width: 256,
-        height: 256,
-        model: 'a/b',
-        style: null,
-        negative_prompt: null,
-        num_inference_steps: null,
-        guidance_scale: null,
-        seed: null,
-      },
-      status: 'pending',
-      error: null,
-      attempts: 0,
-      image: null,
-      created_at: now,
-      started_at: null,
-      completed_at: null,
-      updated_at: now,
-    };
+    const doc = newGeneration(new ObjectId(), 'a cat', {
+      width: 256,
+      height: 256,
+      model: 'a/b',
+      style: null,
+      negative_prompt: null,
+      num_inference_steps: null,
+      guidance_scale: null,
+      seed: null,
+    });
     await db.collection<GenerationDocument>(COLLECTIONS.generations).insertOne(doc);
     return doc._id;
   }

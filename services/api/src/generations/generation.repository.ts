@@ -1,5 +1,11 @@
-import { ObjectId, type Db, type Filter } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type GenerationSettings, type GenerationStatus } from '@imagegen/shared';
+import type { Db, Filter, ObjectId } from 'mongodb';
+import {
+  COLLECTIONS,
+  newGeneration,
+  type GenerationDocument,
+  type GenerationSettings,
+  type GenerationStatus,
+} from '@imagegen/shared';
 
 export interface PageRequest {
   limit: number;
@@ -15,21 +21,7 @@ export class GenerationRepository {
   }
 
   async insertPending(userId: ObjectId, prompt: string, settings: GenerationSettings): Promise<GenerationDocument> {
-    const now = new Date();
-    const doc: GenerationDocument = {
-      _id: new ObjectId(),
-      user_id: userId,
-      prompt,
-      settings,
-      status: 'pending',
-      error: null,
-      attempts: 0,
-      image: null,
-      created_at: now,
-      started_at: null,
-      completed_at: null,
-      updated_at: now,
-    };
+    const doc = newGeneration(userId, prompt, settings);
     await this.generations.insertOne(doc);
     return doc;
   }

@@ -1,10 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOBS, QUEUES, generationJobOptions, type GenerationJobData, type Logger } from '@imagegen/shared';
-
-/** How long an add may take before the request gives up and answers 503. */
-const ENQUEUE_TIMEOUT_MS = 3_000;
+import { JOBS, QUEUES, generationJobOptions, type GenerationJobData } from '@imagegen/shared';
 
 /** The producer side of the generations queue. */
 export class GenerationQueue {
@@ -13,29 +9,18 @@ export class GenerationQueue {
   constructor(
     private readonly connection: Redis,
     prefix: string,
-    logger: Logger,
   ) {
     this.queue = new Queue<GenerationJobData>(QUEUES.generations, { connection, prefix });
-    this.queue.on('error', (err) => logger.warn({ err: err.message }, 'generation queue error'));
+    // The connection's own error listener (server.ts) logs these; without a listener BullMQ
+    // prints every reconnect failure to the console.
+    this.queue.on('error', () => undefined);
   }
 
-  /**
-   * Adds the job, or throws at once when Redis is away: BullMQ would otherwise wait for the
-   * connection to come back and hold the request open meanwhile.
-   */
   async enqueue(generationId: string): Promise<void> {
-    if (this.connection.status !== 'ready') throw new Error(`Redis connection is ${this.connection.status}`);
-    const timeout = new AbortController();
-    try {
-      await Promise.race([
-        this.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId)),
-        sleep(ENQUEUE_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
-          throw new Error(`enqueue took longer than ${ENQUEUE_TIMEOUT_MS} ms`);
-        }),
-      ]);
-    } finally {
-      timeout.abort();
-    }
+    // BullMQ waits, without bound, for a connection that has never been ready: refuse at once so
+    // the request can answer 503 instead of hanging.
+    if (this.connection.status !== 'ready') throw new Error(`Redis is not ready (${this.connection.status})`);
+    await this.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId));
   }
 
   close(): Promise<void> {
