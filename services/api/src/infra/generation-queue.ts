@@ -1,6 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { JOBS, QUEUES, generationJobOptions, type GenerationJobData } from '@imagegen/shared';
+import { JOBS, QUEUES, generationJobOptions, type GenerationJobData, type Logger } from '@imagegen/shared';
+
+/** How long an add may take before the request gives up and answers 503. */
+const ENQUEUE_TIMEOUT_MS = 3_000;
 
 /** The producer side of the generations queue. */
 export class GenerationQueue {
@@ -9,18 +13,29 @@ export class GenerationQueue {
   constructor(
     private readonly connection: Redis,
     prefix: string,
+    logger: Logger,
   ) {
     this.queue = new Queue<GenerationJobData>(QUEUES.generations, { connection, prefix });
-    // The connection's own error listener (server.ts) logs these; without a listener BullMQ
-    // prints every reconnect failure to the console.
-    this.queue.on('error', () => undefined);
+    this.queue.on('error', (err) => logger.warn({ err: err.message }, 'generation queue error'));
   }
 
+  /**
+   * Adds the job, or throws at once when Redis is away: BullMQ would otherwise wait for the
+   * connection to come back and hold the request open meanwhile.
+   */
   async enqueue(generationId: string): Promise<void> {
-    // BullMQ waits, without bound, for a connection that has never been ready: refuse at once so
-    // the request can answer 503 instead of hanging.
-    if (this.connection.status !== 'ready') throw new Error(`Redis is not ready (${this.connection.status})`);
-    await this.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId));
+    if (this.connection.status !== 'ready') throw new Error(`Redis connection is ${this.connection.status}`);
+    const timeout = new AbortController();
+    try {
+      await Promise.race([
+        this.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId)),
+        sleep(ENQUEUE_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
+          throw new Error(`enqueue took longer than ${ENQUEUE_TIMEOUT_MS} ms`);
+        }),
+      ]);
+    } finally {
+      timeout.abort();
+    }
   }
 
   close(): Promise<void> {
