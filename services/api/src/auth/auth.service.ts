@@ -31,15 +31,17 @@ export class AuthService {
 
   /** The seed's login: an unknown email with a name creates the account when auto-registration is on. */
   async login(input: LoginRequest): Promise<{ result: AuthResult; created: boolean }> {
+    // Checked before the lookup, so the answer is the same whether or not the account exists
+    // (no account can have such a password: registration refuses it).
+    if (this.options.autoRegister && input.name && input.password.length < 8) {
+      throw new ValidationError([{ field: 'password', message: 'must be at least 8 characters' }]);
+    }
     const user = await this.users.findByEmail(input.email);
     if (user) {
       if (!(await verifyPassword(input.password, user.password_hash))) throw new UnauthorizedError(BAD_CREDENTIALS);
       return { result: this.issue(user), created: false };
     }
     if (this.options.autoRegister && input.name) {
-      if (input.password.length < 8) {
-        throw new ValidationError([{ field: 'password', message: 'must be at least 8 characters' }]);
-      }
       const created = await this.users.insert({
         email: input.email,
         name: input.name,

@@ -1,8 +1,11 @@
 import jwt from 'jsonwebtoken';
-import { TokenClaims, type UserRole } from '@imagegen/shared';
+import { ObjectIdString, TokenClaims, type UserRole } from '@imagegen/shared';
 import { UnauthorizedError } from '../errors';
 
 const ALGORITHM = 'HS256';
+
+/** Our tokens name a user by id; any other subject, even correctly signed, would fail as a 500 downstream. */
+const OurClaims = TokenClaims.extend({ sub: ObjectIdString });
 
 export interface TokenService {
   sign(userId: string, role: UserRole): string;
@@ -23,7 +26,7 @@ export function createTokenService(secret: string, ttlSeconds: number): TokenSer
       } catch (err) {
         throw new UnauthorizedError(err instanceof jwt.TokenExpiredError ? 'Token expired' : 'Invalid token');
       }
-      const claims = TokenClaims.safeParse(payload);
+      const claims = OurClaims.safeParse(payload);
       if (!claims.success) throw new UnauthorizedError('Invalid token');
       return claims.data;
     },
