@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { dockerEngineAvailable } from './docker';
-import { freePort, spawnDaemon, stopChild, waitFor } from './processes';
+import { freePort, startDaemon, stopChild } from './processes';
 import { nothingToStop, redactUrl, type ProvidedService } from './service';
 
 const BUILD_SCRIPT = resolve(__dirname, '../../../scripts/build-ferretdb.sh');
@@ -56,22 +56,17 @@ async function startFerretDb(workDir: string): Promise<ProvidedService> {
   const port = await freePort();
   const dataDir = join(workDir, 'ferretdb') + '/';
   mkdirSync(dataDir, { recursive: true });
-  const log = openSync(join(workDir, 'ferretdb.log'), 'a');
-  const child = spawnDaemon(
-    binary,
-    [
-      `--listen-addr=127.0.0.1:${port}`,
-      '--handler=sqlite',
-      `--sqlite-url=file:${dataDir}`,
-      '--state-dir=-',
-      '--debug-addr=-',
-      '--telemetry=disable',
-      '--log-level=warn',
-    ],
-    log,
-  );
   const url = `mongodb://127.0.0.1:${port}/`;
-  await waitFor('FerretDB', () => ping(url), 30_000, child);
+  const args = [
+    `--listen-addr=127.0.0.1:${port}`,
+    '--handler=sqlite',
+    `--sqlite-url=file:${dataDir}`,
+    '--state-dir=-',
+    '--debug-addr=-',
+    '--telemetry=disable',
+    '--log-level=warn',
+  ];
+  const child = await startDaemon('FerretDB', binary, args, join(workDir, 'ferretdb.log'), () => ping(url), 30_000);
   return {
     url,
     description: `FerretDB ${binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? ''} on SQLite, port ${port}`,

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A port the OS says is free right now on 127.0.0.1. */
@@ -38,13 +39,37 @@ export async function waitFor(
   throw new Error(`${what} did not become ready within ${timeoutMs} ms: ${String(last)}`);
 }
 
-/** Spawns a long-running helper whose output goes to a log file, not our terminal. */
-export function spawnDaemon(command: string, args: string[], logFd: number): ChildProcess {
-  return spawn(command, args, { stdio: ['ignore', logFd, logFd] });
+/**
+ * Starts a long-running helper with its output in `logPath` (not our terminal) and waits until
+ * `ready` passes. If it never does, the helper is stopped before the error is thrown.
+ */
+export async function startDaemon(
+  what: string,
+  command: string,
+  args: string[],
+  logPath: string,
+  ready: () => Promise<unknown>,
+  timeoutMs: number,
+): Promise<ChildProcess> {
+  const log = openSync(logPath, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', log, log] });
+  // The child holds its own copy of the descriptor.
+  closeSync(log);
+  const spawnFailed = new Promise<never>((_, reject) =>
+    child.once('error', (err) => reject(new Error(`${what} could not start: ${err.message}`))),
+  );
+  try {
+    await Promise.race([waitFor(what, ready, timeoutMs, child), spawnFailed]);
+    return child;
+  } catch (err) {
+    await stopChild(child);
+    throw err;
+  }
 }
 
 export function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const running = child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  if (!running) return Promise.resolve();
   return new Promise((resolve) => {
     const kill = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', () => {

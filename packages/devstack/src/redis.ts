@@ -1,8 +1,7 @@
-import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { dockerEngineAvailable } from './docker';
-import { freePort, spawnDaemon, stopChild, waitFor } from './processes';
+import { freePort, startDaemon, stopChild } from './processes';
 import { nothingToStop, redactUrl, type ProvidedService } from './service';
 
 const LOCAL_URL = 'redis://127.0.0.1:6379';
@@ -51,22 +50,22 @@ export async function provideRedis(workDir: string): Promise<ProvidedService> {
   }
 
   const port = await freePort();
-  const log = openSync(join(workDir, 'redis.log'), 'a');
-  const child = spawnDaemon(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    log,
-  );
-  const spawnError = new Promise<never>((_, reject) =>
-    child.once('error', (err) =>
-      reject(
-        new Error(
-          `no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and redis-server could not start (${err.message})`,
-        ),
-      ),
-    ),
-  );
   const url = `redis://127.0.0.1:${port}`;
-  await Promise.race([waitFor('redis-server', () => answers(url), 15_000, child), spawnError]);
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const child = await startDaemon(
+    'redis-server',
+    'redis-server',
+    args,
+    join(workDir, 'redis.log'),
+    () => answers(url),
+    15_000,
+  ).catch((err: Error) => {
+    throw new Error(
+      `no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and ${err.message}`,
+      {
+        cause: err,
+      },
+    );
+  });
   return { url, description: `a redis-server started on port ${port}`, stop: () => stopChild(child) };
 }

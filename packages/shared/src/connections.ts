@@ -9,8 +9,8 @@ export interface Mongo {
 
 /** The database named in the URI's path, else `imagegen`. */
 export function databaseName(uri: string): string {
-  const path = new URL(uri).pathname.replace(/^\//, '');
-  return decodeURIComponent(path) || 'imagegen';
+  const path = /^mongodb(?:\+srv)?:\/\/[^/?]*\/([^?]*)/.exec(uri)?.[1];
+  return path ? decodeURIComponent(path) : 'imagegen';
 }
 
 /** Connects (failing within a few seconds when MongoDB is unreachable) and ensures indexes. */

@@ -16,7 +16,8 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`));
 }
 
-const durationMs = (fallback: number) => z.coerce.number().int().min(0).default(fallback);
+/** A duration in ms; zero is refused, as every one of them would then spin or time out at once. */
+const durationMs = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 export const NodeEnv = z.enum(['development', 'test', 'production']).default('development');
 
@@ -24,7 +25,11 @@ export const NodeEnv = z.enum(['development', 'test', 'production']).default('de
 export const CommonEnv = z.object({
   NODE_ENV: NodeEnv,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  MONGODB_URI: z.url({ protocol: /^mongodb(\+srv)?$/ }).default('mongodb://127.0.0.1:27017/imagegen'),
+  // Not z.url(): replica-set URIs list several host:port pairs, which WHATWG URLs refuse.
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string')
+    .default('mongodb://127.0.0.1:27017/imagegen'),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z
     .string()
@@ -35,12 +40,5 @@ export const CommonEnv = z.object({
 
 export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
 export const DEFAULT_HF_BASE_URL = 'https://router.huggingface.co/hf-inference/models';
-
-export const HfModelEnv = z.object({
-  HF_MODEL: z
-    .string()
-    .regex(/^[\w.-]+\/[\w.-]+$/, 'a Hugging Face model id, owner/name')
-    .default(DEFAULT_HF_MODEL),
-});
 
 export { durationMs };

@@ -16,7 +16,6 @@ const Dimension = z
 
 export const GenerationStatus = z.enum(['pending', 'processing', 'completed', 'failed']);
 export type GenerationStatus = z.infer<typeof GenerationStatus>;
-export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['completed', 'failed'];
 
 /** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
 export const CreateGenerationRequest = z.strictObject({

@@ -1,18 +1,16 @@
 import pino from 'pino';
 
 /** Paths that may carry secrets; pino replaces them before a line is written. */
-const REDACT_PATHS = [
+export const REDACT_PATHS = [
   'password',
   '*.password',
   'token',
   '*.token',
   'secret',
   '*.secret',
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'headers.authorization',
-  'config.JWT_SECRET',
-  'config.HF_TOKEN',
+  // ioredis puts the failed command's arguments on its errors, and AUTH's are the credentials.
+  'err.command.args',
+  '*.err.command.args',
 ];
 
 export type Logger = pino.Logger;

@@ -293,6 +293,32 @@ describe('GET /api/generations/:id and /:id/image', () => {
     const created = await owner.create({ prompt: 'Not drawn yet' });
     expect((await owner.request('GET', `/api/generations/${created.id}/image`)).status).toBe(404);
   });
+
+  test('when a late redelivery stored bytes for a generation that had failed, then its image is still 404', async () => {
+    const created = await owner.create({ prompt: 'Failed, then drawn by a stale delivery' });
+    await failAsWorker(created.id);
+    const user = (await generations().findOne({ _id: new ObjectId(created.id) }))!.user_id;
+    const bytes = makeImage('png', 64, 48);
+    await images().insertOne({
+      _id: new ObjectId(created.id),
+      user_id: user,
+      mime_type: 'image/png',
+      size_bytes: bytes.length,
+      width: 64,
+      height: 48,
+      data: new Binary(bytes),
+      created_at: new Date(),
+    });
+    const reply = await owner.request('GET', `/api/generations/${created.id}/image`);
+    expect(reply.status).toBe(404);
+    expect(reply.body).toMatchObject({ success: false, message: 'No image: the generation is failed' });
+  });
+
+  test('when the path holds a malformed escape, then it answers 400, not 500', async () => {
+    const reply = await owner.request('GET', '/api/generations/%E0%A4%A');
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatchObject({ success: false });
+  });
 });
 
 describe('GET /api/generations (list)', () => {

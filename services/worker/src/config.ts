@@ -1,31 +1,30 @@
 import { z } from 'zod';
-import { CommonEnv, DEFAULT_HF_BASE_URL, HfModelEnv, durationMs, parseEnv } from '@imagegen/shared';
+import { CommonEnv, DEFAULT_HF_BASE_URL, durationMs, parseEnv } from '@imagegen/shared';
 
-const WorkerEnv = CommonEnv.extend(HfModelEnv.shape)
-  .extend({
-    HF_TOKEN: z.string().optional(),
-    /** The seed's name for the token, still honoured. */
-    HUGGIN_API_KEY: z.string().optional(),
-    HF_BASE_URL: z.url({ protocol: /^https?$/ }).default(DEFAULT_HF_BASE_URL),
-    /** One request to Hugging Face, headers and body together. */
-    HF_TIMEOUT_MS: durationMs(120_000),
-    /** First delay of the exponential backoff on 429/5xx/network errors. */
-    HF_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
-    /** Longest single wait, whatever `estimated_time` or `Retry-After` ask for. */
-    HF_BACKOFF_MAX_MS: durationMs(60_000),
-    /** Longest a job keeps retrying Hugging Face before it fails. */
-    HF_MAX_WAIT_MS: durationMs(600_000),
-    HF_MAX_IMAGE_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .default(20 * 1024 * 1024),
-    WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
-    WORKER_LOCK_MS: durationMs(30_000),
-    WORKER_STALLED_INTERVAL_MS: durationMs(30_000),
-    /** Port of the worker's health endpoint; 0 picks a free one. */
-    WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),
-  })
+const WorkerEnv = CommonEnv.extend({
+  HF_TOKEN: z.string().optional(),
+  /** The seed's name for the token, still honoured. */
+  HUGGIN_API_KEY: z.string().optional(),
+  HF_BASE_URL: z.url({ protocol: /^https?$/ }).default(DEFAULT_HF_BASE_URL),
+  /** One request to Hugging Face, headers and body together. */
+  HF_TIMEOUT_MS: durationMs(120_000),
+  /** First delay of the exponential backoff on 429/5xx/network errors. */
+  HF_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
+  /** Longest single wait, whatever `estimated_time` or `Retry-After` ask for. */
+  HF_BACKOFF_MAX_MS: durationMs(60_000),
+  /** Longest a job keeps retrying Hugging Face before it fails. */
+  HF_MAX_WAIT_MS: durationMs(600_000),
+  HF_MAX_IMAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(20 * 1024 * 1024),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  WORKER_LOCK_MS: durationMs(30_000),
+  WORKER_STALLED_INTERVAL_MS: durationMs(30_000),
+  /** Port of the worker's health endpoint; 0 picks a free one. */
+  WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),
+})
   .transform(({ HUGGIN_API_KEY, ...env }) => ({ ...env, HF_TOKEN: env.HF_TOKEN ?? HUGGIN_API_KEY }))
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.HF_TOKEN) {

@@ -8,6 +8,9 @@ import type { ImageSource } from './images/image-source';
 /** The abort reason a stopping worker gives its running jobs. */
 export const SHUTDOWN = 'worker shutting down';
 
+/** What users see when a job fails for a reason of ours rather than Hugging Face's. */
+export const INTERNAL_ERROR = 'Internal error while generating the image';
+
 export interface ProcessorDeps {
   generations: GenerationRepository;
   source: ImageSource;
@@ -46,7 +49,7 @@ export function generateImageProcessor({ generations, source, logger }: Processo
       }
       const final = err instanceof HfFailure || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       if (final) {
-        const message = err instanceof HfFailure ? err.message : 'Internal error while generating the image';
+        const message = err instanceof HfFailure ? err.message : INTERNAL_ERROR;
         await generations.fail(id, message);
         log.warn({ err }, 'generation failed');
       }

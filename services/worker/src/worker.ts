@@ -1,9 +1,11 @@
-import { createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Worker } from 'bullmq';
-import { QUEUES, connectMongo, createRedis, type GenerationJobData, type Logger } from '@imagegen/shared';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
+import { GenerationJobData, JOBS, QUEUES, connectMongo, createRedis, type Logger } from '@imagegen/shared';
 import type { WorkerConfig } from './config';
-import { SHUTDOWN, generateImageProcessor } from './generate-image.processor';
+import { INTERNAL_ERROR, SHUTDOWN, generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
 import type { ImageSource } from './images/image-source';
@@ -13,6 +15,8 @@ export interface RunningWorker {
   healthPort: number;
   stop(): Promise<void>;
 }
+
+type Processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<void>;
 
 export function imageSourceFor(config: WorkerConfig): ImageSource {
   if (!config.HF_TOKEN) return new LocalRenderer();
@@ -26,29 +30,47 @@ export function imageSourceFor(config: WorkerConfig): ImageSource {
   });
 }
 
+/** One processor per job name; a job whose name has none fails without retrying. */
+function dispatch(processors: Record<string, Processor>): Processor {
+  return (job, token, signal) => {
+    const processor = processors[job.name];
+    if (!processor) throw new UnrecoverableError(`no processor for job name "${job.name}"`);
+    return processor(job, token, signal);
+  };
+}
+
 export async function startWorker(config: WorkerConfig, logger: Logger): Promise<RunningWorker> {
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'blocking');
   const source = imageSourceFor(config);
-  logger.info({ model: config.HF_MODEL }, `images come from ${source.description}`);
+  logger.info(`images come from ${source.description}`);
 
-  const processor = generateImageProcessor({ generations: new GenerationRepository(mongo.db), source, logger });
-  const worker = new Worker<GenerationJobData>(QUEUES.generations, processor, {
-    connection: redis,
-    prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
-    lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+  const generations = new GenerationRepository(mongo.db);
+  const worker = new Worker(
+    QUEUES.generations,
+    dispatch({ [JOBS.generationCreate]: generateImageProcessor({ generations, source, logger }) }),
+    {
+      connection: redis,
+      prefix: config.QUEUE_PREFIX,
+      concurrency: config.WORKER_CONCURRENCY,
+      lockDuration: config.WORKER_LOCK_MS,
+      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      // Started only once the health endpoint listens, so a bad port never strands a taken job.
+      autorun: false,
+    },
+  );
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+  worker.on('failed', (job, err) => {
+    logger.warn({ jobId: job?.id, err: err.message }, 'job failed');
+    if (job) void finalizeFailed(job, err, generations, logger);
   });
-  worker.on('error', (err) => logger.error({ err }, 'worker error'));
-  worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err: err.message }, 'job failed'));
 
-  const health = createServer((_req, res) => {
-    const ok = worker.isRunning() && redis.status === 'ready';
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status }));
+  const health = healthServer(worker, redis);
+  await new Promise<void>((resolve, reject) => {
+    health.once('error', reject);
+    health.listen(config.WORKER_HEALTH_PORT, resolve);
   });
-  await new Promise<void>((resolve) => health.listen(config.WORKER_HEALTH_PORT, resolve));
+  void worker.run();
   const healthPort = (health.address() as AddressInfo).port;
   logger.info(
     { concurrency: config.WORKER_CONCURRENCY, healthPort, queuePrefix: config.QUEUE_PREFIX },
@@ -64,10 +86,34 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       const grace = setTimeout(() => worker.cancelAllJobs(SHUTDOWN), config.SHUTDOWN_TIMEOUT_MS - handBackMs);
       await worker.close();
       clearTimeout(grace);
-      health.close();
+      await new Promise((resolve) => health.close(resolve));
       await source.close();
       redis.disconnect();
       await mongo.client.close();
     },
   };
+}
+
+/**
+ * A job that failed for good must leave its generation `failed`, even when the processor never
+ * reached its own handling: BullMQ fails a job that stalled too often without running it, and the
+ * processor's last write may itself have hit a database outage. The update is conditional, so a
+ * generation the processor already finished is left as it is.
+ */
+async function finalizeFailed(job: Job, err: Error, generations: GenerationRepository, logger: Logger): Promise<void> {
+  const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+  const payload = GenerationJobData.safeParse(job.data);
+  if (!final || !payload.success) return;
+  await generations.fail(new ObjectId(payload.data.generationId), INTERNAL_ERROR).catch((failErr: unknown) => {
+    logger.error({ jobId: job.id, err: (failErr as Error).message }, 'could not mark the generation failed');
+  });
+}
+
+/** `GET /` → 200 while the worker consumes and Redis answers, for orchestrators' health checks. */
+function healthServer(worker: Worker, redis: Redis): Server {
+  return createServer((_req, res) => {
+    const ok = worker.isRunning() && redis.status === 'ready';
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status }));
+  });
 }

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_HF_BASE_URL, DEFAULT_HF_MODEL } from '@imagegen/shared';
+import { ConfigError, DEFAULT_HF_BASE_URL } from '@imagegen/shared';
 import { loadWorkerConfig } from '../src/config';
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
@@ -17,7 +17,6 @@ describe('loadWorkerConfig', () => {
     expect(config).toMatchObject({
       NODE_ENV: 'development',
       HF_BASE_URL: DEFAULT_HF_BASE_URL,
-      HF_MODEL: DEFAULT_HF_MODEL,
       HF_TIMEOUT_MS: 120_000,
       HF_BACKOFF_BASE_MS: 1_000,
       HF_BACKOFF_MAX_MS: 60_000,
@@ -29,6 +28,8 @@ describe('loadWorkerConfig', () => {
       WORKER_HEALTH_PORT: 8001,
     });
     expect(config.HF_TOKEN).toBeUndefined();
+    // The model comes from each record (the API's HF_MODEL), so the worker has no setting for it.
+    expect(config).not.toHaveProperty('HF_MODEL');
     expect(config.HF_BASE_URL).toBe('https://router.huggingface.co/hf-inference/models');
   });
 
@@ -72,5 +73,17 @@ describe('loadWorkerConfig', () => {
     expect(error.message).toContain('HF_TIMEOUT_MS');
     expect(error.message).toContain('HF_BASE_URL');
     expect(error.message).toContain('WORKER_CONCURRENCY');
+  });
+
+  test('when a timing is zero, then it throws naming it instead of spinning or timing out at once', () => {
+    const zeros = [
+      'WORKER_LOCK_MS',
+      'WORKER_STALLED_INTERVAL_MS',
+      'HF_TIMEOUT_MS',
+      'HF_BACKOFF_MAX_MS',
+      'HF_BACKOFF_BASE_MS',
+    ];
+    const error = configError(Object.fromEntries(zeros.map((name) => [name, '0'])));
+    expect(error.problems.map((problem) => problem.split(':')[0]).sort()).toEqual([...zeros].sort());
   });
 });

@@ -7,7 +7,7 @@ import type {
   ImageDocument,
   ListGenerationsQuery,
 } from '@imagegen/shared';
-import { NotFoundError, ServiceUnavailableError, ValidationError } from '../errors';
+import { NotFoundError, ValidationError } from '../errors';
 import type { GenerationQueue } from '../infra/generation-queue';
 import { toGeneration, toSummary } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
@@ -36,8 +36,9 @@ export class GenerationService {
     try {
       await this.queue.enqueue(doc._id.toHexString());
     } catch (err) {
-      await this.generations.deletePending(doc._id).catch(() => undefined);
-      throw new ServiceUnavailableError('The job queue is unavailable; retry shortly', err);
+      // Should this delete fail too, its error reaches the error middleware, which logs it.
+      await this.generations.deletePending(doc._id);
+      throw err;
     }
     return toGeneration(doc, null);
   }
@@ -60,9 +61,12 @@ export class GenerationService {
     return { items, next_cursor: docs.length > query.limit && last ? last.id : null };
   }
 
+  /** Only a completed generation shows its image, even if a late redelivery stored bytes for a failed one. */
   async image(userId: string, id: string): Promise<ImageDocument> {
-    const image = await this.images.findOwned(new ObjectId(id), new ObjectId(userId));
-    if (!image) throw new NotFoundError('Image not found; the generation may not be completed');
+    const doc = await this.generations.findOwned(new ObjectId(id), new ObjectId(userId));
+    if (!doc) throw new NotFoundError('Generation not found');
+    const image = doc.status === 'completed' ? await this.images.findOwned(doc._id, doc.user_id) : null;
+    if (!image) throw new NotFoundError(`No image: the generation is ${doc.status}`);
     return image;
   }
 

@@ -17,7 +17,8 @@ export const notFoundRoute: RequestHandler = (req) => {
 
 /** The one place where errors become HTTP answers; unknown errors are logged and never leaked. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
+  return (err: unknown, req, res, next) => {
+    if (res.headersSent) return next(err);
     const { status, body } = toResponse(err);
     if (status >= 500) logger.error({ err, method: req.method, path: req.path, status }, 'request failed');
     if (status === 503) res.set('Retry-After', '5');
@@ -34,8 +35,19 @@ function toResponse(err: unknown): { status: number; body: ApiFailure } {
   }
   const bodyError = typeof err === 'object' && err !== null && 'type' in err && BODY_ERRORS[String(err.type)];
   if (bodyError) return { status: bodyError.status, body: { success: false, message: bodyError.message } };
+  // Other client errors raised by Express and its parsers (a malformed URL escape, a corrupt
+  // compressed body) carry http-errors' status and mark their message safe to show.
+  if (isExposedClientError(err)) return { status: err.status, body: { success: false, message: err.message } };
   if (isDependencyOutage(err)) {
     return { status: 503, body: { success: false, message: 'Service temporarily unavailable; retry shortly' } };
   }
   return { status: 500, body: { success: false, message: 'Internal server error' } };
+}
+
+function isExposedClientError(err: unknown): err is { status: number; message: string } {
+  if (typeof err !== 'object' || err === null) return false;
+  const { status, expose } = err as { status?: unknown; expose?: unknown };
+  // The router's URIError for a malformed path escape has a status but no `expose`.
+  const safe = expose === true || err instanceof URIError;
+  return safe && typeof status === 'number' && status >= 400 && status < 500;
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { ServiceUnavailableError } from '../errors';
 import { JOBS, QUEUES, generationJobOptions, type GenerationJobData, type Logger } from '@imagegen/shared';
 
 /** How long an add may take before the request gives up and answers 503. */
@@ -24,13 +25,17 @@ export class GenerationQueue {
    * connection to come back and hold the request open meanwhile.
    */
   async enqueue(generationId: string): Promise<void> {
-    if (this.connection.status !== 'ready') throw new Error(`Redis connection is ${this.connection.status}`);
+    if (this.connection.status !== 'ready') {
+      throw new ServiceUnavailableError(
+        `The job queue is unavailable (Redis ${this.connection.status}); retry shortly`,
+      );
+    }
     const timeout = new AbortController();
     try {
       await Promise.race([
         this.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId)),
         sleep(ENQUEUE_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
-          throw new Error(`enqueue took longer than ${ENQUEUE_TIMEOUT_MS} ms`);
+          throw new ServiceUnavailableError('The job queue did not answer in time; retry shortly');
         }),
       ]);
     } finally {

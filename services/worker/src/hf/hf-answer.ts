@@ -95,7 +95,8 @@ function errorText(answer: HfAnswer): string {
     const json: unknown = JSON.parse(text);
     if (json && typeof json === 'object' && 'error' in json) {
       const error = (json as { error: unknown }).error;
-      return Array.isArray(error) ? error.join('; ') : String(error);
+      if (Array.isArray(error)) return error.join('; ');
+      return typeof error === 'string' ? error : JSON.stringify(error);
     }
   } catch {
     // Not JSON: fall through to the raw text.
