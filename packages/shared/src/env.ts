@@ -17,7 +17,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
 }
 
 /** A duration in ms; zero is refused, as every one of them would then spin or time out at once. */
-const durationMs = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+export const durationMs = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 export const NodeEnv = z.enum(['development', 'test', 'production']).default('development');
 
@@ -40,5 +40,3 @@ export const CommonEnv = z.object({
 
 export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
 export const DEFAULT_HF_BASE_URL = 'https://router.huggingface.co/hf-inference/models';
-
-export { durationMs };

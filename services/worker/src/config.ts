@@ -9,7 +9,7 @@ const WorkerEnv = CommonEnv.extend({
   /** One request to Hugging Face, headers and body together. */
   HF_TIMEOUT_MS: durationMs(120_000),
   /** First delay of the exponential backoff on 429/5xx/network errors. */
-  HF_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
+  HF_BACKOFF_BASE_MS: durationMs(1_000),
   /** Longest single wait, whatever `estimated_time` or `Retry-After` ask for. */
   HF_BACKOFF_MAX_MS: durationMs(60_000),
   /** Longest a job keeps retrying Hugging Face before it fails. */

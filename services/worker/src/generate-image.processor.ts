@@ -8,9 +8,6 @@ import type { ImageSource } from './images/image-source';
 /** The abort reason a stopping worker gives its running jobs. */
 export const SHUTDOWN = 'worker shutting down';
 
-/** What users see when a job fails for a reason of ours rather than Hugging Face's. */
-export const INTERNAL_ERROR = 'Internal error while generating the image';
-
 export interface ProcessorDeps {
   generations: GenerationRepository;
   source: ImageSource;
@@ -47,13 +44,12 @@ export function generateImageProcessor({ generations, source, logger }: Processo
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      const final = err instanceof HfFailure || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) {
-        const message = err instanceof HfFailure ? err.message : INTERNAL_ERROR;
-        await generations.fail(id, message);
-        log.warn({ err }, 'generation failed');
-      }
-      throw err instanceof HfFailure ? new UnrecoverableError(err.message) : err;
+      // Our own faults go back to BullMQ, which retries; the worker's failed handler ends the record
+      // on the last attempt.
+      if (!(err instanceof HfFailure)) throw err;
+      await generations.fail(id, err.message);
+      log.warn({ err: err.message, status: err.status }, 'generation failed');
+      throw new UnrecoverableError(err.message);
     }
   };
 }

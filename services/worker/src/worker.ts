@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { GenerationJobData, JOBS, QUEUES, connectMongo, createRedis, type Logger } from '@imagegen/shared';
 import type { WorkerConfig } from './config';
-import { INTERNAL_ERROR, SHUTDOWN, generateImageProcessor } from './generate-image.processor';
+import { SHUTDOWN, generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
 import type { ImageSource } from './images/image-source';
@@ -15,6 +15,9 @@ export interface RunningWorker {
   healthPort: number;
   stop(): Promise<void>;
 }
+
+/** What users see when a job fails for good for a reason of ours rather than Hugging Face's. */
+const INTERNAL_ERROR = 'Internal error while generating the image';
 
 type Processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<void>;
 
