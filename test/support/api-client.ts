@@ -1,4 +1,12 @@
-import type { ApiFailure, ApiSuccess, Generation, GenerationPage, GenerationStatus } from '@imagegen/shared';
+import type {
+  ApiFailure,
+  ApiSuccess,
+  Generation,
+  GenerationPage,
+  GenerationStatus,
+  WebhookDeliveries,
+  WebhookSecretView,
+} from '@imagegen/shared';
 
 export interface Reply<T = unknown> {
   status: number;
@@ -71,6 +79,38 @@ export class ApiClient {
       headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
     });
     return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+  }
+
+  /** The caller's webhook signing secret (`rotate` makes a new one first). */
+  async webhookSecret(rotate = false): Promise<WebhookSecretView> {
+    const reply = await this.request<ApiSuccess<WebhookSecretView>>(
+      rotate ? 'POST' : 'GET',
+      `/api/webhooks/secret${rotate ? '/rotate' : ''}`,
+    );
+    if (reply.status !== 200) throw new Error(`webhook secret: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body.data;
+  }
+
+  /** The delivery log of a generation's webhooks. */
+  async deliveries(id: string): Promise<WebhookDeliveries> {
+    const reply = await this.request<ApiSuccess<WebhookDeliveries>>('GET', `/api/generations/${id}/webhook-deliveries`);
+    if (reply.status !== 200) throw new Error(`deliveries: ${reply.status} ${JSON.stringify(reply.body)}`);
+    return reply.body.data;
+  }
+
+  /** Polls the delivery log until `done` holds, as a client watching its webhooks would. */
+  async waitForDeliveries(
+    id: string,
+    done: (log: WebhookDeliveries) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<WebhookDeliveries> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const log = await this.deliveries(id);
+      if (done(log)) return log;
+      if (Date.now() > deadline) throw new Error(`delivery log of ${id} never got there: ${JSON.stringify(log)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** Polls the record, as a client of the service does, until it reaches one of `statuses`. */

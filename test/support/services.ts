@@ -22,7 +22,12 @@ export interface RunningProcess {
 }
 
 export function runService(name: 'api' | 'worker', env: Record<string, string>): RunningProcess {
-  const child = spawn(process.execPath, [resolve(ROOT, 'services', name, 'dist/main.js')], {
+  return runScript(resolve(ROOT, 'services', name, 'dist/main.js'), env);
+}
+
+/** Runs a Node script as its own process with only `env` (and PATH), capturing its output. */
+export function runScript(path: string, env: Record<string, string>): RunningProcess {
+  const child = spawn(process.execPath, [path], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,9 +1,25 @@
 import { ObjectId, type Binary, type Db } from 'mongodb';
 import type { UserRole } from './auth';
 import type { GenerationSettings, GenerationStatus, ImageMeta } from './generation';
+import type { WebhookEvent } from './webhook-request';
+import type { WebhookAttemptOutcome, WebhookMessageState, WebhookTrigger, WebhookType } from './webhooks';
 
 /** Collection names both services use. */
-export const COLLECTIONS = { users: 'users', generations: 'generations', images: 'images' } as const;
+export const COLLECTIONS = {
+  users: 'users',
+  generations: 'generations',
+  images: 'images',
+  webhookMessages: 'webhook_messages',
+  webhookAttempts: 'webhook_attempts',
+} as const;
+
+/** A user's webhook signing secret; after a rotation the previous one still signs until it expires. */
+export interface WebhookSecretDocument {
+  current: string;
+  created_at: Date;
+  previous: string | null;
+  previous_expires_at: Date | null;
+}
 
 export interface UserDocument {
   _id: ObjectId;
@@ -12,6 +28,13 @@ export interface UserDocument {
   password_hash: string;
   role: UserRole;
   created_at: Date;
+  /** Made on first need (a generation with a webhook, or the secret asked for). */
+  webhook_secret?: WebhookSecretDocument;
+}
+
+export interface GenerationWebhook {
+  url: string;
+  events: WebhookEvent[];
 }
 
 export interface GenerationDocument {
@@ -23,6 +46,7 @@ export interface GenerationDocument {
   error: string | null;
   attempts: number;
   image: ImageMeta | null;
+  webhook: GenerationWebhook | null;
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
@@ -30,7 +54,12 @@ export interface GenerationDocument {
 }
 
 /** A new `pending` generation as it is first written. */
-export function newGeneration(userId: ObjectId, prompt: string, settings: GenerationSettings): GenerationDocument {
+export function newGeneration(
+  userId: ObjectId,
+  prompt: string,
+  settings: GenerationSettings,
+  webhook: GenerationWebhook | null = null,
+): GenerationDocument {
   const now = new Date();
   return {
     _id: new ObjectId(),
@@ -41,6 +70,7 @@ export function newGeneration(userId: ObjectId, prompt: string, settings: Genera
     error: null,
     attempts: 0,
     image: null,
+    webhook,
     created_at: now,
     started_at: null,
     completed_at: null,
@@ -56,6 +86,41 @@ export interface ImageDocument extends ImageMeta {
   created_at: Date;
 }
 
+/**
+ * One webhook message: the exact body every attempt and redelivery sends, under one `webhook-id`
+ * (the `_id`), so receivers can dedupe.
+ */
+export interface WebhookMessageDocument {
+  _id: string;
+  generation_id: ObjectId;
+  user_id: ObjectId;
+  type: WebhookType;
+  url: string;
+  body: string;
+  state: WebhookMessageState;
+  attempts: number;
+  next_attempt_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** One HTTP attempt at delivering a message, as the delivery log shows it. */
+export interface WebhookAttemptDocument {
+  _id: ObjectId;
+  message_id: string;
+  generation_id: ObjectId;
+  user_id: ObjectId;
+  type: WebhookType;
+  trigger: WebhookTrigger;
+  url: string;
+  attempted_at: Date;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  outcome: WebhookAttemptOutcome;
+  next_retry_at: Date | null;
+}
+
 /** Creates the indexes the queries rely on. Idempotent; both services call it at start. */
 export async function ensureIndexes(db: Db): Promise<void> {
   await Promise.all([
@@ -64,5 +129,11 @@ export async function ensureIndexes(db: Db): Promise<void> {
     db
       .collection(COLLECTIONS.generations)
       .createIndex({ user_id: 1, status: 1, _id: -1 }, { name: 'user_status_newest' }),
+    db
+      .collection(COLLECTIONS.webhookMessages)
+      .createIndex({ generation_id: 1, created_at: -1 }, { name: 'generation_newest' }),
+    db
+      .collection(COLLECTIONS.webhookAttempts)
+      .createIndex({ generation_id: 1, attempted_at: -1 }, { name: 'generation_newest' }),
   ]);
 }

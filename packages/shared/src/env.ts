@@ -36,6 +36,11 @@ export const CommonEnv = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
     .default('imagegen'),
   SHUTDOWN_TIMEOUT_MS: durationMs(25_000),
+  /**
+   * Lets webhook URLs name private, loopback and link-local addresses. Off by default: on a server,
+   * such a URL would let any user make us call into our own network (SSRF).
+   */
+  WEBHOOK_ALLOW_PRIVATE: z.stringbool().default(false),
 });
 
 export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { STYLE_NAMES } from './styles';
+import { WebhookEvent, WebhookEvents, WebhookUrl } from './webhook-request';
 
 export const ObjectIdString = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex id');
 
@@ -18,17 +19,26 @@ export const GenerationStatus = z.enum(['pending', 'processing', 'completed', 'f
 export type GenerationStatus = z.infer<typeof GenerationStatus>;
 
 /** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
-export const CreateGenerationRequest = z.strictObject({
-  prompt: z.string().trim().min(1, 'must not be empty').max(2000),
-  negative_prompt: z.string().trim().max(2000).optional(),
-  width: Dimension.default(512),
-  height: Dimension.default(512),
-  num_inference_steps: z.int().min(1).max(150).optional(),
-  guidance_scale: z.number().min(0).max(50).optional(),
-  seed: z.int().min(0).max(4_294_967_295).optional(),
-  model: ModelId.optional(),
-  style: z.enum(STYLE_NAMES).nullable().default(null),
-});
+export const CreateGenerationRequest = z
+  .strictObject({
+    prompt: z.string().trim().min(1, 'must not be empty').max(2000),
+    negative_prompt: z.string().trim().max(2000).optional(),
+    width: Dimension.default(512),
+    height: Dimension.default(512),
+    num_inference_steps: z.int().min(1).max(150).optional(),
+    guidance_scale: z.number().min(0).max(50).optional(),
+    seed: z.int().min(0).max(4_294_967_295).optional(),
+    model: ModelId.optional(),
+    style: z.enum(STYLE_NAMES).nullable().default(null),
+    /** Called when the generation starts or ends (see `webhook_events`), signed per Standard Webhooks. */
+    webhook_url: WebhookUrl.optional(),
+    /** Which events reach `webhook_url`; `["completed"]` when left out. */
+    webhook_events: WebhookEvents.optional(),
+  })
+  .refine((body) => body.webhook_url !== undefined || body.webhook_events === undefined, {
+    path: ['webhook_url'],
+    message: 'is required when webhook_events is given',
+  });
 export type CreateGenerationRequest = z.infer<typeof CreateGenerationRequest>;
 
 /** What the model is asked for; stored on the record and sent to Hugging Face as `parameters`. */
@@ -63,6 +73,8 @@ export const GenerationSummary = z.object({
   image: ImageMeta.nullable(),
   error: z.string().nullable(),
   attempts: z.int(),
+  webhook_url: z.string().nullable(),
+  webhook_events: z.array(WebhookEvent),
   created_at: z.iso.datetime(),
   started_at: z.iso.datetime().nullable(),
   completed_at: z.iso.datetime().nullable(),

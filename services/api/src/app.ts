@@ -11,6 +11,10 @@ import { healthRoutes } from './health/health.routes';
 import { authenticate } from './http/authenticate';
 import { errorHandler, notFoundRoute } from './http/error-handler';
 import { requireJson } from './http/require-json';
+import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
+import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
+import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
+import type { WebhookSecretService } from './webhooks/webhook-secret.service';
 
 export interface AppDeps {
   db: Db;
@@ -19,6 +23,8 @@ export interface AppDeps {
   auth: AuthService;
   tokens: TokenService;
   generations: GenerationService;
+  webhookSecrets: WebhookSecretService;
+  webhookDeliveries: WebhookDeliveryService;
   bodyLimitBytes: number;
 }
 
@@ -30,7 +36,13 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(healthRoutes(deps.db, deps.redis));
   app.use('/api/auth', authRoutes(deps.auth));
-  app.use('/api/generations', authenticate(deps.tokens), generationRoutes(deps.generations));
+  app.use(
+    '/api/generations',
+    authenticate(deps.tokens),
+    generationRoutes(deps.generations),
+    webhookDeliveryRoutes(deps.webhookDeliveries),
+  );
+  app.use('/api/webhooks', authenticate(deps.tokens), webhookSecretRoutes(deps.webhookSecrets));
 
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger));

@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { connectMongo, createRedis, type Logger } from '@imagegen/shared';
+import {
+  QUEUES,
+  connectMongo,
+  createRedis,
+  type GenerationJobData,
+  type Logger,
+  type WebhookJobData,
+} from '@imagegen/shared';
 import { createApp } from './app';
 import { AuthService } from './auth/auth.service';
 import { createTokenService } from './auth/token.service';
@@ -9,8 +16,12 @@ import type { ApiConfig } from './config';
 import { GenerationRepository } from './generations/generation.repository';
 import { GenerationService } from './generations/generation.service';
 import { ImageRepository } from './generations/image.repository';
-import { GenerationQueue } from './infra/generation-queue';
+import { JobQueue } from './infra/job-queue';
 import { UserRepository } from './users/user.repository';
+import { WebhookDeliveryRepository } from './webhooks/webhook-delivery.repository';
+import { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
+import { WebhookSecretRepository } from './webhooks/webhook-secret.repository';
+import { WebhookSecretService } from './webhooks/webhook-secret.service';
 
 export interface RunningApi {
   port: number;
@@ -22,14 +33,29 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'fail-fast');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const queue = new GenerationQueue(redis, config.QUEUE_PREFIX, logger);
+  const generationQueue = new JobQueue<GenerationJobData>(redis, QUEUES.generations, config.QUEUE_PREFIX, logger);
+  const webhookQueue = new JobQueue<WebhookJobData>(redis, QUEUES.webhooks, config.QUEUE_PREFIX, logger);
 
   const tokens = createTokenService(jwtSecret(config, logger), config.JWT_TTL_SECONDS);
   const auth = new AuthService(new UserRepository(mongo.db), tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
-  const generations = new GenerationService(new GenerationRepository(mongo.db), new ImageRepository(mongo.db), queue, {
-    defaultModel: config.HF_MODEL,
-    ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
+  const generationRepository = new GenerationRepository(mongo.db);
+  const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(mongo.db));
+  const generations = new GenerationService({
+    generations: generationRepository,
+    images: new ImageRepository(mongo.db),
+    queue: generationQueue,
+    models: {
+      defaultModel: config.HF_MODEL,
+      ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
+    },
+    webhookSecrets,
+    webhookTargets: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
   });
+  const webhookDeliveries = new WebhookDeliveryService(
+    generationRepository,
+    new WebhookDeliveryRepository(mongo.db),
+    webhookQueue,
+  );
   const app = createApp({
     db: mongo.db,
     redis,
@@ -37,6 +63,8 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
     auth,
     tokens,
     generations,
+    webhookSecrets,
+    webhookDeliveries,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
   });
 
@@ -47,12 +75,15 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   });
   const { port } = server.address() as AddressInfo;
   logger.info({ port, queuePrefix: config.QUEUE_PREFIX }, 'api listening');
+  if (config.WEBHOOK_ALLOW_PRIVATE) {
+    logger.warn('WEBHOOK_ALLOW_PRIVATE is on: webhook URLs may name private and loopback addresses');
+  }
 
   return {
     port,
     async stop() {
       await closeServer(server);
-      await queue.close();
+      await Promise.all([generationQueue.close(), webhookQueue.close()]);
       redis.disconnect();
       await mongo.client.close();
     },

@@ -1,15 +1,27 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import { GenerationJobData, JOBS, QUEUES, connectMongo, createRedis, type Logger } from '@imagegen/shared';
+import {
+  GenerationJobData,
+  JOBS,
+  QUEUES,
+  connectMongo,
+  createRedis,
+  type Logger,
+  type WebhookJobData,
+} from '@imagegen/shared';
 import type { WorkerConfig } from './config';
-import { SHUTDOWN, generateImageProcessor } from './generate-image.processor';
+import { generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
 import type { ImageSource } from './images/image-source';
 import { LocalRenderer } from './images/local-renderer';
+import { SHUTDOWN } from './shutdown';
+import { webhookConsumer } from './webhooks/webhook.consumer';
+import { WebhookNotifier } from './webhooks/webhook-notifier';
+import { WebhookRepository } from './webhooks/webhook.repository';
 
 export interface RunningWorker {
   healthPort: number;
@@ -49,9 +61,15 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   logger.info(`images come from ${source.description}`);
 
   const generations = new GenerationRepository(mongo.db);
+  const webhookRepository = new WebhookRepository(mongo.db);
+  const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, { connection: redis, prefix: config.QUEUE_PREFIX });
+  const notifier = new WebhookNotifier(webhookRepository, webhookQueue, {
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    retries: config.WEBHOOK_RETRY_SCHEDULE.length,
+  });
   const worker = new Worker(
     QUEUES.generations,
-    dispatch({ [JOBS.generationCreate]: generateImageProcessor({ generations, source, logger }) }),
+    dispatch({ [JOBS.generationCreate]: generateImageProcessor({ generations, source, notifier, logger }) }),
     {
       connection: redis,
       prefix: config.QUEUE_PREFIX,
@@ -65,18 +83,25 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => {
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed');
-    if (job) void finalizeFailed(job, err, generations, logger);
+    if (job) void finalizeFailed(job, err, generations, notifier, logger);
   });
+  const webhooks = webhookConsumer(config, redis, webhookRepository, logger);
+  const workers = [worker, webhooks.worker];
 
-  const health = healthServer(worker, redis);
+  const health = healthServer(workers, redis);
   await new Promise<void>((resolve, reject) => {
     health.once('error', reject);
     health.listen(config.WORKER_HEALTH_PORT, resolve);
   });
-  void worker.run();
+  for (const w of workers) void w.run();
   const healthPort = (health.address() as AddressInfo).port;
   logger.info(
-    { concurrency: config.WORKER_CONCURRENCY, healthPort, queuePrefix: config.QUEUE_PREFIX },
+    {
+      concurrency: config.WORKER_CONCURRENCY,
+      webhookConcurrency: config.WEBHOOK_CONCURRENCY,
+      healthPort,
+      queuePrefix: config.QUEUE_PREFIX,
+    },
     'worker started',
   );
 
@@ -86,11 +111,13 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       // Let running jobs finish for most of the shutdown bound, keeping enough of it (up to 5 s) to
       // hand the rest back to the queue.
       const handBackMs = Math.min(5_000, config.SHUTDOWN_TIMEOUT_MS / 3);
-      const grace = setTimeout(() => worker.cancelAllJobs(SHUTDOWN), config.SHUTDOWN_TIMEOUT_MS - handBackMs);
-      await worker.close();
+      const grace = setTimeout(() => {
+        for (const w of workers) w.cancelAllJobs(SHUTDOWN);
+      }, config.SHUTDOWN_TIMEOUT_MS - handBackMs);
+      await Promise.all(workers.map((w) => w.close()));
       clearTimeout(grace);
       await new Promise((resolve) => health.close(resolve));
-      await source.close();
+      await Promise.all([source.close(), webhooks.closeConnections(), webhookQueue.close()]);
       redis.disconnect();
       await mongo.client.close();
     },
@@ -103,19 +130,28 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
  * processor's last write may itself have hit a database outage. The update is conditional, so a
  * generation the processor already finished is left as it is.
  */
-async function finalizeFailed(job: Job, err: Error, generations: GenerationRepository, logger: Logger): Promise<void> {
+async function finalizeFailed(
+  job: Job,
+  err: Error,
+  generations: GenerationRepository,
+  notifier: WebhookNotifier,
+  logger: Logger,
+): Promise<void> {
   const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
   const payload = GenerationJobData.safeParse(job.data);
   if (!final || !payload.success) return;
-  await generations.fail(new ObjectId(payload.data.generationId), INTERNAL_ERROR).catch((failErr: unknown) => {
+  try {
+    const failed = await generations.fail(new ObjectId(payload.data.generationId), INTERNAL_ERROR);
+    if (failed) await notifier.ended(failed);
+  } catch (failErr) {
     logger.error({ jobId: job.id, err: (failErr as Error).message }, 'could not mark the generation failed');
-  });
+  }
 }
 
-/** `GET /` → 200 while the worker consumes and Redis answers, for orchestrators' health checks. */
-function healthServer(worker: Worker, redis: Redis): Server {
+/** `GET /` → 200 while both workers consume and Redis answers, for orchestrators' health checks. */
+function healthServer(workers: Worker[], redis: Redis): Server {
   return createServer((_req, res) => {
-    const ok = worker.isRunning() && redis.status === 'ready';
+    const ok = workers.every((w) => w.isRunning()) && redis.status === 'ready';
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status }));
   });

@@ -1,4 +1,5 @@
-import { parseRetryAfter, retryDelay, type BackoffPolicy } from '../src/hf/backoff';
+import { retryDelay, type BackoffPolicy } from '../src/hf/backoff';
+import { parseRetryAfter } from '../src/retry-after';
 
 const policy: BackoffPolicy = { baseMs: 1_000, maxDelayMs: 60_000 };
 const fixed = (value: number) => () => value;

@@ -45,11 +45,11 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     const id = await pending();
     const first = await repo.start(id);
     expect(first).toMatchObject({ status: 'processing', attempts: 1 });
-    expect(await repo.complete(first!, image)).toBe(true);
+    expect(await repo.complete(first!, image)).toMatchObject({ _id: id, status: 'completed' });
 
     expect(await repo.start(id)).toBeNull();
-    expect(await repo.complete(first!, image)).toBe(false);
-    expect(await repo.fail(id, 'late failure')).toBe(false);
+    expect(await repo.complete(first!, image)).toBeNull();
+    expect(await repo.fail(id, 'late failure')).toBeNull();
 
     const doc = await read(id);
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1 });
@@ -67,8 +67,8 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
   test('when a generation failed, then a late completion cannot overwrite it', async () => {
     const id = await pending();
     const started = await repo.start(id);
-    expect(await repo.fail(id, 'Model x/y was not found')).toBe(true);
-    expect(await repo.complete(started!, image)).toBe(false);
+    expect(await repo.fail(id, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
+    expect(await repo.complete(started!, image)).toBeNull();
     expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
   });
 

@@ -4,6 +4,7 @@ import {
   newGeneration,
   type GenerationDocument,
   type GenerationSettings,
+  type GenerationWebhook,
   type GenerationStatus,
 } from '@imagegen/shared';
 
@@ -20,8 +21,13 @@ export class GenerationRepository {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
   }
 
-  async insertPending(userId: ObjectId, prompt: string, settings: GenerationSettings): Promise<GenerationDocument> {
-    const doc = newGeneration(userId, prompt, settings);
+  async insertPending(
+    userId: ObjectId,
+    prompt: string,
+    settings: GenerationSettings,
+    webhook: GenerationWebhook | null,
+  ): Promise<GenerationDocument> {
+    const doc = newGeneration(userId, prompt, settings, webhook);
     await this.generations.insertOne(doc);
     return doc;
   }

@@ -1,15 +1,25 @@
 import { ObjectId } from 'mongodb';
-import type {
-  CreateGenerationRequest,
-  Generation,
-  GenerationPage,
-  GenerationSettings,
-  ImageDocument,
-  ListGenerationsQuery,
+import {
+  DEFAULT_WEBHOOK_EVENTS,
+  JOBS,
+  WebhookTargetError,
+  generationJobOptions,
+  resolveTarget,
+  toSummary,
+  type CreateGenerationRequest,
+  type Generation,
+  type GenerationJobData,
+  type GenerationPage,
+  type GenerationSettings,
+  type GenerationWebhook,
+  type ImageDocument,
+  type ListGenerationsQuery,
+  type TargetPolicy,
 } from '@imagegen/shared';
 import { NotFoundError, ValidationError } from '../errors';
-import type { GenerationQueue } from '../infra/generation-queue';
-import { toGeneration, toSummary } from './generation.mapper';
+import type { JobQueue } from '../infra/job-queue';
+import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
+import { toGeneration } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
 import type { ImageRepository } from './image.repository';
 
@@ -19,22 +29,35 @@ export interface ModelPolicy {
   allowedModels?: string[];
 }
 
+export interface GenerationServiceDeps {
+  generations: GenerationRepository;
+  images: ImageRepository;
+  queue: JobQueue<GenerationJobData>;
+  models: ModelPolicy;
+  webhookSecrets: WebhookSecretService;
+  webhookTargets: TargetPolicy;
+}
+
 export class GenerationService {
-  constructor(
-    private readonly generations: GenerationRepository,
-    private readonly images: ImageRepository,
-    private readonly queue: GenerationQueue,
-    private readonly models: ModelPolicy,
-  ) {}
+  private readonly generations: GenerationRepository;
+  private readonly images: ImageRepository;
+
+  constructor(private readonly deps: GenerationServiceDeps) {
+    this.generations = deps.generations;
+    this.images = deps.images;
+  }
 
   /**
    * Writes the pending record, then enqueues it. If the queue cannot take it, the record is removed
    * and the client told to retry: a 202 always means a job exists.
    */
   async create(userId: string, input: CreateGenerationRequest): Promise<Generation> {
-    const doc = await this.generations.insertPending(new ObjectId(userId), input.prompt, this.settingsOf(input));
+    const settings = this.settingsOf(input);
+    const webhook = await this.webhookOf(userId, input);
+    const doc = await this.generations.insertPending(new ObjectId(userId), input.prompt, settings, webhook);
+    const generationId = doc._id.toHexString();
     try {
-      await this.queue.enqueue(doc._id.toHexString());
+      await this.deps.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId));
     } catch (err) {
       // Should this delete fail too, its error reaches the error middleware, which logs it.
       await this.generations.deletePending(doc._id);
@@ -70,9 +93,25 @@ export class GenerationService {
     return image;
   }
 
+  /**
+   * The webhook a request asks for, once its host is known to be a public address (so a user cannot
+   * point us into our own network) and the user has a signing secret for the worker to sign with.
+   */
+  private async webhookOf(userId: string, input: CreateGenerationRequest): Promise<GenerationWebhook | null> {
+    if (!input.webhook_url) return null;
+    try {
+      await resolveTarget(new URL(input.webhook_url).hostname, this.deps.webhookTargets);
+    } catch (err) {
+      if (!(err instanceof WebhookTargetError)) throw err;
+      throw new ValidationError([{ field: 'webhook_url', message: err.message }]);
+    }
+    await this.deps.webhookSecrets.ensure(userId);
+    return { url: input.webhook_url, events: input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS };
+  }
+
   private settingsOf(input: CreateGenerationRequest): GenerationSettings {
-    const model = input.model ?? this.models.defaultModel;
-    const { allowedModels, defaultModel } = this.models;
+    const model = input.model ?? this.deps.models.defaultModel;
+    const { allowedModels, defaultModel } = this.deps.models;
     if (allowedModels && model !== defaultModel && !allowedModels.includes(model)) {
       throw new ValidationError([
         { field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` },

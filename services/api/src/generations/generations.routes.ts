@@ -1,13 +1,10 @@
 import { Router } from 'express';
-import { z } from 'zod';
-import { CreateGenerationRequest, ListGenerationsQuery, ObjectIdString } from '@imagegen/shared';
+import { CreateGenerationRequest, ListGenerationsQuery } from '@imagegen/shared';
 import { authOf } from '../http/authenticate';
+import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
 import { validate } from '../http/validate';
 import type { GenerationService } from './generation.service';
-
-const IdParams = z.object({ id: ObjectIdString });
-type IdParams = z.infer<typeof IdParams>;
 
 export function generationRoutes(service: GenerationService): Router {
   const router = Router();

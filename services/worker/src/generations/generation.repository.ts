@@ -26,11 +26,15 @@ export class GenerationRepository {
     return this.generations.findOne({ _id: id });
   }
 
+  find(id: ObjectId): Promise<GenerationDocument | null> {
+    return this.generations.findOne({ _id: id });
+  }
+
   /**
    * Stores the image under the generation's id (a replace, so a redelivered job rewrites rather
-   * than duplicates), then completes the record. False when the record had left `processing`.
+   * than duplicates), then completes the record and returns it; null when it had left `processing`.
    */
-  async complete(generation: GenerationDocument, image: SniffedImage): Promise<boolean> {
+  async complete(generation: GenerationDocument, image: SniffedImage): Promise<GenerationDocument | null> {
     const meta: ImageMeta = {
       mime_type: image.mime_type,
       size_bytes: image.bytes.length,
@@ -43,20 +47,21 @@ export class GenerationRepository {
       { ...meta, user_id: generation.user_id, data: new Binary(image.bytes), created_at: now },
       { upsert: true },
     );
-    const result = await this.generations.updateOne(
+    return this.generations.findOneAndUpdate(
       { _id: generation._id, status: 'processing' },
       { $set: { status: 'completed', image: meta, error: null, completed_at: now, updated_at: now } },
+      { returnDocument: 'after' },
     );
-    return result.modifiedCount === 1;
   }
 
-  async fail(id: ObjectId, error: string): Promise<boolean> {
+  /** Fails a generation still in flight and returns it; null when it had already ended. */
+  fail(id: ObjectId, error: string): Promise<GenerationDocument | null> {
     const now = new Date();
-    const result = await this.generations.updateOne(
+    return this.generations.findOneAndUpdate(
       { _id: id, status: { $in: ['pending', 'processing'] } },
       { $set: { status: 'failed', error, completed_at: now, updated_at: now } },
+      { returnDocument: 'after' },
     );
-    return result.modifiedCount === 1;
   }
 
   /** processing → pending, when a stopping worker hands the job back to the queue. */

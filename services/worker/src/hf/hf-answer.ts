@@ -1,5 +1,6 @@
 import { sniffImage, type SniffedImage } from '../images/sniff';
-import { parseRetryAfter, seconds, type RetryReason } from './backoff';
+import { parseRetryAfter } from '../retry-after';
+import { seconds, type RetryReason } from './backoff';
 
 /** A failure that retrying cannot fix; its message is what the user sees on the failed generation. */
 export class HfFailure extends Error {

@@ -1,0 +1,23 @@
+import type { GenerationDocument } from './db';
+import type { GenerationSummary } from './generation';
+
+const iso = (date: Date | null) => (date ? date.toISOString() : null);
+
+/** A stored generation as clients see it (lists, webhooks): everything but the image bytes. */
+export function toSummary(doc: GenerationDocument): GenerationSummary {
+  return {
+    id: doc._id.toHexString(),
+    user_id: doc.user_id.toHexString(),
+    prompt: doc.prompt,
+    status: doc.status,
+    settings: doc.settings,
+    image: doc.image,
+    error: doc.error,
+    attempts: doc.attempts,
+    webhook_url: doc.webhook?.url ?? null,
+    webhook_events: doc.webhook?.events ?? [],
+    created_at: doc.created_at.toISOString(),
+    started_at: iso(doc.started_at),
+    completed_at: iso(doc.completed_at),
+  };
+}

@@ -1,0 +1,36 @@
+import { ObjectId } from 'mongodb';
+import { JOBS, redeliveryJobOptions, type WebhookDeliveries, type WebhookJobData } from '@imagegen/shared';
+import { ConflictError, NotFoundError } from '../errors';
+import type { GenerationRepository } from '../generations/generation.repository';
+import type { JobQueue } from '../infra/job-queue';
+import type { WebhookDeliveryRepository } from './webhook-delivery.repository';
+import { toAttemptView, toMessageView } from './webhook.mapper';
+
+export class WebhookDeliveryService {
+  constructor(
+    private readonly generations: GenerationRepository,
+    private readonly deliveries: WebhookDeliveryRepository,
+    private readonly queue: JobQueue<WebhookJobData>,
+  ) {}
+
+  async list(userId: string, generationId: string): Promise<WebhookDeliveries> {
+    const id = await this.owned(userId, generationId);
+    const [messages, attempts] = await Promise.all([this.deliveries.messagesOf(id), this.deliveries.attemptsOf(id)]);
+    return { messages: messages.map(toMessageView), attempts: attempts.map(toAttemptView) };
+  }
+
+  /** Sends the generation's latest message once more, with its `webhook-id`, whatever its state. */
+  async redeliver(userId: string, generationId: string): Promise<{ message_id: string }> {
+    const id = await this.owned(userId, generationId);
+    const [latest] = await this.deliveries.messagesOf(id);
+    if (!latest) throw new ConflictError('This generation has sent no webhook message yet');
+    await this.queue.add(JOBS.webhookDeliver, { messageId: latest._id, trigger: 'redeliver' }, redeliveryJobOptions());
+    return { message_id: latest._id };
+  }
+
+  private async owned(userId: string, generationId: string): Promise<ObjectId> {
+    const doc = await this.generations.findOwned(new ObjectId(generationId), new ObjectId(userId));
+    if (!doc) throw new NotFoundError('Generation not found');
+    return doc._id;
+  }
+}

@@ -1,0 +1,69 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData, type Logger } from '@imagegen/shared';
+import type { WorkerConfig } from '../config';
+import { RetryLater, deliverWebhookProcessor } from './deliver-webhook.processor';
+import { nextRetryDelay } from './retry-schedule';
+import { safeAgent } from './safe-agent';
+import { WebhookSender } from './webhook-sender';
+import type { WebhookRepository } from './webhook.repository';
+
+export interface WebhookConsumer {
+  worker: Worker;
+  /** Closes the HTTP connections to receivers, once the worker has stopped. */
+  closeConnections(): Promise<void>;
+}
+
+/**
+ * The webhooks queue's worker: its own BullMQ worker and concurrency, apart from image jobs, so
+ * receivers that are slow or down never take a slot an image needs.
+ */
+export function webhookConsumer(
+  config: WorkerConfig,
+  connection: Redis,
+  repository: WebhookRepository,
+  logger: Logger,
+): WebhookConsumer {
+  const agent = safeAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }, config.WEBHOOK_TIMEOUT_MS);
+  const schedule = config.WEBHOOK_RETRY_SCHEDULE;
+  const processor = deliverWebhookProcessor({
+    repository,
+    sender: new WebhookSender(agent, config.WEBHOOK_TIMEOUT_MS),
+    schedule,
+    logger,
+  });
+  const worker = new Worker(QUEUES.webhooks, processor, {
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WEBHOOK_CONCURRENCY,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+    autorun: false,
+    settings: {
+      // The processor decided the delay (schedule, jitter, Retry-After) and logged it; our own faults
+      // (a database blip before the log was written) follow the schedule.
+      backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
+        if (type !== WEBHOOK_BACKOFF) return 0;
+        return err instanceof RetryLater ? err.delayMs : (nextRetryDelay(schedule, attemptsMade, undefined) ?? 0);
+      },
+    },
+  });
+  worker.on('error', (err) => logger.error({ err: err.message }, 'webhook worker error'));
+  worker.on('failed', (job, err) => {
+    if (job && isFinal(job, err)) void markFailed(job, repository, logger);
+  });
+  return { worker, closeConnections: () => agent.close() };
+}
+
+function isFinal(job: Job, err: Error): boolean {
+  return err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
+}
+
+/** A message whose job failed for good before its last attempt was logged must not look pending. */
+async function markFailed(job: Job, repository: WebhookRepository, logger: Logger): Promise<void> {
+  const payload = WebhookJobData.safeParse(job.data);
+  if (!payload.success || payload.data.trigger !== 'scheduled') return;
+  await repository.markFailed(payload.data.messageId).catch((err: unknown) => {
+    logger.error({ jobId: job.id, err: (err as Error).message }, 'could not mark the webhook message failed');
+  });
+}
