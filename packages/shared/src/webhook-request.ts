@@ -9,9 +9,12 @@ export const WebhookUrl = z
   .string()
   .max(2048, 'must be at most 2048 characters')
   .pipe(z.url({ protocol: /^https?$/, normalize: true, error: 'must be an absolute http:// or https:// URL' }))
+  // Normalizing percent-encodes and punycodes, so the URL we would call can outgrow the limit.
+  .pipe(z.string().max(2048, 'must be at most 2048 characters once normalized'))
   .refine((url) => {
-    const { username, password } = new URL(url);
-    return !username && !password;
+    // Runs even after z.url refused the text, so it must not throw on a non-URL.
+    const parsed = URL.parse(url);
+    return !parsed || (!parsed.username && !parsed.password);
   }, 'must not carry a user name or password (user@host)');
 
 /** `start`: when a worker takes the job; `completed`: when it ends, whether completed or failed. */

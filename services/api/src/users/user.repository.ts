@@ -1,5 +1,6 @@
 import { MongoServerError, ObjectId, type Db } from 'mongodb';
 import { COLLECTIONS, type UserDocument, type UserRole } from '@imagegen/shared';
+import { freshWebhookSecret } from '../webhooks/webhook-secret';
 
 export interface NewUser {
   email: string;
@@ -19,9 +20,18 @@ export class UserRepository {
     return this.users.findOne({ email });
   }
 
-  /** Inserts the user, or returns null when the email is taken (the unique index decides, not a prior read). */
+  /**
+   * Inserts the user, with a webhook signing secret of their own, or returns null when the email is
+   * taken (the unique index decides, not a prior read).
+   */
   async insert(user: NewUser): Promise<UserDocument | null> {
-    const doc: UserDocument = { _id: new ObjectId(), ...user, created_at: new Date() };
+    const now = new Date();
+    const doc: UserDocument = {
+      _id: new ObjectId(),
+      ...user,
+      webhook_secret: freshWebhookSecret(now),
+      created_at: now,
+    };
     try {
       await this.users.insertOne(doc);
       return doc;

@@ -1,4 +1,4 @@
-import { ObjectId, type Db } from 'mongodb';
+import type { Db, ObjectId } from 'mongodb';
 import { COLLECTIONS, type UserDocument, type WebhookSecretDocument } from '@imagegen/shared';
 
 /** Users' webhook signing secrets, kept on the user document. */
@@ -9,34 +9,25 @@ export class WebhookSecretRepository {
     this.users = db.collection<UserDocument>(COLLECTIONS.users);
   }
 
-  /** The user's secret, set to `initial` first if there was none; null when the user is gone. */
-  async getOrCreate(userId: ObjectId, initial: string): Promise<WebhookSecretDocument | null> {
-    const created: WebhookSecretDocument = {
-      current: initial,
-      created_at: new Date(),
-      previous: null,
-      previous_expires_at: null,
-    };
+  /**
+   * The user's secret, set to `initial` first if there was none (accounts made before webhooks
+   * existed; new ones get theirs at sign-up); null when the user is gone.
+   */
+  async getOrCreate(userId: ObjectId, initial: WebhookSecretDocument): Promise<WebhookSecretDocument | null> {
     // Conditional on there being none, so two first requests at once agree on one secret.
     await this.users.updateOne(
       { _id: userId, webhook_secret: { $exists: false } },
-      { $set: { webhook_secret: created } },
+      { $set: { webhook_secret: initial } },
     );
     const user = await this.users.findOne({ _id: userId }, { projection: { webhook_secret: 1 } });
     return user?.webhook_secret ?? null;
   }
 
-  /** Replaces `expected` by `next`, keeping `expected` as the previous secret; false if it was no longer current. */
-  async rotate(userId: ObjectId, expected: string, next: string, previousExpiresAt: Date): Promise<boolean> {
-    const rotated: WebhookSecretDocument = {
-      current: next,
-      created_at: new Date(),
-      previous: expected,
-      previous_expires_at: previousExpiresAt,
-    };
+  /** Stores `next` if the current secret is still `expected`; false when another rotation came first. */
+  async rotate(userId: ObjectId, expected: string, next: WebhookSecretDocument): Promise<boolean> {
     const result = await this.users.updateOne(
       { _id: userId, 'webhook_secret.current': expected },
-      { $set: { webhook_secret: rotated } },
+      { $set: { webhook_secret: next } },
     );
     return result.modifiedCount === 1;
   }

@@ -1,11 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { WEBHOOK_SECRET_OVERLAP_MS, type WebhookSecretDocument, type WebhookSecretView } from '@imagegen/shared';
 import { ConflictError, UnauthorizedError } from '../errors';
+import { freshWebhookSecret } from './webhook-secret';
 import type { WebhookSecretRepository } from './webhook-secret.repository';
-
-/** A Standard Webhooks secret: `whsec_` and 32 random bytes in base64 (the spec asks for 24 to 64). */
-const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
 export class WebhookSecretService {
   constructor(
@@ -13,9 +10,9 @@ export class WebhookSecretService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The user's signing secret, made on first use so every user with a webhook has one. */
+  /** The user's signing secret, so every user with a webhook has one for the worker to sign with. */
   async ensure(userId: string): Promise<WebhookSecretDocument> {
-    const secret = await this.secrets.getOrCreate(new ObjectId(userId), newSecret());
+    const secret = await this.secrets.getOrCreate(new ObjectId(userId), freshWebhookSecret(new Date(this.now())));
     if (!secret) throw new UnauthorizedError('This account no longer exists');
     return secret;
   }
@@ -27,17 +24,15 @@ export class WebhookSecretService {
   /** A new secret; the old one keeps signing, beside it, for the overlap, so receivers can switch. */
   async rotate(userId: string): Promise<WebhookSecretView> {
     const current = await this.ensure(userId);
-    const expiresAt = new Date(this.now() + WEBHOOK_SECRET_OVERLAP_MS);
-    const next = newSecret();
-    if (!(await this.secrets.rotate(new ObjectId(userId), current.current, next, expiresAt))) {
+    const now = this.now();
+    const next = freshWebhookSecret(new Date(now), {
+      secret: current.current,
+      expiresAt: new Date(now + WEBHOOK_SECRET_OVERLAP_MS),
+    });
+    if (!(await this.secrets.rotate(new ObjectId(userId), current.current, next))) {
       throw new ConflictError('The secret was rotated by another request at the same time; fetch it again');
     }
-    return this.view({
-      current: next,
-      created_at: new Date(this.now()),
-      previous: current.current,
-      previous_expires_at: expiresAt,
-    });
+    return this.view(next);
   }
 
   private view(secret: WebhookSecretDocument): WebhookSecretView {
