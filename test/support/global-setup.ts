@@ -1,4 +1,4 @@
-import { startStack } from '@imagegen/devstack';
+import { provideChromium, startStack } from '@imagegen/devstack';
 
 /**
  * Starts (or finds) the real Redis and MongoDB-wire server once for the whole run. Test files get
@@ -10,4 +10,11 @@ export default async function globalSetup(): Promise<void> {
   process.env.IMAGEGEN_TEST_REDIS_URL = stack.redisUrl;
   process.env.IMAGEGEN_TEST_MONGODB_URI = stack.mongoUri;
   (globalThis as { imagegenStack?: typeof stack }).imagegenStack = stack;
+  // Only the browser tests need it: without it, they fail saying why, and the rest still run.
+  try {
+    process.env.IMAGEGEN_TEST_CHROMIUM = provideChromium((line) => process.stdout.write(`[test services] ${line}\n`));
+    process.stdout.write(`[test services] Chromium: ${process.env.IMAGEGEN_TEST_CHROMIUM}\n`);
+  } catch (err) {
+    process.env.IMAGEGEN_TEST_CHROMIUM_ERROR = (err as Error).message;
+  }
 }

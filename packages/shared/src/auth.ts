@@ -43,5 +43,9 @@ export const AuthResult = z.object({
 export type AuthResult = z.infer<typeof AuthResult>;
 
 /** Claims of our access tokens. */
-export const TokenClaims = z.object({ sub: z.string(), role: UserRole });
+export const TokenClaims = z.object({ sub: z.string(), role: UserRole, jti: z.string().optional() });
 export type TokenClaims = z.infer<typeof TokenClaims>;
+
+/** Body of `PATCH /api/admin/users/:id`. */
+export const UpdateUserRequest = z.strictObject({ role: UserRole });
+export type UpdateUserRequest = z.infer<typeof UpdateUserRequest>;

@@ -37,6 +37,14 @@ export interface GenerationWebhook {
   events: WebhookEvent[];
 }
 
+export interface PastRunDocument {
+  status: GenerationStatus;
+  error: string | null;
+  started_at: Date | null;
+  ended_at: Date | null;
+  retried_at: Date;
+}
+
 export interface GenerationDocument {
   _id: ObjectId;
   user_id: ObjectId;
@@ -45,6 +53,8 @@ export interface GenerationDocument {
   status: GenerationStatus;
   error: string | null;
   attempts: number;
+  /** Earlier runs; its length + 1 is the number of the current run. */
+  history: PastRunDocument[];
   image: ImageMeta | null;
   webhook: GenerationWebhook | null;
   created_at: Date;
@@ -69,6 +79,7 @@ export function newGeneration(
     status: 'pending',
     error: null,
     attempts: 0,
+    history: [],
     image: null,
     webhook,
     created_at: now,

@@ -14,6 +14,13 @@ export function toSummary(doc: GenerationDocument): GenerationSummary {
     image: doc.image,
     error: doc.error,
     attempts: doc.attempts,
+    history: doc.history.map((run) => ({
+      status: run.status,
+      error: run.error,
+      started_at: iso(run.started_at),
+      ended_at: iso(run.ended_at),
+      retried_at: run.retried_at.toISOString(),
+    })),
     webhook_url: doc.webhook?.url ?? null,
     webhook_events: doc.webhook?.events ?? [],
     created_at: doc.created_at.toISOString(),

@@ -63,6 +63,16 @@ export const ImageMeta = z.object({
 export type ImageMeta = z.infer<typeof ImageMeta>;
 export type ImageMimeType = ImageMeta['mime_type'];
 
+/** A finished run of a generation that was retried afterwards: how it ended. */
+export const PastRun = z.object({
+  status: GenerationStatus,
+  error: z.string().nullable(),
+  started_at: z.iso.datetime().nullable(),
+  ended_at: z.iso.datetime().nullable(),
+  retried_at: z.iso.datetime(),
+});
+export type PastRun = z.infer<typeof PastRun>;
+
 /** A generation as clients see it in lists: everything but the image bytes. */
 export const GenerationSummary = z.object({
   id: ObjectIdString,
@@ -73,6 +83,8 @@ export const GenerationSummary = z.object({
   image: ImageMeta.nullable(),
   error: z.string().nullable(),
   attempts: z.int(),
+  /** Earlier runs, oldest first, when the generation was retried after it ended. */
+  history: z.array(PastRun),
   webhook_url: z.string().nullable(),
   webhook_events: z.array(WebhookEvent),
   created_at: z.iso.datetime(),

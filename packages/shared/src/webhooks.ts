@@ -21,11 +21,13 @@ export const WebhookPayload = z.object({
 export type WebhookPayload = z.infer<typeof WebhookPayload>;
 
 /**
- * The `webhook-id` of the message of one event of one generation. Derived rather than random, so a
- * job that runs twice (BullMQ delivers at least once) makes the same message, not a second one.
+ * The `webhook-id` of the message of one event of one run of a generation. Derived rather than
+ * random, so a job that runs twice (BullMQ delivers at least once) makes the same message, not a
+ * second one; a retried generation's later runs (`run` > 1) make messages of their own.
  */
-export function webhookMessageId(generationId: string, type: WebhookType): string {
-  return `msg_${generationId}_${type.slice('generation.'.length)}`;
+export function webhookMessageId(generationId: string, type: WebhookType, run = 1): string {
+  const id = `msg_${generationId}_${type.slice('generation.'.length)}`;
+  return run > 1 ? `${id}_${run}` : id;
 }
 
 /** How long a rotated-out secret keeps signing deliveries, so receivers can switch without a gap. */

@@ -17,6 +17,10 @@ import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
 import type { WebhookSecretService } from './webhooks/webhook-secret.service';
 
 export interface AppDeps {
+  /** `/admin` (login form, dashboard) and `/api/admin` (JSON API, behind its guard). */
+  admin: { area: express.Router; api: express.Router };
+  /** Express's `trust proxy`: which proxies' X-Forwarded-* to believe (e.g. for Secure cookies). */
+  trustProxy: boolean | number | string;
   db: Db;
   redis: Redis;
   logger: Logger;
@@ -31,8 +35,9 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', deps.trustProxy);
   // Strict routing stays off, so `/api/generations` and the seed's `/api/generations/` are one route.
-  app.use(requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
+  app.use('/api', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
   app.use(healthRoutes(deps.db, deps.redis));
   app.use('/api/auth', authRoutes(deps.auth));
@@ -43,6 +48,8 @@ export function createApp(deps: AppDeps): express.Express {
     webhookDeliveryRoutes(deps.webhookDeliveries),
   );
   app.use('/api/webhooks', authenticate(deps.tokens), webhookSecretRoutes(deps.webhookSecrets));
+  app.use('/api/admin', deps.admin.api);
+  app.use('/admin', deps.admin.area);
 
   app.use(notFoundRoute);
   app.use(errorHandler(deps.logger));

@@ -24,6 +24,26 @@ const ApiEnv = CommonEnv.extend({
     )
     .pipe(z.array(ModelId))
     .optional(),
+  /** With ADMIN_PASSWORD: this account is made (or updated to) an admin with that password at start. */
+  ADMIN_EMAIL: z
+    .email()
+    .transform((email) => email.toLowerCase())
+    .optional(),
+  ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').max(256).optional(),
+  /** Mounts the queue dashboard read-only: its actions are refused by the server, not just hidden. */
+  ADMIN_DASHBOARD_READONLY: z.stringbool().default(false),
+  /** Lifetime of a dashboard session (its cookie holds an admin token this short-lived). */
+  ADMIN_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(1800),
+  /**
+   * Express's `trust proxy`: `true`, a hop count, or addresses/subnets (`loopback, 10.0.0.0/8`).
+   * Behind a TLS-terminating proxy, it makes the dashboard's cookie Secure.
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((value) =>
+      value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value,
+    )
+    .default(false),
   BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -31,6 +51,10 @@ const ApiEnv = CommonEnv.extend({
     .max(10 * 1024 * 1024)
     .default(64 * 1024),
 }).superRefine((env, ctx) => {
+  if (!env.ADMIN_EMAIL !== !env.ADMIN_PASSWORD) {
+    const missing = env.ADMIN_EMAIL ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL';
+    ctx.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together' });
+  }
   if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
     ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 bytes' });
   }

@@ -9,11 +9,14 @@ import {
   type Logger,
   type WebhookJobData,
 } from '@imagegen/shared';
+import { ensureAdmin } from './admin/admin-bootstrap';
+import { buildAdmin } from './admin/admin';
 import { createApp } from './app';
 import { AuthService } from './auth/auth.service';
 import { createTokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { GenerationRepository } from './generations/generation.repository';
+import { GenerationRetryService } from './generations/generation-retry.service';
 import { GenerationService } from './generations/generation.service';
 import { ImageRepository } from './generations/image.repository';
 import { JobQueue } from './infra/job-queue';
@@ -36,8 +39,11 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const generationQueue = new JobQueue<GenerationJobData>(redis, QUEUES.generations, config.QUEUE_PREFIX, logger);
   const webhookQueue = new JobQueue<WebhookJobData>(redis, QUEUES.webhooks, config.QUEUE_PREFIX, logger);
 
-  const tokens = createTokenService(jwtSecret(config, logger), config.JWT_TTL_SECONDS);
-  const auth = new AuthService(new UserRepository(mongo.db), tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
+  const secret = jwtSecret(config, logger);
+  const tokens = createTokenService(secret, config.JWT_TTL_SECONDS);
+  const users = new UserRepository(mongo.db);
+  const auth = new AuthService(users, tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
+  await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, logger);
   const generationRepository = new GenerationRepository(mongo.db);
   const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(mongo.db));
   const generations = new GenerationService({
@@ -56,7 +62,21 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
     new WebhookDeliveryRepository(mongo.db),
     webhookQueue,
   );
+  const admin = buildAdmin({
+    auth,
+    tokens,
+    secret,
+    sessionTtlSeconds: config.ADMIN_SESSION_TTL_SECONDS,
+    readOnly: config.ADMIN_DASHBOARD_READONLY,
+    users,
+    generations: generationRepository,
+    retries: new GenerationRetryService(generationRepository, generationQueue),
+    generationQueue: generationQueue.queue,
+    otherQueues: [webhookQueue.queue],
+  });
   const app = createApp({
+    admin,
+    trustProxy: config.TRUST_PROXY,
     db: mongo.db,
     redis,
     logger,

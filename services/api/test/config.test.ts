@@ -1,16 +1,6 @@
-import { ConfigError, DEFAULT_HF_MODEL } from '@imagegen/shared';
+import { DEFAULT_HF_MODEL } from '@imagegen/shared';
 import { loadApiConfig } from '../src/config';
-
-/** The ConfigError `loadApiConfig(env)` throws, or a failure when it does not throw one. */
-function configErrorOf(env: Record<string, string>): ConfigError {
-  try {
-    loadApiConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error(`expected a ConfigError for ${JSON.stringify(env)}`);
-}
+import { configErrorOf } from './config-error';
 
 describe('loadApiConfig', () => {
   test('when the environment is empty, then the defaults apply', () => {

@@ -37,11 +37,7 @@ export class AuthService {
       throw new ValidationError([{ field: 'password', message: 'must be at least 8 characters' }]);
     }
     const user = await this.users.findByEmail(input.email);
-    if (user) {
-      if (!(await verifyPassword(input.password, user.password_hash))) throw new UnauthorizedError(BAD_CREDENTIALS);
-      return { result: this.issue(user), created: false };
-    }
-    if (this.options.autoRegister && input.name) {
+    if (!user && this.options.autoRegister && input.name) {
       const created = await this.users.insert({
         email: input.email,
         name: input.name,
@@ -52,8 +48,19 @@ export class AuthService {
       if (created) return { result: this.issue(created), created: true };
       return this.login({ ...input, name: undefined });
     }
-    await verifyPassword(input.password, await decoyHash());
-    throw new UnauthorizedError(BAD_CREDENTIALS);
+    return { result: this.issue(await this.checked(user, input.password)), created: false };
+  }
+
+  /** The account of this email and password, or the same generic 401 whichever was wrong. */
+  async verify(email: string, password: string): Promise<UserDocument> {
+    return this.checked(await this.users.findByEmail(email), password);
+  }
+
+  /** An unknown account costs the same hash as a known one, so timing does not tell them apart. */
+  private async checked(user: UserDocument | null, password: string): Promise<UserDocument> {
+    const valid = await verifyPassword(password, user?.password_hash ?? (await decoyHash()));
+    if (!user || !valid) throw new UnauthorizedError(BAD_CREDENTIALS);
+    return user;
   }
 
   private issue(user: UserDocument): AuthResult {

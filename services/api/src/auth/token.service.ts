@@ -7,8 +7,15 @@ const ALGORITHM = 'HS256';
 /** Our tokens name a user by id; any other subject, even correctly signed, would fail as a 500 downstream. */
 const OurClaims = TokenClaims.extend({ sub: ObjectIdString });
 
+export interface SignOptions {
+  /** Shorter than the default lifetime, e.g. for dashboard sessions. */
+  ttlSeconds?: number;
+  /** A token id, to bind other values (a CSRF token) to this one token. */
+  jwtid?: string;
+}
+
 export interface TokenService {
-  sign(userId: string, role: UserRole): string;
+  sign(userId: string, role: UserRole, options?: SignOptions): string;
   verify(token: string): TokenClaims;
   ttlSeconds: number;
 }
@@ -17,8 +24,13 @@ export interface TokenService {
 export function createTokenService(secret: string, ttlSeconds: number): TokenService {
   return {
     ttlSeconds,
-    sign: (userId, role) =>
-      jwt.sign({ role }, secret, { algorithm: ALGORITHM, subject: userId, expiresIn: ttlSeconds }),
+    sign: (userId, role, options = {}) =>
+      jwt.sign({ role }, secret, {
+        algorithm: ALGORITHM,
+        subject: userId,
+        expiresIn: options.ttlSeconds ?? ttlSeconds,
+        ...(options.jwtid && { jwtid: options.jwtid }),
+      }),
     verify(token) {
       let payload: unknown;
       try {

@@ -37,6 +37,47 @@ export class GenerationRepository {
     await this.generations.deleteOne({ _id: id, status: 'pending' });
   }
 
+  findById(id: ObjectId): Promise<GenerationDocument | null> {
+    return this.generations.findOne({ _id: id });
+  }
+
+  /**
+   * failed → pending for another run, the failed run kept in `history`; null if the generation
+   * was no longer as `ended` says (another retry came first).
+   */
+  reopen(ended: GenerationDocument, at: Date): Promise<GenerationDocument | null> {
+    return this.generations.findOneAndUpdate(
+      { _id: ended._id, status: ended.status, updated_at: ended.updated_at },
+      {
+        $set: { status: 'pending', error: null, started_at: null, completed_at: null, updated_at: at },
+        $push: {
+          history: {
+            status: ended.status,
+            error: ended.error,
+            started_at: ended.started_at,
+            ended_at: ended.completed_at,
+            retried_at: at,
+          },
+        },
+      },
+      { returnDocument: 'after' },
+    );
+  }
+
+  /** Undoes `reopen` when the job could not be queued, so the record does not wait for nothing. */
+  async restore(ended: GenerationDocument, reopenedAt: Date): Promise<void> {
+    await this.generations.replaceOne({ _id: ended._id, status: 'pending', updated_at: reopenedAt }, ended);
+  }
+
+  /** Every user's generations, newest first (admins). */
+  listAll(page: PageRequest & { userId?: ObjectId }): Promise<GenerationDocument[]> {
+    const filter: Filter<GenerationDocument> = {};
+    if (page.userId) filter.user_id = page.userId;
+    if (page.status) filter.status = page.status;
+    if (page.before) filter._id = { $lt: page.before };
+    return this.generations.find(filter).sort({ _id: -1 }).limit(page.limit).toArray();
+  }
+
   /** Scoped to the owner: another user's id is indistinguishable from an unknown one. */
   findOwned(id: ObjectId, userId: ObjectId): Promise<GenerationDocument | null> {
     return this.generations.findOne({ _id: id, user_id: userId });

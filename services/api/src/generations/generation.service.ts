@@ -5,7 +5,6 @@ import {
   WebhookTargetError,
   generationJobOptions,
   resolveTarget,
-  toSummary,
   type CreateGenerationRequest,
   type Generation,
   type GenerationJobData,
@@ -19,7 +18,7 @@ import {
 import { NotFoundError, ValidationError } from '../errors';
 import type { JobQueue } from '../infra/job-queue';
 import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
-import { toGeneration } from './generation.mapper';
+import { pageOf, toGeneration } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
 import type { ImageRepository } from './image.repository';
 
@@ -79,9 +78,7 @@ export class GenerationService {
       ...(query.cursor && { before: new ObjectId(query.cursor) }),
       ...(query.status && { status: query.status }),
     });
-    const items = docs.slice(0, query.limit).map(toSummary);
-    const last = items.at(-1);
-    return { items, next_cursor: docs.length > query.limit && last ? last.id : null };
+    return pageOf(docs, query.limit);
   }
 
   /** Only a completed generation shows its image, even if a late redelivery stored bytes for a failed one. */

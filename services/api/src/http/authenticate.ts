@@ -1,14 +1,19 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import type { TokenClaims } from '@imagegen/shared';
 import type { TokenService } from '../auth/token.service';
 import { UnauthorizedError } from '../errors';
 
+/** The token of `Authorization: Bearer <token>`, if the request has one. */
+export function bearerToken(req: Request): string | undefined {
+  return /^Bearer ([^\s]+)$/i.exec(req.get('authorization') ?? '')?.[1];
+}
+
 /** Requires `Authorization: Bearer <token>` and puts the verified claims in `res.locals.auth`. */
 export function authenticate(tokens: TokenService): RequestHandler {
   return (req, res, next) => {
-    const match = /^Bearer ([^\s]+)$/i.exec(req.get('authorization') ?? '');
-    if (!match?.[1]) throw new UnauthorizedError('Missing bearer token');
-    res.locals.auth = tokens.verify(match[1]);
+    const token = bearerToken(req);
+    if (!token) throw new UnauthorizedError('Missing bearer token');
+    res.locals.auth = tokens.verify(token);
     next();
   };
 }

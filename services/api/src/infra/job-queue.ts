@@ -10,7 +10,8 @@ const ENQUEUE_TIMEOUT_MS = 3_000;
 /** The API's producer side of one queue. */
 export class JobQueue<Data extends object> {
   // Untyped inside: BullMQ cannot resolve its name and data types over a generic `Data`; `add` is typed.
-  private readonly queue: Queue;
+  /** The BullMQ queue itself, for the dashboard and the admin API's counts. */
+  readonly queue: Queue;
 
   constructor(
     private readonly connection: Redis,
@@ -42,6 +43,20 @@ export class JobQueue<Data extends object> {
       ]);
     } finally {
       timeout.abort();
+    }
+  }
+
+  /**
+   * Runs a job of a fixed id (`options.jobId`) again: a finished one is moved back to waiting with
+   * its attempts reset, a missing one (removed by retention) is added anew, and one still waiting
+   * or running is left alone.
+   */
+  async requeue(jobName: string, data: Data, options: JobsOptions & { jobId: string }): Promise<void> {
+    const job = await this.queue.getJob(options.jobId);
+    if (!job) return this.add(jobName, data, options);
+    const state = await job.getState();
+    if (state === 'failed' || state === 'completed') {
+      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
     }
   }
 

@@ -20,6 +20,28 @@ export class UserRepository {
     return this.users.findOne({ email });
   }
 
+  findById(id: ObjectId): Promise<UserDocument | null> {
+    return this.users.findOne({ _id: id });
+  }
+
+  /** The updated user, or null when there is none of this id. */
+  setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
+    return this.users.findOneAndUpdate({ _id: id }, { $set: { role } }, { returnDocument: 'after' });
+  }
+
+  /** Makes the account of `email` an admin with this password, creating it if there is none. */
+  async upsertAdmin(email: string, passwordHash: string): Promise<UserDocument> {
+    const updated = await this.users.findOneAndUpdate(
+      { email },
+      { $set: { role: 'admin', password_hash: passwordHash } },
+      { returnDocument: 'after' },
+    );
+    if (updated) return updated;
+    const created = await this.insert({ email, name: 'Administrator', password_hash: passwordHash, role: 'admin' });
+    // Another API instance starting at the same moment made it first.
+    return created ?? this.upsertAdmin(email, passwordHash);
+  }
+
   /**
    * Inserts the user, with a webhook signing secret of their own, or returns null when the email is
    * taken (the unique index decides, not a prior read).

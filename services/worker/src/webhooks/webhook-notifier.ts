@@ -58,7 +58,7 @@ export class WebhookNotifier {
     };
     const now = new Date();
     const message = await this.repository.ensureMessage({
-      _id: webhookMessageId(id, type),
+      _id: webhookMessageId(id, type, generation.history.length + 1),
       generation_id: generation._id,
       user_id: generation.user_id,
       type,

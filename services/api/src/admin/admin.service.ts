@@ -1,0 +1,77 @@
+import type { JobType, Queue } from 'bullmq';
+import { ObjectId } from 'mongodb';
+import type { GenerationPage, PublicUser, UserRole } from '@imagegen/shared';
+import { toPublicUser } from '../auth/auth.service';
+import { ConflictError, NotFoundError } from '../errors';
+import type { GenerationRepository } from '../generations/generation.repository';
+import type { GenerationRetryService } from '../generations/generation-retry.service';
+import { pageOf, toGeneration } from '../generations/generation.mapper';
+import type { UserRepository } from '../users/user.repository';
+import type { AdminGenerationsQuery, QueueOverview } from './admin.schemas';
+
+const JOB_STATES: JobType[] = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'completed',
+  'failed',
+];
+
+export class AdminService {
+  constructor(
+    private readonly queues: Queue[],
+    private readonly generations: GenerationRepository,
+    private readonly retries: GenerationRetryService,
+    private readonly users: UserRepository,
+  ) {}
+
+  /** Counts per state, workers connected and paused or not, for every queue of the system. */
+  overview(): Promise<QueueOverview[]> {
+    return Promise.all(
+      this.queues.map(async (queue) => {
+        const [counts, workers, paused] = await Promise.all([
+          queue.getJobCounts(...JOB_STATES),
+          queue.getWorkersCount(),
+          queue.isPaused(),
+        ]);
+        return { name: queue.name, counts, workers, paused };
+      }),
+    );
+  }
+
+  /** Every user's generations, newest first; `user` is an id or an email. */
+  async listGenerations(query: AdminGenerationsQuery): Promise<GenerationPage> {
+    const userId = query.user === undefined ? undefined : await this.userIdOf(query.user);
+    if (userId === null) return { items: [], next_cursor: null };
+    const docs = await this.generations.listAll({
+      limit: query.limit + 1,
+      ...(userId && { userId }),
+      ...(query.cursor && { before: new ObjectId(query.cursor) }),
+      ...(query.status && { status: query.status }),
+    });
+    return pageOf(docs, query.limit);
+  }
+
+  async retryGeneration(id: string) {
+    const generation = await this.generations.findById(new ObjectId(id));
+    if (!generation) throw new NotFoundError('Generation not found');
+    return toGeneration(await this.retries.retry(generation), null);
+  }
+
+  /** Grants or revokes the admin role; an admin cannot revoke their own, so one always remains. */
+  async setRole(actingAdminId: string, userId: string, role: UserRole): Promise<PublicUser> {
+    if (actingAdminId === userId && role !== 'admin') {
+      throw new ConflictError('An admin cannot revoke their own role; ask another admin');
+    }
+    const user = await this.users.setRole(new ObjectId(userId), role);
+    if (!user) throw new NotFoundError('User not found');
+    return toPublicUser(user);
+  }
+
+  private async userIdOf(user: string): Promise<ObjectId | null> {
+    if (ObjectId.isValid(user) && /^[0-9a-f]{24}$/i.test(user)) return new ObjectId(user);
+    return (await this.users.findByEmail(user.toLowerCase()))?._id ?? null;
+  }
+}
