@@ -77,8 +77,9 @@ describe('the admin dashboard in a real browser', () => {
     expect(done.history).toEqual([expect.objectContaining({ status: 'failed' })]);
     expect(done.attempts).toBe(2);
 
+    // The retry is the generation's second run, whose job is its own (id `<generation>_2`).
     await page.goto(`${system.api.url}/admin/queues/queue/generations?status=completed`);
-    await page.getByText(created.id, { exact: true }).waitFor();
+    await page.getByText(`${created.id}_2`, { exact: true }).waitFor();
     await page.screenshot({ path: join(ARTIFACTS, 'admin-dashboard-retried.png') });
     await page.close();
   });

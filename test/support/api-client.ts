@@ -116,7 +116,7 @@ export class ApiClient {
   /** Polls the record, as a client of the service does, until it reaches one of `statuses`. */
   async waitFor(
     id: string,
-    statuses: GenerationStatus[] = ['completed', 'failed'],
+    statuses: GenerationStatus[] = ['completed', 'failed', 'canceled'],
     timeoutMs = 30_000,
   ): Promise<Generation> {
     const deadline = Date.now() + timeoutMs;

@@ -43,7 +43,14 @@ export const AuthResult = z.object({
 export type AuthResult = z.infer<typeof AuthResult>;
 
 /** Claims of our access tokens. */
-export const TokenClaims = z.object({ sub: z.string(), role: UserRole, jti: z.string().optional() });
+export const TokenClaims = z.object({
+  sub: z.string(),
+  role: UserRole,
+  jti: z.string().optional(),
+  /** Set on a stream token: it opens only the live events of the generation `gen`. */
+  scope: z.literal('events').optional(),
+  gen: z.string().optional(),
+});
 export type TokenClaims = z.infer<typeof TokenClaims>;
 
 /** Body of `PATCH /api/admin/users/:id`. */

@@ -1,6 +1,6 @@
 import { ObjectId, type Binary, type Db } from 'mongodb';
 import type { UserRole } from './auth';
-import type { GenerationSettings, GenerationStatus, ImageMeta } from './generation';
+import type { CancelReason, GenerationSettings, GenerationStatus, ImageMeta } from './generation';
 import type { WebhookEvent } from './webhook-request';
 import type { WebhookAttemptOutcome, WebhookMessageState, WebhookTrigger, WebhookType } from './webhooks';
 
@@ -11,6 +11,7 @@ export const COLLECTIONS = {
   images: 'images',
   webhookMessages: 'webhook_messages',
   webhookAttempts: 'webhook_attempts',
+  idempotencyKeys: 'idempotency_keys',
 } as const;
 
 /** A user's webhook signing secret; after a rotation the previous one still signs until it expires. */
@@ -52,8 +53,14 @@ export interface GenerationDocument {
   settings: GenerationSettings;
   status: GenerationStatus;
   error: string | null;
+  cancel_reason: CancelReason | null;
+  /** The request's `cancel_after`, kept so a retried run gets a deadline of its own. */
+  cancel_after_ms: number | null;
+  deadline_at: Date | null;
   attempts: number;
-  /** Earlier runs; its length + 1 is the number of the current run. */
+  /** The current run: 1, and one more at each retry. Jobs name their run; a stale one does nothing. */
+  run: number;
+  /** Earlier runs, oldest first. */
   history: PastRunDocument[];
   image: ImageMeta | null;
   webhook: GenerationWebhook | null;
@@ -63,22 +70,32 @@ export interface GenerationDocument {
   updated_at: Date;
 }
 
+export interface NewGeneration {
+  id?: ObjectId;
+  webhook?: GenerationWebhook | null;
+  cancelAfterMs?: number | null;
+}
+
 /** A new `pending` generation as it is first written. */
 export function newGeneration(
   userId: ObjectId,
   prompt: string,
   settings: GenerationSettings,
-  webhook: GenerationWebhook | null = null,
+  { id = new ObjectId(), webhook = null, cancelAfterMs = null }: NewGeneration = {},
 ): GenerationDocument {
   const now = new Date();
   return {
-    _id: new ObjectId(),
+    _id: id,
     user_id: userId,
     prompt,
     settings,
     status: 'pending',
     error: null,
+    cancel_reason: null,
+    cancel_after_ms: cancelAfterMs,
+    deadline_at: cancelAfterMs ? new Date(now.getTime() + cancelAfterMs) : null,
     attempts: 0,
+    run: 1,
     history: [],
     image: null,
     webhook,
@@ -132,6 +149,17 @@ export interface WebhookAttemptDocument {
   next_retry_at: Date | null;
 }
 
+/** A create request's `Idempotency-Key`, per user, and the generation it made. */
+export interface IdempotencyKeyDocument {
+  /** The user's id and a hash of the key. */
+  _id: string;
+  user_id: ObjectId;
+  /** A hash of the parsed request body: the same key with another body is refused. */
+  request_hash: string;
+  generation_id: ObjectId;
+  created_at: Date;
+}
+
 /** Creates the indexes the queries rely on. Idempotent; both services call it at start. */
 export async function ensureIndexes(db: Db): Promise<void> {
   await Promise.all([
@@ -146,5 +174,7 @@ export async function ensureIndexes(db: Db): Promise<void> {
     db
       .collection(COLLECTIONS.webhookAttempts)
       .createIndex({ generation_id: 1, attempted_at: -1 }, { name: 'generation_newest' }),
+    // Not a TTL index: FerretDB v1 has none. The API deletes a user's expired keys as it claims new ones.
+    db.collection(COLLECTIONS.idempotencyKeys).createIndex({ user_id: 1, created_at: 1 }, { name: 'user_oldest' }),
   ]);
 }

@@ -36,6 +36,11 @@ export const CommonEnv = z.object({
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
     .default('imagegen'),
   SHUTDOWN_TIMEOUT_MS: durationMs(25_000),
+  /** Where clients reach the API: records carry their URLs under it (`urls`, webhook image URLs). */
+  PUBLIC_BASE_URL: z
+    .url({ protocol: /^https?$/ })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .default('http://localhost:8000'),
   /**
    * Lets webhook URLs name private, loopback and link-local addresses. Off by default: on a server,
    * such a URL would let any user make us call into our own network (SSRF).

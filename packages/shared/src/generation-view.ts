@@ -1,18 +1,27 @@
 import type { GenerationDocument } from './db';
-import type { GenerationSummary } from './generation';
+import type { GenerationSummary, GenerationUrls } from './generation';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
+/** The absolute URLs of a generation's routes under `baseUrl` (PUBLIC_BASE_URL). */
+export function generationUrls(baseUrl: string, id: string): GenerationUrls {
+  const get = `${baseUrl}/api/generations/${id}`;
+  return { get, cancel: `${get}/cancel`, events: `${get}/events`, image: `${get}/image` };
+}
+
 /** A stored generation as clients see it (lists, webhooks): everything but the image bytes. */
-export function toSummary(doc: GenerationDocument): GenerationSummary {
+export function toSummary(doc: GenerationDocument, baseUrl: string): GenerationSummary {
+  const id = doc._id.toHexString();
   return {
-    id: doc._id.toHexString(),
+    id,
     user_id: doc.user_id.toHexString(),
     prompt: doc.prompt,
     status: doc.status,
     settings: doc.settings,
     image: doc.image,
     error: doc.error,
+    cancel_reason: doc.cancel_reason,
+    deadline_at: iso(doc.deadline_at),
     attempts: doc.attempts,
     history: doc.history.map((run) => ({
       status: run.status,
@@ -26,5 +35,6 @@ export function toSummary(doc: GenerationDocument): GenerationSummary {
     created_at: doc.created_at.toISOString(),
     started_at: iso(doc.started_at),
     completed_at: iso(doc.completed_at),
+    urls: generationUrls(baseUrl, id),
   };
 }

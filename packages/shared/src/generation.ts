@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from './durations';
 import { STYLE_NAMES } from './styles';
 import { WebhookEvent, WebhookEvents, WebhookUrl } from './webhook-request';
 
@@ -15,8 +16,29 @@ const Dimension = z
   .max(1024)
   .refine((n) => n % 8 === 0, 'must be a multiple of 8');
 
-export const GenerationStatus = z.enum(['pending', 'processing', 'completed', 'failed']);
+export const GenerationStatus = z.enum(['pending', 'processing', 'completed', 'failed', 'canceled']);
 export type GenerationStatus = z.infer<typeof GenerationStatus>;
+
+/** The states a generation does not leave (unless retried). */
+export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['completed', 'failed', 'canceled'];
+export const isTerminal = (status: GenerationStatus) => TERMINAL_STATUSES.includes(status);
+
+/** Why a generation was canceled: by its owner, or because it was not done by its `cancel_after`. */
+export const CancelReason = z.enum(['user', 'deadline']);
+export type CancelReason = z.infer<typeof CancelReason>;
+
+/** The longest `cancel_after` a request may ask for. */
+export const MAX_CANCEL_AFTER_MS = 3_600_000;
+
+/** `"90s"`, `"10m"`, `"1h"`: how long a generation may take before it is canceled, in ms. */
+export const CancelAfter = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (!ms || ms > MAX_CANCEL_AFTER_MS) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration such as "90s" or "10m", at most 1h' });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
 export const CreateGenerationRequest = z
@@ -34,6 +56,8 @@ export const CreateGenerationRequest = z
     webhook_url: WebhookUrl.optional(),
     /** Which events reach `webhook_url`; `["completed"]` when left out. */
     webhook_events: WebhookEvents.optional(),
+    /** Cancel the generation if it has not ended this long after it was created (≤ 1h). */
+    cancel_after: CancelAfter.optional(),
   })
   .refine((body) => body.webhook_url !== undefined || body.webhook_events === undefined, {
     path: ['webhook_url'],
@@ -73,6 +97,15 @@ export const PastRun = z.object({
 });
 export type PastRun = z.infer<typeof PastRun>;
 
+/** Where a generation's own routes are, as absolute URLs. */
+export const GenerationUrls = z.object({
+  get: z.url(),
+  cancel: z.url(),
+  events: z.url(),
+  image: z.url(),
+});
+export type GenerationUrls = z.infer<typeof GenerationUrls>;
+
 /** A generation as clients see it in lists: everything but the image bytes. */
 export const GenerationSummary = z.object({
   id: ObjectIdString,
@@ -82,6 +115,9 @@ export const GenerationSummary = z.object({
   settings: GenerationSettings,
   image: ImageMeta.nullable(),
   error: z.string().nullable(),
+  cancel_reason: CancelReason.nullable(),
+  /** When it is canceled if not done by then (`cancel_after`). */
+  deadline_at: z.iso.datetime().nullable(),
   attempts: z.int(),
   /** Earlier runs, oldest first, when the generation was retried after it ended. */
   history: z.array(PastRun),
@@ -90,12 +126,17 @@ export const GenerationSummary = z.object({
   created_at: z.iso.datetime(),
   started_at: z.iso.datetime().nullable(),
   completed_at: z.iso.datetime().nullable(),
+  urls: GenerationUrls,
 });
 export type GenerationSummary = z.infer<typeof GenerationSummary>;
 
 /** A single generation: the summary plus `image_url`, a data URL once completed (as the seed promised). */
 export const Generation = GenerationSummary.extend({
   image_url: z.string().startsWith('data:image/').nullable(),
+  /** While pending: 1 when it is the next to start; null once it runs (or while it waits to retry). */
+  queue_position: z.int().nullable(),
+  /** While pending: about when it starts, from the workers' recent average run time; null if unknown. */
+  estimated_start_seconds: z.number().nullable(),
 });
 export type Generation = z.infer<typeof Generation>;
 

@@ -5,20 +5,40 @@ import { ObjectIdString } from './generation';
  * Queue and job names. Never rename one: jobs already waiting or stalled in Redis carry these
  * names, and a renamed queue or job would strand them.
  */
-export const QUEUES = { generations: 'generations', webhooks: 'webhooks' } as const;
-export const JOBS = { generationCreate: 'generation.create', webhookDeliver: 'webhook.deliver' } as const;
+export const QUEUES = { generations: 'generations', webhooks: 'webhooks', deadlines: 'generation-deadlines' } as const;
+export const JOBS = {
+  generationCreate: 'generation.create',
+  webhookDeliver: 'webhook.deliver',
+  generationDeadline: 'generation.deadline',
+} as const;
 
-/** Payload of `generation.create`: only the id; the record in MongoDB is the source of truth. */
-export const GenerationJobData = z.strictObject({ generationId: ObjectIdString });
+/**
+ * Redis channel (under the queue prefix) on which a canceled generation's id is published, so the
+ * worker running it, whichever it is, aborts its Hugging Face request.
+ */
+export const cancelChannel = (prefix: string) => `${prefix}:generation-cancel`;
+
+/**
+ * Payload of `generation.create`: the id, and which run of the generation the job is for (a retry
+ * starts another run with a job of its own); the record in MongoDB is the source of truth.
+ */
+export const GenerationJobData = z.strictObject({ generationId: ObjectIdString, run: z.int().min(1).default(1) });
 export type GenerationJobData = z.infer<typeof GenerationJobData>;
 
 /**
- * Options for every generation job. The job id is the generation id, so enqueueing the same
- * generation twice adds one job. Attempts cover our own faults (a database blip); Hugging Face
+ * A run's job id: the generation id for its first run, so enqueueing it twice adds one job; a
+ * later run's job id carries its number, so a retry never depends on what became of the old job.
+ */
+export const generationJobId = (generationId: string, run: number) =>
+  run === 1 ? generationId : `${generationId}_${run}`;
+
+/**
+ * Options for every generation job. The job id names the generation and run, so enqueueing the
+ * same run twice adds one job. Attempts cover our own faults (a database blip); Hugging Face
  * retries happen inside one attempt, with their own bounded backoff.
  */
-export const generationJobOptions = (generationId: string) => ({
-  jobId: generationId,
+export const generationJobOptions = (generationId: string, run: number) => ({
+  jobId: generationJobId(generationId, run),
   attempts: 3,
   backoff: { type: 'exponential' as const, delay: 2_000 },
   removeOnComplete: { age: 24 * 3600, count: 10_000 },
@@ -43,16 +63,37 @@ const WEBHOOK_JOB_RETENTION = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
+/** The longest WEBHOOK_RETRY_SCHEDULE may be. */
+export const MAX_WEBHOOK_RETRIES = 20;
+
 /**
- * A scheduled delivery: the message id is the job id, so adding it twice adds one job; one attempt
- * more than the retry schedule has delays.
+ * A scheduled delivery: the message id is the job id, so adding it twice adds one job. BullMQ may
+ * retry it as often as any schedule allows; the worker's processor ends it when its own schedule
+ * is spent, so whoever queues it needs not know the schedule.
  */
-export const webhookJobOptions = (messageId: string, retries: number) => ({
+export const webhookJobOptions = (messageId: string) => ({
   jobId: messageId,
-  attempts: retries + 1,
+  attempts: MAX_WEBHOOK_RETRIES + 1,
   backoff: { type: WEBHOOK_BACKOFF },
   ...WEBHOOK_JOB_RETENTION,
 });
 
 /** A redelivery: one attempt, its own job, so it neither waits for nor disturbs the schedule. */
 export const redeliveryJobOptions = () => ({ attempts: 1, ...WEBHOOK_JOB_RETENTION });
+
+/**
+ * Payload of `generation.deadline`, due at the generation's `deadline_at`: cancel it if it has not
+ * ended. In a queue of its own, so that long image jobs filling every slot cannot hold it back.
+ */
+export const DeadlineJobData = z.strictObject({ generationId: ObjectIdString, deadlineAt: z.iso.datetime() });
+export type DeadlineJobData = z.infer<typeof DeadlineJobData>;
+
+/** One deadline job per run (a retried generation gets a new deadline), due at `deadlineAt`. */
+export const deadlineJobOptions = (generationId: string, run: number, deadlineAt: Date) => ({
+  jobId: `${generationId}_${run}`,
+  delay: Math.max(0, deadlineAt.getTime() - Date.now()),
+  attempts: 5,
+  backoff: { type: 'exponential' as const, delay: 1_000 },
+  removeOnComplete: true,
+  removeOnFail: { age: 24 * 3600 },
+});

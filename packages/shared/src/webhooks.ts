@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { GenerationSummary } from './generation';
 
 /** The `type` of a webhook message. */
-export const WebhookType = z.enum(['generation.started', 'generation.completed', 'generation.failed']);
+export const WebhookType = z.enum([
+  'generation.started',
+  'generation.completed',
+  'generation.failed',
+  'generation.canceled',
+]);
 export type WebhookType = z.infer<typeof WebhookType>;
 
 /**

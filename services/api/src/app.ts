@@ -5,8 +5,10 @@ import type { Logger } from '@imagegen/shared';
 import { authRoutes } from './auth/auth.routes';
 import type { AuthService } from './auth/auth.service';
 import type { TokenService } from './auth/token.service';
+import { generationEventRoutes } from './generations/generation-events.routes';
 import { generationRoutes } from './generations/generations.routes';
 import type { GenerationService } from './generations/generation.service';
+import type { GenerationStreams } from './generations/generation-streams';
 import { healthRoutes } from './health/health.routes';
 import { authenticate } from './http/authenticate';
 import { errorHandler, notFoundRoute } from './http/error-handler';
@@ -27,6 +29,7 @@ export interface AppDeps {
   auth: AuthService;
   tokens: TokenService;
   generations: GenerationService;
+  streams: GenerationStreams;
   webhookSecrets: WebhookSecretService;
   webhookDeliveries: WebhookDeliveryService;
   bodyLimitBytes: number;
@@ -43,8 +46,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/auth', authRoutes(deps.auth));
   app.use(
     '/api/generations',
+    // Before `authenticate`: the event stream also takes a stream token in its query.
+    generationEventRoutes(deps.generations, deps.streams, deps.tokens),
     authenticate(deps.tokens),
-    generationRoutes(deps.generations),
+    generationRoutes(deps.generations, deps.streams, deps.tokens),
     webhookDeliveryRoutes(deps.webhookDeliveries),
   );
   app.use('/api/webhooks', authenticate(deps.tokens), webhookSecretRoutes(deps.webhookSecrets));

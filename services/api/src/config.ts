@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CommonEnv, DEFAULT_HF_MODEL, ModelId, parseEnv } from '@imagegen/shared';
+import { CancelAfter, CommonEnv, DEFAULT_HF_MODEL, ModelId, durationMs, parseEnv } from '@imagegen/shared';
 
 const ApiEnv = CommonEnv.extend({
   /** The model of requests that name none; the worker follows what each record says. */
@@ -24,6 +24,10 @@ const ApiEnv = CommonEnv.extend({
     )
     .pipe(z.array(ModelId))
     .optional(),
+  /** How often an idle event stream gets a comment line, so proxies keep it open. */
+  EVENTS_HEARTBEAT_MS: durationMs(15_000),
+  /** `cancel_after` of requests that give none (e.g. `10m`, at most `1h`); unset: no deadline. */
+  DEFAULT_CANCEL_AFTER: CancelAfter.optional(),
   /** With ADMIN_PASSWORD: this account is made (or updated to) an admin with that password at start. */
   ADMIN_EMAIL: z
     .email()

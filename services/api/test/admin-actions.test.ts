@@ -1,5 +1,6 @@
 import { ObjectId } from 'mongodb';
 import {
+  generationJobId,
   type ApiFailure,
   type ApiSuccess,
   type Generation,
@@ -80,7 +81,7 @@ describe('the admin JSON API', () => {
     const { status, body } = await get<ApiSuccess<QueuesView>>('/api/admin/queues');
     expect(status).toBe(200);
     const queues = body.data.queues;
-    expect(queues.map((q) => q.name).sort()).toEqual(['generations', 'webhooks']);
+    expect(queues.map((q) => q.name).sort()).toEqual(['generation-deadlines', 'generations', 'webhooks']);
     for (const queue of queues) {
       expect(Object.keys(queue.counts)).toEqual(
         expect.arrayContaining(['waiting', 'active', 'delayed', 'completed', 'failed']),
@@ -99,7 +100,7 @@ describe('the admin JSON API', () => {
     expect(paused.status).toBe(200);
     const { body } = await get<ApiSuccess<QueuesView>>('/api/admin/queues');
     const byName = Object.fromEntries(body.data.queues.map((q) => [q.name, q.paused]));
-    expect(byName).toEqual({ generations: true, webhooks: false });
+    expect(byName).toEqual({ 'generation-deadlines': false, generations: true, webhooks: false });
   });
 
   test("when GET /api/admin/generations, then it lists every user's generations newest first", async () => {
@@ -280,8 +281,9 @@ describe('retrying failed generations, through the admin API and the dashboard',
         retried_at: expect.any(Date),
       },
     ]);
-    expect(await h.queue.getJobState(id)).toBe('waiting');
-    expect((await h.queue.getJob(id))!.attemptsMade).toBe(0);
+    // The retry is the second run, with a job of its own; the failed run's job is dropped.
+    expect(await h.queue.getJobState(generationJobId(id, 2))).toBe('waiting');
+    expect(await h.queue.getJobState(id)).toBe('unknown');
   }
 
   test('when an admin retries a failed generation through the API, then it answers 202 and the record is pending again with the failed run in history, and the job waits', async () => {
@@ -330,6 +332,26 @@ describe('retrying failed generations, through the admin API and the dashboard',
     const answer = await browser.act('PUT', `${GEN_QAPI}/${id}/retry`);
     expect(answer.status).toBe(204);
     await expectReopened(id, run);
+  });
+
+  test('when a retried generation fails again and the dashboard retries its second run’s job, then a third run is queued', async () => {
+    const { id } = await user.create({ prompt: 'a stubborn bird' });
+    await failer.fail(id);
+    expect((await browser.act('PUT', `${GEN_QAPI}/${id}/retry`)).status).toBe(204);
+    // The second run fails too: its job, then its record.
+    await failer.failJob(generationJobId(id, 2));
+    await generationsOf(h).updateOne({ _id: new ObjectId(id) }, { $set: { status: 'failed', error: 'y' } });
+
+    const answer = await browser.act('PUT', `${GEN_QAPI}/${generationJobId(id, 2)}/retry`);
+    expect(answer.status).toBe(204);
+    const record = await recordOf(h, id);
+    expect({ status: record.status, run: record.run, errors: record.history.map((r) => r.error) }).toEqual({
+      status: 'pending',
+      run: 3,
+      errors: ['x', 'y'],
+    });
+    expect(await h.queue.getJobState(generationJobId(id, 3))).toBe('waiting');
+    expect(await h.queue.getJobState(generationJobId(id, 2))).toBe('unknown');
   });
 
   test('when the dashboard retries a job whose generation has not failed, then it answers 409 and nothing changes', async () => {
@@ -400,7 +422,7 @@ describe('dashboard actions refused because they would strand generations in Mon
       expect(answer.status).toBe(409);
       expect(answer.json<{ message: string }>().message).toEqual(expect.any(String));
       const job = await h.queue.getJob(id);
-      expect(job?.data).toEqual({ generationId: id });
+      expect(job?.data).toEqual({ generationId: id, run: 1 });
       expect(await h.queue.getJobState(id)).toBe('waiting');
       expect(await h.jobCount()).toBe(1);
       expect((await recordOf(h, id)).status).toBe('pending');
@@ -465,7 +487,7 @@ describe('dashboard actions on the generations queue named percent-encoded', () 
     await failer.fail(id);
     const answer = await browser.act('PUT', `${ENCODED}/${id}/retry`);
     expect(answer.status).toBe(204);
-    expect(await h.queue.getJobState(id)).toBe('waiting');
+    expect(await h.queue.getJobState(generationJobId(id, 2))).toBe('waiting');
     const record = await recordOf(h, id);
     expect({ status: record.status, history: record.history.length }).toEqual({ status: 'pending', history: 1 });
   });

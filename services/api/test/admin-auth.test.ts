@@ -429,7 +429,7 @@ describe('who gets into /api/admin and /admin/queues', () => {
         .json<{ queues: Array<{ name: string }> }>()
         .queues.map((q) => q.name)
         .sort(),
-    ).toEqual(['generations', 'webhooks']);
+    ).toEqual(['generation-deadlines', 'generations', 'webhooks']);
   });
 
   test('when a token is signed here for the admin with the right secret, then it is accepted (so the rejections below are for their stated reason)', async () => {
@@ -629,6 +629,7 @@ describe('the dashboard with ADMIN_DASHBOARD_READONLY=true', () => {
     expect(api.status).toBe(200);
     const queues = api.json<{ queues: Array<{ name: string; readOnlyMode: boolean }> }>().queues;
     expect(queues.map((q) => [q.name, q.readOnlyMode]).sort()).toEqual([
+      ['generation-deadlines', true],
       ['generations', true],
       ['webhooks', true],
     ]);

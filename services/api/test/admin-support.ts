@@ -196,7 +196,7 @@ export class JobFailer {
     });
   }
 
-  /** Only the job, leaving the record as it is. */
+  /** Only the job (of id `id`: a generation id, or a later run's job id), leaving the record as it is. */
   async failJob(id: string): Promise<void> {
     const token = randomUUID();
     const job = await this.worker.getNextJob(token, { block: false });

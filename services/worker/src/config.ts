@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { CommonEnv, DEFAULT_HF_BASE_URL, DurationList, durationMs, parseEnv } from '@imagegen/shared';
+import {
+  CommonEnv,
+  DEFAULT_HF_BASE_URL,
+  DurationList,
+  MAX_WEBHOOK_RETRIES,
+  durationMs,
+  parseEnv,
+} from '@imagegen/shared';
 
 const WorkerEnv = CommonEnv.extend({
   HF_TOKEN: z.string().optional(),
@@ -22,17 +29,12 @@ const WorkerEnv = CommonEnv.extend({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   WORKER_LOCK_MS: durationMs(30_000),
   WORKER_STALLED_INTERVAL_MS: durationMs(30_000),
-  /** Where clients reach the API; webhooks carry absolute image URLs under it. */
-  PUBLIC_BASE_URL: z
-    .url({ protocol: /^https?$/ })
-    .transform((url) => url.replace(/\/+$/, ''))
-    .default('http://localhost:8000'),
   /** One delivery, from connecting to the end of the receiver's answer; only 2xx within it succeeds. */
   WEBHOOK_TIMEOUT_MS: durationMs(15_000),
   /** Delays between attempts after a failed delivery (about Svix's); one more attempt than delays. */
-  WEBHOOK_RETRY_SCHEDULE: DurationList.pipe(z.array(z.number()).max(20, 'at most 20 retries')).default([
-    5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000,
-  ]),
+  WEBHOOK_RETRY_SCHEDULE: DurationList.pipe(
+    z.array(z.number()).max(MAX_WEBHOOK_RETRIES, `at most ${MAX_WEBHOOK_RETRIES} retries`),
+  ).default([5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]),
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
   /** Port of the worker's health endpoint; 0 picks a free one. */
   WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),

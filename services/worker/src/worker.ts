@@ -4,9 +4,15 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import {
+  GenerationCanceller,
+  GenerationEvents,
   GenerationJobData,
+  GenerationLifecycle,
   JOBS,
+  RunTimes,
   QUEUES,
+  WebhookNotifier,
+  cancelChannel,
   connectMongo,
   createRedis,
   type Logger,
@@ -18,9 +24,9 @@ import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
 import type { ImageSource } from './images/image-source';
 import { LocalRenderer } from './images/local-renderer';
-import { SHUTDOWN } from './shutdown';
+import { deadlineConsumer } from './deadlines/deadline.consumer';
+import { CANCELED, SHUTDOWN } from './shutdown';
 import { webhookConsumer } from './webhooks/webhook.consumer';
-import { WebhookNotifier } from './webhooks/webhook-notifier';
 import { WebhookRepository } from './webhooks/webhook.repository';
 
 export interface RunningWorker {
@@ -61,15 +67,27 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   logger.info(`images come from ${source.description}`);
 
   const generations = new GenerationRepository(mongo.db);
-  const webhookRepository = new WebhookRepository(mongo.db);
-  const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, { connection: redis, prefix: config.QUEUE_PREFIX });
-  const notifier = new WebhookNotifier(webhookRepository, webhookQueue, {
-    publicBaseUrl: config.PUBLIC_BASE_URL,
-    retries: config.WEBHOOK_RETRY_SCHEDULE.length,
-  });
+  const queueOptions = { connection: redis, prefix: config.QUEUE_PREFIX };
+  const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, queueOptions);
+  const generationQueue = new Queue(QUEUES.generations, queueOptions);
+  const lifecycle = new GenerationLifecycle(
+    new GenerationEvents(redis, config.QUEUE_PREFIX),
+    new WebhookNotifier(mongo.db, webhookQueue, config.PUBLIC_BASE_URL),
+    config.PUBLIC_BASE_URL,
+  );
+  const canceller = new GenerationCanceller(mongo.db, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);
+
   const worker = new Worker(
     QUEUES.generations,
-    dispatch({ [JOBS.generationCreate]: generateImageProcessor({ generations, source, notifier, logger }) }),
+    dispatch({
+      [JOBS.generationCreate]: generateImageProcessor({
+        generations,
+        source,
+        lifecycle,
+        runTimes: new RunTimes(redis, config.QUEUE_PREFIX),
+        logger,
+      }),
+    }),
     {
       connection: redis,
       prefix: config.QUEUE_PREFIX,
@@ -83,10 +101,18 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
   worker.on('failed', (job, err) => {
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed');
-    if (job) void finalizeFailed(job, err, generations, notifier, logger);
+    if (job) void finalizeFailed(job, err, generations, lifecycle, logger);
   });
-  const webhooks = webhookConsumer(config, redis, webhookRepository, logger);
-  const workers = [worker, webhooks.worker];
+  const webhooks = webhookConsumer(config, redis, new WebhookRepository(mongo.db), logger);
+  const workers = [worker, webhooks.worker, deadlineConsumer(config, redis, canceller, logger)];
+
+  // A canceled generation's id arrives here from whichever process canceled it; the worker that
+  // runs its job (if this one does) aborts the Hugging Face request.
+  const cancellations = redis.duplicate();
+  cancellations.on('message', (_channel: string, generationId: string) => {
+    if (worker.cancelJob(generationId, CANCELED)) logger.info({ generationId }, 'aborting a canceled generation');
+  });
+  await cancellations.subscribe(cancelChannel(config.QUEUE_PREFIX));
 
   const health = healthServer(workers, redis);
   await new Promise<void>((resolve, reject) => {
@@ -117,7 +143,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       await Promise.all(workers.map((w) => w.close()));
       clearTimeout(grace);
       await new Promise((resolve) => health.close(resolve));
-      await Promise.all([source.close(), webhooks.closeConnections(), webhookQueue.close()]);
+      await Promise.all([source.close(), webhooks.closeConnections(), webhookQueue.close(), generationQueue.close()]);
+      cancellations.disconnect();
       redis.disconnect();
       await mongo.client.close();
     },
@@ -134,15 +161,16 @@ async function finalizeFailed(
   job: Job,
   err: Error,
   generations: GenerationRepository,
-  notifier: WebhookNotifier,
+  lifecycle: GenerationLifecycle,
   logger: Logger,
 ): Promise<void> {
   const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
   const payload = GenerationJobData.safeParse(job.data);
   if (!final || !payload.success) return;
   try {
-    const failed = await generations.fail(new ObjectId(payload.data.generationId), INTERNAL_ERROR);
-    if (failed) await notifier.ended(failed);
+    const { generationId, run } = payload.data;
+    const failed = await generations.fail(new ObjectId(generationId), run, INTERNAL_ERROR);
+    if (failed) await lifecycle.ended(failed);
   } catch (failErr) {
     logger.error({ jobId: job.id, err: (failErr as Error).message }, 'could not mark the generation failed');
   }

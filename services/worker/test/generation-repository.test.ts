@@ -43,13 +43,13 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when a job is delivered twice, then the generation completes once and the second delivery finds nothing to do', async () => {
     const id = await pending();
-    const first = await repo.start(id);
+    const first = await repo.start(id, 1);
     expect(first).toMatchObject({ status: 'processing', attempts: 1 });
     expect(await repo.complete(first!, image)).toMatchObject({ _id: id, status: 'completed' });
 
-    expect(await repo.start(id)).toBeNull();
+    expect(await repo.start(id, 1)).toBeNull();
     expect(await repo.complete(first!, image)).toBeNull();
-    expect(await repo.fail(id, 'late failure')).toBeNull();
+    expect(await repo.fail(id, 1, 'late failure')).toBeNull();
 
     const doc = await read(id);
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1 });
@@ -59,23 +59,23 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {
     const id = await pending();
-    await repo.start(id);
-    const again = await repo.start(id);
+    await repo.start(id, 1);
+    const again = await repo.start(id, 1);
     expect(again).toMatchObject({ status: 'processing', attempts: 2 });
   });
 
   test('when a generation failed, then a late completion cannot overwrite it', async () => {
     const id = await pending();
-    const started = await repo.start(id);
-    expect(await repo.fail(id, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
+    const started = await repo.start(id, 1);
+    expect(await repo.fail(id, 1, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
     expect(await repo.complete(started!, image)).toBeNull();
     expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
   });
 
   test('when a stopping worker releases a job, then the record is pending again', async () => {
     const id = await pending();
-    await repo.start(id);
-    await repo.release(id);
+    await repo.start(id, 1);
+    await repo.release(id, 1);
     expect(await read(id)).toMatchObject({ status: 'pending' });
   });
 });

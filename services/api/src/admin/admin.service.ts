@@ -5,7 +5,7 @@ import { toPublicUser } from '../auth/auth.service';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
-import { pageOf, toGeneration } from '../generations/generation.mapper';
+import type { GenerationViews } from '../generations/generation.mapper';
 import type { UserRepository } from '../users/user.repository';
 import type { AdminGenerationsQuery, QueueOverview } from './admin.schemas';
 
@@ -25,6 +25,7 @@ export class AdminService {
     private readonly generations: GenerationRepository,
     private readonly retries: GenerationRetryService,
     private readonly users: UserRepository,
+    private readonly views: GenerationViews,
   ) {}
 
   /** Counts per state, workers connected and paused or not, for every queue of the system. */
@@ -51,13 +52,13 @@ export class AdminService {
       ...(query.cursor && { before: new ObjectId(query.cursor) }),
       ...(query.status && { status: query.status }),
     });
-    return pageOf(docs, query.limit);
+    return this.views.page(docs, query.limit);
   }
 
   async retryGeneration(id: string) {
     const generation = await this.generations.findById(new ObjectId(id));
     if (!generation) throw new NotFoundError('Generation not found');
-    return toGeneration(await this.retries.retry(generation), null);
+    return this.views.full(await this.retries.retry(generation), null);
   }
 
   /** Grants or revokes the admin role; an admin cannot revoke their own, so one always remains. */

@@ -4,6 +4,7 @@ import type { AuthService } from '../auth/auth.service';
 import type { TokenService } from '../auth/token.service';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
+import type { GenerationViews } from '../generations/generation.mapper';
 import type { UserRepository } from '../users/user.repository';
 import { adminArea } from './admin-area';
 import { AdminSessions } from './admin-sessions';
@@ -21,6 +22,7 @@ export interface AdminDeps {
   users: UserRepository;
   generations: GenerationRepository;
   retries: GenerationRetryService;
+  views: GenerationViews;
   generationQueue: Queue;
   otherQueues: Queue[];
 }
@@ -33,6 +35,7 @@ export function buildAdmin(deps: AdminDeps): { area: Router; api: Router } {
     deps.generations,
     deps.retries,
     deps.users,
+    deps.views,
   );
   const api = Router();
   api.use(requireAdmin(deps.tokens, deps.users), adminRoutes(service));

@@ -1,8 +1,8 @@
 import { Router, type Response } from 'express';
 import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { ObjectIdString, QUEUES } from '@imagegen/shared';
-import { NotFoundError } from '../errors';
+import { GenerationJobData, QUEUES } from '@imagegen/shared';
+import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
 
@@ -29,9 +29,15 @@ export function generationJobRoutes(
   const router = Router({ mergeParams: true });
   router.use((req, _res, next) => next(req.params.queueName === QUEUES.generations ? undefined : 'router'));
 
+  // The job names its generation and run; only the current run's failed job reopens it.
   const retry = async (jobId: string) => {
-    const generation = ObjectIdString.safeParse(jobId).success ? await generations.findById(new ObjectId(jobId)) : null;
-    if (!generation) throw new NotFoundError(`No generation for job ${jobId}`);
+    const job = await queue.getJob(jobId);
+    const payload = GenerationJobData.safeParse(job?.data);
+    const generation = payload.success ? await generations.findById(new ObjectId(payload.data.generationId)) : null;
+    if (!payload.success || !generation) throw new NotFoundError(`No generation for job ${jobId}`);
+    if (generation.run !== payload.data.run) {
+      throw new ConflictError(`Job ${jobId} is of an earlier run of its generation`);
+    }
     await retries.retry(generation);
   };
 

@@ -12,6 +12,8 @@ export interface SignOptions {
   ttlSeconds?: number;
   /** A token id, to bind other values (a CSRF token) to this one token. */
   jwtid?: string;
+  /** A stream token: good only for this generation's live events, not as a bearer token. */
+  eventsOf?: string;
 }
 
 export interface TokenService {
@@ -25,7 +27,7 @@ export function createTokenService(secret: string, ttlSeconds: number): TokenSer
   return {
     ttlSeconds,
     sign: (userId, role, options = {}) =>
-      jwt.sign({ role }, secret, {
+      jwt.sign({ role, ...(options.eventsOf && { scope: 'events', gen: options.eventsOf }) }, secret, {
         algorithm: ALGORITHM,
         subject: userId,
         expiresIn: options.ttlSeconds ?? ttlSeconds,

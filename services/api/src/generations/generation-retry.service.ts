@@ -1,33 +1,40 @@
-import { JOBS, generationJobOptions, type GenerationDocument, type GenerationJobData } from '@imagegen/shared';
+import type { GenerationDocument, GenerationLifecycle } from '@imagegen/shared';
 import { ConflictError } from '../errors';
-import type { JobQueue } from '../infra/job-queue';
+import type { GenerationJobs } from './generation-jobs';
 import type { GenerationRepository } from './generation.repository';
 
+/** What can be run again: an ended generation that did not complete. */
+const RETRIABLE = new Set(['failed', 'canceled']);
+
 /**
- * Runs a failed generation again. The record goes back to `pending` first (its failed run kept in
- * `history`), then its job is requeued, so a worker taking the job always finds a record to work
- * on and clients polling never see a stale `failed` while the new run goes on.
+ * Runs a failed or canceled generation again, as a new run with a job of its own. The record goes
+ * back to `pending` first (the ended run kept in `history`), then the run's job is queued, so a
+ * worker taking it always finds a record to work on, clients never see a stale `failed`, and the
+ * old run's job, whatever state it is still in, can no longer touch the record.
  */
 export class GenerationRetryService {
   constructor(
     private readonly generations: GenerationRepository,
-    private readonly queue: JobQueue<GenerationJobData>,
+    private readonly jobs: GenerationJobs,
+    private readonly lifecycle: GenerationLifecycle,
   ) {}
 
   async retry(generation: GenerationDocument): Promise<GenerationDocument> {
-    if (generation.status !== 'failed') {
-      throw new ConflictError(`Only a failed generation can be retried; this one is ${generation.status}`);
+    if (!RETRIABLE.has(generation.status)) {
+      throw new ConflictError(`Only a failed or canceled generation can be retried; this one is ${generation.status}`);
     }
     const at = new Date();
     const reopened = await this.generations.reopen(generation, at);
     if (!reopened) throw new ConflictError('The generation changed meanwhile; fetch it and try again');
-    const generationId = generation._id.toHexString();
+    // Before the job exists, so that no worker's `processing` can come before this `pending`.
+    await this.lifecycle.queued(reopened).catch(() => undefined);
     try {
-      await this.queue.requeue(JOBS.generationCreate, { generationId }, generationJobOptions(generationId));
+      await this.jobs.schedule(reopened);
     } catch (err) {
       await this.generations.restore(generation, at);
       throw err;
     }
+    await this.jobs.forget(reopened._id.toHexString(), generation.run);
     return reopened;
   }
 }

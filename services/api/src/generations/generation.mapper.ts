@@ -3,18 +3,43 @@ import {
   type Generation,
   type GenerationDocument,
   type GenerationPage,
+  type GenerationSummary,
   type ImageDocument,
 } from '@imagegen/shared';
 
-/** The full record; `image_url` is a data URL whose MIME type is the one sniffed from the stored bytes. */
-export function toGeneration(doc: GenerationDocument, image: ImageDocument | null): Generation {
-  const imageUrl = image ? `data:${image.mime_type};base64,${Buffer.from(image.data.buffer).toString('base64')}` : null;
-  return { ...toSummary(doc), image_url: imageUrl };
+/** Where a pending generation stands in the queue. */
+export interface QueueStanding {
+  position: number | null;
+  estimatedStartSeconds: number | null;
 }
 
-/** A page of `limit` from `docs`, fetched with one extra so that a next page is known to exist. */
-export function pageOf(docs: GenerationDocument[], limit: number): GenerationPage {
-  const items = docs.slice(0, limit).map(toSummary);
-  const last = items.at(-1);
-  return { items, next_cursor: docs.length > limit && last ? last.id : null };
+const NOT_QUEUED: QueueStanding = { position: null, estimatedStartSeconds: null };
+
+/** Records as clients see them, with their URLs under PUBLIC_BASE_URL. */
+export class GenerationViews {
+  constructor(private readonly baseUrl: string) {}
+
+  summary(doc: GenerationDocument): GenerationSummary {
+    return toSummary(doc, this.baseUrl);
+  }
+
+  /** The full record; `image_url` is a data URL whose MIME type is the one sniffed from the stored bytes. */
+  full(doc: GenerationDocument, image: ImageDocument | null, standing: QueueStanding = NOT_QUEUED): Generation {
+    const imageUrl = image
+      ? `data:${image.mime_type};base64,${Buffer.from(image.data.buffer).toString('base64')}`
+      : null;
+    return {
+      ...this.summary(doc),
+      image_url: imageUrl,
+      queue_position: standing.position,
+      estimated_start_seconds: standing.estimatedStartSeconds,
+    };
+  }
+
+  /** A page of `limit` from `docs`, fetched with one extra so that a next page is known to exist. */
+  page(docs: GenerationDocument[], limit: number): GenerationPage {
+    const items = docs.slice(0, limit).map((doc) => this.summary(doc));
+    const last = items.at(-1);
+    return { items, next_cursor: docs.length > limit && last ? last.id : null };
+  }
 }

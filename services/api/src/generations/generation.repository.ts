@@ -1,12 +1,5 @@
 import type { Db, Filter, ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  newGeneration,
-  type GenerationDocument,
-  type GenerationSettings,
-  type GenerationWebhook,
-  type GenerationStatus,
-} from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument, type GenerationStatus } from '@imagegen/shared';
 
 export interface PageRequest {
   limit: number;
@@ -21,15 +14,8 @@ export class GenerationRepository {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
   }
 
-  async insertPending(
-    userId: ObjectId,
-    prompt: string,
-    settings: GenerationSettings,
-    webhook: GenerationWebhook | null,
-  ): Promise<GenerationDocument> {
-    const doc = newGeneration(userId, prompt, settings, webhook);
+  async insert(doc: GenerationDocument): Promise<void> {
     await this.generations.insertOne(doc);
-    return doc;
   }
 
   /** Removes a record that never reached the queue, so a failed create leaves nothing behind. */
@@ -42,14 +28,24 @@ export class GenerationRepository {
   }
 
   /**
-   * failed → pending for another run, the failed run kept in `history`; null if the generation
-   * was no longer as `ended` says (another retry came first).
+   * An ended generation → pending for another run, with a fresh deadline, the ended run kept in
+   * `history`; null if the generation was no longer as `ended` says (another retry came first).
    */
   reopen(ended: GenerationDocument, at: Date): Promise<GenerationDocument | null> {
+    const deadline = ended.cancel_after_ms ? new Date(at.getTime() + ended.cancel_after_ms) : null;
     return this.generations.findOneAndUpdate(
       { _id: ended._id, status: ended.status, updated_at: ended.updated_at },
       {
-        $set: { status: 'pending', error: null, started_at: null, completed_at: null, updated_at: at },
+        $inc: { run: 1 },
+        $set: {
+          status: 'pending',
+          error: null,
+          cancel_reason: null,
+          deadline_at: deadline,
+          started_at: null,
+          completed_at: null,
+          updated_at: at,
+        },
         $push: {
           history: {
             status: ended.status,

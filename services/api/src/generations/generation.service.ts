@@ -1,75 +1,91 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
 import {
-  DEFAULT_WEBHOOK_EVENTS,
-  JOBS,
-  WebhookTargetError,
-  generationJobOptions,
-  resolveTarget,
+  isTerminal,
   type CreateGenerationRequest,
   type Generation,
-  type GenerationJobData,
+  type GenerationCanceller,
+  type GenerationDocument,
+  type GenerationLifecycle,
   type GenerationPage,
-  type GenerationSettings,
-  type GenerationWebhook,
+  type IdempotencyKeyDocument,
   type ImageDocument,
   type ListGenerationsQuery,
-  type TargetPolicy,
 } from '@imagegen/shared';
-import { NotFoundError, ValidationError } from '../errors';
-import type { JobQueue } from '../infra/job-queue';
-import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
-import { pageOf, toGeneration } from './generation.mapper';
+import { AppError, ConflictError, NotFoundError } from '../errors';
+import type { QueueStandings } from '../infra/queue-standing';
+import type { GenerationJobs } from './generation-jobs';
+import type { GenerationViews } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
+import type { GenerationRequests } from './generation-request';
+import type { GenerationRetryService } from './generation-retry.service';
+import type { IdempotencyRepository } from './idempotency.repository';
 import type { ImageRepository } from './image.repository';
-
-export interface ModelPolicy {
-  defaultModel: string;
-  /** When set, the only models a request may name (the default is always allowed). */
-  allowedModels?: string[];
-}
 
 export interface GenerationServiceDeps {
   generations: GenerationRepository;
   images: ImageRepository;
-  queue: JobQueue<GenerationJobData>;
-  models: ModelPolicy;
-  webhookSecrets: WebhookSecretService;
-  webhookTargets: TargetPolicy;
+  requests: GenerationRequests;
+  jobs: GenerationJobs;
+  idempotency: IdempotencyRepository;
+  lifecycle: GenerationLifecycle;
+  canceller: GenerationCanceller;
+  retries: GenerationRetryService;
+  standings: QueueStandings;
+  views: GenerationViews;
 }
+
+export interface Created {
+  generation: Generation;
+  /** An earlier request with the same Idempotency-Key made it. */
+  replayed: boolean;
+}
+
+/** How long a request waits for a concurrent one with the same Idempotency-Key to write its record. */
+const CONCURRENT_KEY_WAIT_MS = 5_000;
 
 export class GenerationService {
   private readonly generations: GenerationRepository;
-  private readonly images: ImageRepository;
 
   constructor(private readonly deps: GenerationServiceDeps) {
     this.generations = deps.generations;
-    this.images = deps.images;
   }
 
   /**
-   * Writes the pending record, then enqueues it. If the queue cannot take it, the record is removed
-   * and the client told to retry: a 202 always means a job exists.
+   * Writes the pending record, then queues its jobs. If the queue cannot take them, the record is
+   * removed and the client told to retry: a 202 always means a job exists. With an Idempotency-Key,
+   * a repeat of the same request within a day returns the generation the first one made.
    */
-  async create(userId: string, input: CreateGenerationRequest): Promise<Generation> {
-    const settings = this.settingsOf(input);
-    const webhook = await this.webhookOf(userId, input);
-    const doc = await this.generations.insertPending(new ObjectId(userId), input.prompt, settings, webhook);
-    const generationId = doc._id.toHexString();
+  async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
+    const id = new ObjectId();
+    const doc = await this.deps.requests.toDocument(userId, input, id);
+    const owner = new ObjectId(userId);
+    if (idempotencyKey) {
+      const claim = await this.deps.idempotency.claim(owner, idempotencyKey, requestHash(input), id);
+      if (!claim.claimed) return { generation: await this.replay(claim.existing, requestHash(input)), replayed: true };
+    }
     try {
-      await this.deps.queue.add(JOBS.generationCreate, { generationId }, generationJobOptions(generationId));
+      await this.generations.insert(doc);
+      // Before the job exists, so that no worker's `processing` can come before this `pending`.
+      // Live streams start from it; the record is right even if it is lost.
+      await this.deps.lifecycle.queued(doc).catch(() => undefined);
+      try {
+        await this.deps.jobs.schedule(doc);
+      } catch (err) {
+        // Should this delete fail too, its error reaches the error middleware, which logs it.
+        await this.generations.deletePending(doc._id);
+        throw err;
+      }
     } catch (err) {
-      // Should this delete fail too, its error reaches the error middleware, which logs it.
-      await this.generations.deletePending(doc._id);
+      if (idempotencyKey) await this.deps.idempotency.release(owner, idempotencyKey, id);
       throw err;
     }
-    return toGeneration(doc, null);
+    return { generation: await this.present(doc, null), replayed: false };
   }
 
   async get(userId: string, id: string): Promise<Generation> {
-    const doc = await this.generations.findOwned(new ObjectId(id), new ObjectId(userId));
-    if (!doc) throw new NotFoundError('Generation not found');
-    const image = doc.status === 'completed' ? await this.images.findOwned(doc._id, doc.user_id) : null;
-    return toGeneration(doc, image);
+    return this.presentWithImage(await this.owned(userId, id));
   }
 
   async list(userId: string, query: ListGenerationsQuery): Promise<GenerationPage> {
@@ -78,51 +94,73 @@ export class GenerationService {
       ...(query.cursor && { before: new ObjectId(query.cursor) }),
       ...(query.status && { status: query.status }),
     });
-    return pageOf(docs, query.limit);
+    return this.deps.views.page(docs, query.limit);
   }
 
   /** Only a completed generation shows its image, even if a late redelivery stored bytes for a failed one. */
   async image(userId: string, id: string): Promise<ImageDocument> {
-    const doc = await this.generations.findOwned(new ObjectId(id), new ObjectId(userId));
-    if (!doc) throw new NotFoundError('Generation not found');
-    const image = doc.status === 'completed' ? await this.images.findOwned(doc._id, doc.user_id) : null;
+    const doc = await this.owned(userId, id);
+    const image = doc.status === 'completed' ? await this.deps.images.findOwned(doc._id, doc.user_id) : null;
     if (!image) throw new NotFoundError(`No image: the generation is ${doc.status}`);
     return image;
   }
 
-  /**
-   * The webhook a request asks for, once its host is known to be a public address (so a user cannot
-   * point us into our own network) and the user has a signing secret for the worker to sign with.
-   */
-  private async webhookOf(userId: string, input: CreateGenerationRequest): Promise<GenerationWebhook | null> {
-    if (!input.webhook_url) return null;
-    try {
-      await resolveTarget(new URL(input.webhook_url).hostname, this.deps.webhookTargets);
-    } catch (err) {
-      if (!(err instanceof WebhookTargetError)) throw err;
-      throw new ValidationError([{ field: 'webhook_url', message: err.message }]);
+  /** Cancels a pending or processing generation; an ended one is a 409 naming its status. */
+  async cancel(userId: string, id: string): Promise<Generation> {
+    const doc = await this.owned(userId, id);
+    const canceled = isTerminal(doc.status) ? null : await this.deps.canceller.cancel(doc._id, 'user');
+    if (!canceled) {
+      const now = await this.owned(userId, id);
+      throw new ConflictError(`The generation is already ${now.status}`);
     }
-    await this.deps.webhookSecrets.ensure(userId);
-    return { url: input.webhook_url, events: input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS };
+    return this.present(canceled, null);
   }
 
-  private settingsOf(input: CreateGenerationRequest): GenerationSettings {
-    const model = input.model ?? this.deps.models.defaultModel;
-    const { allowedModels, defaultModel } = this.deps.models;
-    if (allowedModels && model !== defaultModel && !allowedModels.includes(model)) {
-      throw new ValidationError([
-        { field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` },
-      ]);
-    }
-    return {
-      width: input.width,
-      height: input.height,
-      model,
-      style: input.style,
-      negative_prompt: input.negative_prompt ?? null,
-      num_inference_steps: input.num_inference_steps ?? null,
-      guidance_scale: input.guidance_scale ?? null,
-      seed: input.seed ?? null,
-    };
+  /** Runs a failed or canceled generation of the user's again. */
+  async retry(userId: string, id: string): Promise<Generation> {
+    return this.present(await this.deps.retries.retry(await this.owned(userId, id)), null);
   }
+
+  /** The user's generation (another user's is indistinguishable from an unknown one). */
+  async owned(userId: string, id: string): Promise<GenerationDocument> {
+    const doc = await this.generations.findOwned(new ObjectId(id), new ObjectId(userId));
+    if (!doc) throw new NotFoundError('Generation not found');
+    return doc;
+  }
+
+  private async presentWithImage(doc: GenerationDocument): Promise<Generation> {
+    const image = doc.status === 'completed' ? await this.deps.images.findOwned(doc._id, doc.user_id) : null;
+    return this.present(doc, image);
+  }
+
+  async present(doc: GenerationDocument, image: ImageDocument | null): Promise<Generation> {
+    const standing = doc.status === 'pending' ? await this.deps.standings.of(doc._id.toHexString()) : undefined;
+    return this.deps.views.full(doc, image, standing);
+  }
+
+  /** The generation an earlier request with the same key made, once it is written. */
+  private async replay(key: IdempotencyKeyDocument, hash: string): Promise<Generation> {
+    if (key.request_hash !== hash) {
+      throw new AppError(422, 'This Idempotency-Key was used with a different request body');
+    }
+    const deadline = Date.now() + CONCURRENT_KEY_WAIT_MS;
+    for (;;) {
+      const doc = await this.generations.findById(key.generation_id);
+      if (doc) return this.presentWithImage(doc);
+      if (Date.now() > deadline) {
+        throw new ConflictError('A request with this Idempotency-Key is still being processed; retry shortly');
+      }
+      await sleep(50);
+    }
+  }
+}
+
+/** The parsed body, keys sorted, hashed: equal for the same request however its JSON was laid out. */
+function requestHash(input: CreateGenerationRequest): string {
+  const canonical = JSON.stringify(input, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
+  return createHash('sha256').update(canonical).digest('base64url');
 }

@@ -13,7 +13,10 @@ export function authenticate(tokens: TokenService): RequestHandler {
   return (req, res, next) => {
     const token = bearerToken(req);
     if (!token) throw new UnauthorizedError('Missing bearer token');
-    res.locals.auth = tokens.verify(token);
+    const claims = tokens.verify(token);
+    // A stream token sits in URLs (EventSource cannot send headers), so it opens nothing else.
+    if (claims.scope) throw new UnauthorizedError('A stream token only opens its generation’s events');
+    res.locals.auth = claims;
     next();
   };
 }

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import { ValidationError } from '../errors';
 import { fieldErrors } from './field-errors';
 
-type Source = 'body' | 'query' | 'params';
+type Source = 'body' | 'query' | 'params' | 'headers';
 
 /**
  * Parses one part of the request with a zod schema and hands the parsed value on in
@@ -22,5 +22,6 @@ export function validate(source: Source, schema: z.ZodType): RequestHandler {
 
 function raw(req: Request, source: Source): unknown {
   if (source === 'body') return req.body ?? {};
+  if (source === 'headers') return req.headers;
   return source === 'query' ? req.query : req.params;
 }

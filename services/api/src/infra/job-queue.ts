@@ -46,20 +46,6 @@ export class JobQueue<Data extends object> {
     }
   }
 
-  /**
-   * Runs a job of a fixed id (`options.jobId`) again: a finished one is moved back to waiting with
-   * its attempts reset, a missing one (removed by retention) is added anew, and one still waiting
-   * or running is left alone.
-   */
-  async requeue(jobName: string, data: Data, options: JobsOptions & { jobId: string }): Promise<void> {
-    const job = await this.queue.getJob(options.jobId);
-    if (!job) return this.add(jobName, data, options);
-    const state = await job.getState();
-    if (state === 'failed' || state === 'completed') {
-      await job.retry(state, { resetAttemptsMade: true, resetAttemptsStarted: true });
-    }
-  }
-
   close(): Promise<void> {
     return this.queue.close();
   }

@@ -3,8 +3,9 @@ import { COLLECTIONS, type GenerationDocument, type ImageDocument, type ImageMet
 import type { SniffedImage } from '../images/sniff';
 
 /**
- * The worker's writes. Each transition filters on the status it expects, so a job delivered twice
- * (BullMQ is at-least-once) can neither complete twice nor overwrite a newer state.
+ * The worker's writes. Each transition filters on the run and status it expects, so a job
+ * delivered twice (BullMQ is at-least-once) can neither complete twice nor overwrite a newer state,
+ * and a job of an earlier run cannot touch the run a retry started.
  */
 export class GenerationRepository {
   private readonly generations;
@@ -16,10 +17,10 @@ export class GenerationRepository {
   }
 
   /** pending (or processing, when a stalled job is redelivered) → processing; null if there is nothing to do. */
-  async start(id: ObjectId): Promise<GenerationDocument | null> {
+  async start(id: ObjectId, run: number): Promise<GenerationDocument | null> {
     const now = new Date();
     const result = await this.generations.updateOne(
-      { _id: id, status: { $in: ['pending', 'processing'] } },
+      { _id: id, run, status: { $in: ['pending', 'processing'] } },
       { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
     );
     if (result.matchedCount === 0) return null;
@@ -47,28 +48,36 @@ export class GenerationRepository {
       { ...meta, user_id: generation.user_id, data: new Binary(image.bytes), created_at: now },
       { upsert: true },
     );
-    return this.generations.findOneAndUpdate(
-      { _id: generation._id, status: 'processing' },
+    const completed = await this.generations.findOneAndUpdate(
+      { _id: generation._id, run: generation.run, status: 'processing' },
       { $set: { status: 'completed', image: meta, error: null, completed_at: now, updated_at: now } },
       { returnDocument: 'after' },
     );
+    if (!completed) {
+      // Canceled (or failed) while Hugging Face answered: its image must not stay behind. A job run
+      // twice finds its generation completed already, and that image stays.
+      const now = await this.generations.findOne({ _id: generation._id }, { projection: { status: 1 } });
+      if (now?.status !== 'completed') await this.images.deleteOne({ _id: generation._id });
+    }
+    return completed;
   }
 
-  /** Fails a generation still in flight and returns it; null when it had already ended. */
-  fail(id: ObjectId, error: string): Promise<GenerationDocument | null> {
+  /** Fails a run still in flight and returns the record; null when it had already ended. */
+  fail(id: ObjectId, run: number, error: string): Promise<GenerationDocument | null> {
     const now = new Date();
     return this.generations.findOneAndUpdate(
-      { _id: id, status: { $in: ['pending', 'processing'] } },
+      { _id: id, run, status: { $in: ['pending', 'processing'] } },
       { $set: { status: 'failed', error, completed_at: now, updated_at: now } },
       { returnDocument: 'after' },
     );
   }
 
   /** processing → pending, when a stopping worker hands the job back to the queue. */
-  async release(id: ObjectId): Promise<void> {
-    await this.generations.updateOne(
-      { _id: id, status: 'processing' },
+  release(id: ObjectId, run: number): Promise<GenerationDocument | null> {
+    return this.generations.findOneAndUpdate(
+      { _id: id, run, status: 'processing' },
       { $set: { status: 'pending', updated_at: new Date() } },
+      { returnDocument: 'after' },
     );
   }
 }

@@ -44,7 +44,8 @@ export function webhookConsumer(
       // (a database blip before the log was written) follow the schedule.
       backoffStrategy: (attemptsMade: number, type?: string, err?: Error) => {
         if (type !== WEBHOOK_BACKOFF) return 0;
-        return err instanceof RetryLater ? err.delayMs : (nextRetryDelay(schedule, attemptsMade, undefined) ?? 0);
+        if (err instanceof RetryLater) return err.delayMs;
+        return nextRetryDelay(schedule, attemptsMade, undefined) ?? schedule.at(-1) ?? 0;
       },
     },
   });

@@ -19,13 +19,6 @@ export class WebhookRepository {
     this.users = db.collection<UserDocument>(COLLECTIONS.users);
   }
 
-  /** Stores the message unless one of its id exists, and returns the stored one (the first wins). */
-  async ensureMessage(message: WebhookMessageDocument): Promise<WebhookMessageDocument> {
-    const { _id, ...fields } = message;
-    await this.messages.updateOne({ _id }, { $setOnInsert: fields }, { upsert: true });
-    return (await this.messages.findOne({ _id })) ?? message;
-  }
-
   findMessage(id: string): Promise<WebhookMessageDocument | null> {
     return this.messages.findOne({ _id: id });
   }

@@ -1,0 +1,46 @@
+import type { GenerationDocument } from './db';
+import type { GenerationEvents } from './generation-events';
+import { toSummary } from './generation-view';
+import type { WebhookNotifier } from './webhook-notifier';
+
+/**
+ * What follows a generation's change of state, wherever it happens (API or worker): an event on
+ * its live stream, and the webhooks it asked for. Safe to call twice for one change (BullMQ runs a
+ * job at least once): webhooks are deduplicated, and a repeated event only repeats a state.
+ */
+export class GenerationLifecycle {
+  constructor(
+    private readonly events: GenerationEvents,
+    private readonly webhooks: WebhookNotifier,
+    private readonly publicBaseUrl: string,
+  ) {}
+
+  /** Now pending (created, retried, or handed back by a stopping worker). */
+  async queued(generation: GenerationDocument): Promise<void> {
+    await this.status(generation);
+  }
+
+  async started(generation: GenerationDocument): Promise<void> {
+    await this.status(generation);
+    await this.webhooks.started(generation);
+  }
+
+  async ended(generation: GenerationDocument): Promise<void> {
+    await this.status(generation);
+    await this.webhooks.ended(generation);
+  }
+
+  /** A wait within a run, e.g. a cold start. */
+  async notice(generationId: string, message: string, retryInMs: number | null): Promise<void> {
+    const retry_in_seconds = retryInMs === null ? null : Math.round(retryInMs / 100) / 10;
+    await this.events.append(generationId, { type: 'notice', message, retry_in_seconds });
+  }
+
+  private status(generation: GenerationDocument): Promise<void> {
+    return this.events.append(generation._id.toHexString(), {
+      type: 'status',
+      status: generation.status,
+      generation: toSummary(generation, this.publicBaseUrl),
+    });
+  }
+}

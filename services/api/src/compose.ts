@@ -1,0 +1,132 @@
+import type { Redis } from 'ioredis';
+import type { Db } from 'mongodb';
+import {
+  GenerationCanceller,
+  GenerationEvents,
+  GenerationLifecycle,
+  QUEUES,
+  RunTimes,
+  WebhookNotifier,
+  type DeadlineJobData,
+  type GenerationJobData,
+  type Logger,
+  type WebhookJobData,
+} from '@imagegen/shared';
+import { buildAdmin } from './admin/admin';
+import type { AppDeps } from './app';
+import { AuthService } from './auth/auth.service';
+import type { TokenService } from './auth/token.service';
+import type { ApiConfig } from './config';
+import { GenerationJobs } from './generations/generation-jobs';
+import { GenerationViews } from './generations/generation.mapper';
+import { GenerationRepository } from './generations/generation.repository';
+import { GenerationRequests } from './generations/generation-request';
+import { GenerationRetryService } from './generations/generation-retry.service';
+import { GenerationService } from './generations/generation.service';
+import { GenerationStreams } from './generations/generation-streams';
+import { IdempotencyRepository } from './generations/idempotency.repository';
+import { ImageRepository } from './generations/image.repository';
+import { EventHub } from './infra/event-hub';
+import { JobQueue } from './infra/job-queue';
+import { QueueStandings } from './infra/queue-standing';
+import type { UserRepository } from './users/user.repository';
+import { WebhookDeliveryRepository } from './webhooks/webhook-delivery.repository';
+import { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
+import { WebhookSecretRepository } from './webhooks/webhook-secret.repository';
+import { WebhookSecretService } from './webhooks/webhook-secret.service';
+
+export interface Composed {
+  deps: AppDeps;
+  close(): Promise<void>;
+}
+
+/** Builds the API's services from its config and connections: the one place they are wired. */
+export function compose(
+  config: ApiConfig,
+  db: Db,
+  redis: Redis,
+  logger: Logger,
+  tokens: TokenService,
+  users: UserRepository,
+  secret: string,
+): Composed {
+  const queue = <T extends object>(name: string) => new JobQueue<T>(redis, name, config.QUEUE_PREFIX, logger);
+  const generationQueue = queue<GenerationJobData>(QUEUES.generations);
+  const webhookQueue = queue<WebhookJobData>(QUEUES.webhooks);
+  const deadlineQueue = queue<DeadlineJobData>(QUEUES.deadlines);
+
+  const events = new GenerationEvents(redis, config.QUEUE_PREFIX);
+  const hub = EventHub.start(redis, events.channel, logger);
+  const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(db));
+  const lifecycle = new GenerationLifecycle(
+    events,
+    new WebhookNotifier(db, webhookQueue, config.PUBLIC_BASE_URL),
+    config.PUBLIC_BASE_URL,
+  );
+  const generationRepository = new GenerationRepository(db);
+  const jobs = new GenerationJobs(generationQueue, deadlineQueue);
+  const retries = new GenerationRetryService(generationRepository, jobs, lifecycle);
+  const views = new GenerationViews(config.PUBLIC_BASE_URL);
+  const streams = new GenerationStreams(events, hub, views, config.EVENTS_HEARTBEAT_MS);
+  const generations = new GenerationService({
+    generations: generationRepository,
+    images: new ImageRepository(db),
+    requests: new GenerationRequests(
+      {
+        models: {
+          defaultModel: config.HF_MODEL,
+          ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
+        },
+        webhookTargets: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
+        defaultCancelAfterMs: config.DEFAULT_CANCEL_AFTER ?? null,
+      },
+      webhookSecrets,
+    ),
+    jobs,
+    idempotency: new IdempotencyRepository(db),
+    lifecycle,
+    canceller: new GenerationCanceller(db, redis, config.QUEUE_PREFIX, generationQueue.queue, lifecycle),
+    retries,
+    standings: new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX)),
+    views,
+  });
+  const auth = new AuthService(users, tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
+  const admin = buildAdmin({
+    auth,
+    tokens,
+    secret,
+    sessionTtlSeconds: config.ADMIN_SESSION_TTL_SECONDS,
+    readOnly: config.ADMIN_DASHBOARD_READONLY,
+    users,
+    generations: generationRepository,
+    retries,
+    views,
+    generationQueue: generationQueue.queue,
+    otherQueues: [webhookQueue.queue, deadlineQueue.queue],
+  });
+
+  return {
+    deps: {
+      admin,
+      trustProxy: config.TRUST_PROXY,
+      db,
+      redis,
+      logger,
+      auth,
+      tokens,
+      generations,
+      streams,
+      webhookSecrets,
+      webhookDeliveries: new WebhookDeliveryService(
+        generationRepository,
+        new WebhookDeliveryRepository(db),
+        webhookQueue,
+      ),
+      bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    },
+    async close() {
+      hub.close();
+      await Promise.all([generationQueue.close(), webhookQueue.close(), deadlineQueue.close()]);
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { Router, type Request } from 'express';
+import type { TokenService } from '../auth/token.service';
+import { UnauthorizedError } from '../errors';
+import { bearerToken } from '../http/authenticate';
+import { IdParams } from '../http/id-params';
+import { validate } from '../http/validate';
+import { EventsHeaders, EventsQuery } from './generation.schemas';
+import type { GenerationService } from './generation.service';
+import type { GenerationStreams } from './generation-streams';
+
+/**
+ * `GET /api/generations/:id/events`: the live status stream. Authenticated like the other routes
+ * (bearer token), or by a stream token in `?token=`, good only for this generation.
+ */
+export function generationEventRoutes(
+  service: GenerationService,
+  streams: GenerationStreams,
+  tokens: TokenService,
+): Router {
+  const router = Router();
+
+  const userOf = (req: Request, id: string, query: EventsQuery): string => {
+    const bearer = bearerToken(req);
+    const claims = tokens.verify(bearer ?? query.token ?? '');
+    if (bearer ? claims.scope !== undefined : claims.scope !== 'events' || claims.gen !== id) {
+      throw new UnauthorizedError(
+        bearer ? 'Use the stream token in ?token=, not as a bearer token' : 'Invalid stream token',
+      );
+    }
+    return claims.sub;
+  };
+
+  router.get(
+    '/:id/events',
+    validate('params', IdParams),
+    validate('query', EventsQuery),
+    validate('headers', EventsHeaders),
+    async (req, res) => {
+      const { id } = res.locals.params as IdParams;
+      const query = res.locals.query as EventsQuery;
+      if (!bearerToken(req) && !query.token) throw new UnauthorizedError('Missing bearer token or stream token');
+      const doc = await service.owned(userOf(req, id, query), id);
+      await streams.stream(req, res, doc, (res.locals.headers as EventsHeaders)['last-event-id']);
+    },
+  );
+
+  return router;
+}

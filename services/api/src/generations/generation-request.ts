@@ -1,0 +1,78 @@
+import { ObjectId } from 'mongodb';
+import {
+  DEFAULT_WEBHOOK_EVENTS,
+  WebhookTargetError,
+  newGeneration,
+  resolveTarget,
+  type CreateGenerationRequest,
+  type GenerationDocument,
+  type GenerationSettings,
+  type GenerationWebhook,
+  type TargetPolicy,
+} from '@imagegen/shared';
+import { ValidationError } from '../errors';
+import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
+
+export interface ModelPolicy {
+  defaultModel: string;
+  /** When set, the only models a request may name (the default is always allowed). */
+  allowedModels?: string[];
+}
+
+export interface RequestPolicy {
+  models: ModelPolicy;
+  webhookTargets: TargetPolicy;
+  /** `cancel_after` of requests that give none (ms), or null for no deadline. */
+  defaultCancelAfterMs: number | null;
+}
+
+/** Turns a create request into the record to write, checking what the schema alone cannot. */
+export class GenerationRequests {
+  constructor(
+    private readonly policy: RequestPolicy,
+    private readonly webhookSecrets: WebhookSecretService,
+  ) {}
+
+  async toDocument(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
+    const settings = this.settingsOf(input);
+    const webhook = await this.webhookOf(userId, input);
+    const cancelAfterMs = input.cancel_after ?? this.policy.defaultCancelAfterMs;
+    return newGeneration(new ObjectId(userId), input.prompt, settings, { id, webhook, cancelAfterMs });
+  }
+
+  /**
+   * The webhook a request asks for, once its host is known to be a public address (so a user cannot
+   * point us into our own network) and the user has a signing secret for the worker to sign with.
+   */
+  private async webhookOf(userId: string, input: CreateGenerationRequest): Promise<GenerationWebhook | null> {
+    if (!input.webhook_url) return null;
+    try {
+      await resolveTarget(new URL(input.webhook_url).hostname, this.policy.webhookTargets);
+    } catch (err) {
+      if (!(err instanceof WebhookTargetError)) throw err;
+      throw new ValidationError([{ field: 'webhook_url', message: err.message }]);
+    }
+    await this.webhookSecrets.ensure(userId);
+    return { url: input.webhook_url, events: input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS };
+  }
+
+  private settingsOf(input: CreateGenerationRequest): GenerationSettings {
+    const { allowedModels, defaultModel } = this.policy.models;
+    const model = input.model ?? defaultModel;
+    if (allowedModels && model !== defaultModel && !allowedModels.includes(model)) {
+      throw new ValidationError([
+        { field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` },
+      ]);
+    }
+    return {
+      width: input.width,
+      height: input.height,
+      model,
+      style: input.style,
+      negative_prompt: input.negative_prompt ?? null,
+      num_inference_steps: input.num_inference_steps ?? null,
+      guidance_scale: input.guidance_scale ?? null,
+      seed: input.seed ?? null,
+    };
+  }
+}

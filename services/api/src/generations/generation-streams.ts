@@ -1,0 +1,154 @@
+import type { Request, Response } from 'express';
+import {
+  isTerminal,
+  type GenerationDocument,
+  type GenerationEvent,
+  type GenerationEvents,
+  type StoredEvent,
+} from '@imagegen/shared';
+import type { EventHub } from '../infra/event-hub';
+import type { GenerationViews } from './generation.mapper';
+
+/** The id of a status made up from the record; Redis stream ids start above it. */
+const SYNTHETIC_ID = '0-0';
+
+const ends = (event: GenerationEvent) => event.type === 'status' && isTerminal(event.status);
+
+/**
+ * Server-Sent Events of one generation, read from its event stream in Redis: every event after
+ * `Last-Event-ID` (all of them on a first connection), then each new one as it is written, by this
+ * process or any other, until the terminal status. Heartbeats keep it open; a client that goes
+ * away is cleaned up at once.
+ */
+export class GenerationStreams {
+  private readonly open = new Set<Response>();
+
+  constructor(
+    private readonly events: GenerationEvents,
+    private readonly hub: EventHub,
+    private readonly views: GenerationViews,
+    /** A comment line this often keeps proxies and browsers from closing an idle stream. */
+    private readonly heartbeatMs: number,
+  ) {}
+
+  /** Streams open now (each ends at its generation's end, or when its client goes away). */
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  async stream(req: Request, res: Response, doc: GenerationDocument, lastEventId?: string): Promise<void> {
+    const id = doc._id.toHexString();
+    let last = lastEventId;
+    let sentAny = last !== undefined;
+    // A client that already had the end (EventSource reconnects whenever a stream closes): 204 is
+    // how SSE tells it to stop reconnecting.
+    if (last && (await this.hadTheEnd(id, last, doc))) {
+      res.status(204).end();
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      // Nginx and the like would otherwise buffer the stream.
+      'X-Accel-Buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    this.open.add(res);
+
+    let done = false;
+    let reading: Promise<void> | null = null;
+    let again = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unfollow();
+      clearInterval(heartbeat);
+      this.open.delete(res);
+      res.end();
+    };
+    const send = ({ id: eventId, event }: Partial<StoredEvent> & { event: GenerationEvent }) => {
+      res.write(`${eventId ? `id: ${eventId}\n` : ''}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      sentAny = true;
+      if (ends(event)) finish();
+    };
+    // One read at a time, in order; a notice during a read makes one more read after it.
+    const catchUp = (): Promise<void> => {
+      if (reading) {
+        again = true;
+        return reading;
+      }
+      reading = (async () => {
+        do {
+          again = false;
+          for (const stored of await this.events.after(id, last)) {
+            if (done) return;
+            send(stored);
+            last = stored.id;
+          }
+        } while (again && !done);
+      })().finally(() => (reading = null));
+      return reading;
+    };
+
+    const unfollow = this.hub.follow(id, () => void catchUp().catch(finish));
+    const heartbeat = setInterval(() => {
+      res.write(': heartbeat\n\n');
+      // Also a safety net: a notice lost while Redis reconnected is made up for here.
+      void catchUp().catch(finish);
+    }, this.heartbeatMs);
+    req.on('close', finish);
+
+    await catchUp();
+    // Nothing recorded (a generation older than its stream's retention): say where it stands now,
+    // under the id before any real one, so that a reconnect resumes from the start of the stream.
+    if (!done && !sentAny) {
+      send({ id: SYNTHETIC_ID, event: { type: 'status', status: doc.status, generation: this.views.summary(doc) } });
+    }
+  }
+
+  /** True when nothing follows `last` and the stream, or the record, has ended. */
+  private async hadTheEnd(id: string, last: string, doc: GenerationDocument): Promise<boolean> {
+    if ((await this.events.after(id, last)).length > 0) return false;
+    if (isTerminal(doc.status)) return true;
+    const event = await this.events.get(id, last);
+    return event !== null && ends(event);
+  }
+
+  /** Ends every open stream, so that a stopping server does not wait for them. */
+  closeAll(): void {
+    for (const res of this.open) res.end();
+    this.open.clear();
+  }
+
+  /** Resolves with the generation once it has ended, or after `ms`, whichever comes first. */
+  /** Resolves once the generation has ended, or after `ms`, whichever comes first. */
+  async waitForEnd(id: string, ms: number, read: () => Promise<GenerationDocument | null>): Promise<void> {
+    let notices = 0;
+    let wake = () => undefined as void;
+    const unfollow = this.hub.follow(id, () => {
+      notices++;
+      wake();
+    });
+    const deadline = Date.now() + ms;
+    try {
+      for (;;) {
+        const seen = notices;
+        const doc = await read();
+        const left = deadline - Date.now();
+        if (!doc || isTerminal(doc.status) || left <= 0) return;
+        // Something happened while reading: read again rather than sleep past it.
+        if (notices !== seen) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      unfollow();
+    }
+  }
+}

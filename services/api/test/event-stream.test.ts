@@ -1,0 +1,328 @@
+import { once } from 'node:events';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
+import {
+  COLLECTIONS,
+  GenerationEvents,
+  toSummary,
+  type ApiSuccess,
+  type Generation,
+  type GenerationDocument,
+  type GenerationEvent,
+} from '@imagegen/shared';
+import type { ApiClient } from '../../../test/support/api-client';
+import { SseClients, type SseClient } from '../../../test/support/sse';
+import { startHarness, type Harness } from './api-harness';
+
+/**
+ * The live event stream of a generation, on an in-process API with no worker: the test writes the
+ * worker's events itself, through the same `GenerationEvents` on the same Redis and prefix.
+ */
+let h: Harness;
+let redis: Redis;
+let events: GenerationEvents;
+let user: ApiClient;
+const streams = new SseClients();
+
+beforeAll(async () => {
+  h = await startHarness({ EVENTS_HEARTBEAT_MS: '100' });
+  redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
+  events = new GenerationEvents(redis, h.iso.queuePrefix);
+  user = await h.user('streamer@example.com');
+});
+
+afterEach(async () => {
+  streams.closeAll();
+  // Each test starts with no stream open, so that counts mean what they say.
+  await until('the closed streams to be cleaned up', () => h.api.openStreams() === 0);
+});
+
+afterAll(async () => {
+  streams.closeAll();
+  redis?.disconnect();
+  await h?.stop();
+});
+
+let prompts = 0;
+const create = () => user.create({ prompt: `a lighthouse at dusk ${++prompts}` });
+
+const open = (id: string, headers: Record<string, string> = {}): Promise<SseClient> =>
+  streams.open(`${h.baseUrl}/api/generations/${id}/events`, { authorization: `Bearer ${user.token}`, ...headers });
+
+const eventKey = (id: string) => `${h.iso.queuePrefix}:generation-events:${id}`;
+
+/** The record as a status event carries it, with `status` set as the worker would. */
+async function statusEvent(id: string, status: Generation['status']): Promise<GenerationEvent> {
+  const reply = await user.get(id);
+  const generation = (reply.body as ApiSuccess<Generation>).data;
+  return { type: 'status', status, generation: { ...generation, status } };
+}
+
+/** Tiny bounded polling, for a count the API keeps with no event to wait on. */
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('when a pending generation is streamed, then it starts with retry:, its pending event, and heartbeat comments keep coming', async () => {
+  const generation = await create();
+  const stream = await open(generation.id);
+  expect(stream.status).toBe(200);
+  expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  expect(stream.headers.get('cache-control')).toMatch(/no-cache/);
+
+  const first = await stream.nextEvent();
+  expect(first.event).toBe('status');
+  expect(first.id).toMatch(/^\d+-\d+$/);
+  expect(JSON.parse(first.data)).toMatchObject({
+    type: 'status',
+    status: 'pending',
+    generation: { id: generation.id },
+  });
+  await stream.waitFor('three heartbeats', (c) => c.comments.filter((t) => t === 'heartbeat').length >= 3);
+
+  expect(stream.items[0]).toEqual({ kind: 'retry', ms: 2000 });
+  // Heartbeats are comments only: nothing else was dispatched, and the stream is still open.
+  expect(stream.events).toHaveLength(1);
+  expect(stream.done).toBe(false);
+});
+
+test('when the client aborts its stream, then the API closes it and openStreams() returns to 0', async () => {
+  expect(h.api.openStreams()).toBe(0);
+  const generation = await create();
+  const stream = await open(generation.id);
+  await stream.nextEvent();
+  expect(h.api.openStreams()).toBe(1);
+
+  stream.close();
+  await until('the stream count going back to 0', () => h.api.openStreams() === 0);
+  expect(h.api.openStreams()).toBe(0);
+});
+
+test("when a pending generation's events have expired, then the stream sends one status event (id 0-0) with its current status, then the live ones", async () => {
+  const generation = await create();
+  expect(await redis.del(eventKey(generation.id))).toBe(1);
+
+  const stream = await open(generation.id);
+  const synthetic = await stream.nextEvent();
+  expect(synthetic.event).toBe('status');
+  // Under the id before any real one, so that a reconnect resumes from the stream's start.
+  expect(synthetic.id).toBe('0-0');
+  expect(JSON.parse(synthetic.data)).toMatchObject({
+    type: 'status',
+    status: 'pending',
+    generation: { id: generation.id, status: 'pending' },
+  });
+
+  // What the worker writes next arrives as it is written, with its id, and no second synthetic event.
+  await events.append(generation.id, await statusEvent(generation.id, 'processing'));
+  const live = await stream.nextEvent();
+  expect(live.id).toMatch(/^\d+-\d+$/);
+  expect(JSON.parse(live.data)).toMatchObject({ type: 'status', status: 'processing' });
+  expect(stream.events.filter((e) => e.id === '0-0')).toHaveLength(1);
+});
+
+test("when an ended generation's events have expired, then the stream sends one status event with its end status and closes", async () => {
+  const generation = await create();
+  expect((await user.request('POST', `/api/generations/${generation.id}/cancel`)).status).toBe(200);
+  expect(await redis.del(eventKey(generation.id))).toBe(1);
+
+  const stream = await open(generation.id);
+  await stream.ended();
+  expect(stream.events).toHaveLength(1);
+  expect(stream.events[0]).toMatchObject({ id: '0-0', event: 'status' });
+  expect(stream.data[0]).toMatchObject({ type: 'status', status: 'canceled', generation: { id: generation.id } });
+});
+
+test('when Last-Event-ID names an event, then the stream resumes right after it: the rest, in order, none twice', async () => {
+  const generation = await create();
+  await events.append(generation.id, await statusEvent(generation.id, 'processing'));
+  await events.append(generation.id, {
+    type: 'notice',
+    message: 'Model is loading; retrying in 2 s',
+    retry_in_seconds: 2,
+  });
+
+  const full = await open(generation.id);
+  await full.waitFor('three events', (c) => c.events.length === 3);
+  const ids = full.events.map((e) => e.id);
+  expect(full.events.map((e) => e.event)).toEqual(['status', 'status', 'notice']);
+
+  const resumed = await open(generation.id, { 'last-event-id': ids[0]! });
+  await resumed.waitFor('two events', (c) => c.events.length >= 2);
+  expect(resumed.events.map((e) => e.id)).toEqual(ids.slice(1));
+  expect(resumed.data).toEqual(full.data.slice(1));
+
+  // Both follow what comes next, and end with the terminal status.
+  await events.append(generation.id, await statusEvent(generation.id, 'completed'));
+  await Promise.all([full.ended(), resumed.ended()]);
+  expect(resumed.events.map((e) => e.id)).toEqual(full.events.map((e) => e.id).slice(1));
+  expect(full.data.at(-1)).toMatchObject({ type: 'status', status: 'completed' });
+  expect(new Set(full.events.map((e) => e.id)).size).toBe(4);
+
+  const fromSecond = await open(generation.id, { 'last-event-id': ids[1]! });
+  await fromSecond.ended();
+  expect(fromSecond.events.map((e) => e.id)).toEqual(full.events.map((e) => e.id).slice(2));
+});
+
+test('when an EventSource reconnects after the end (Last-Event-ID = the terminal event), then the stream ends at once instead of staying open', async () => {
+  const generation = await create();
+  await events.append(generation.id, await statusEvent(generation.id, 'failed'));
+  const full = await open(generation.id);
+  await full.ended();
+  const terminal = full.lastEventId;
+  expect(full.data.at(-1)).toMatchObject({ status: 'failed' });
+
+  // What a browser does when the server closes an EventSource's stream: it reconnects with the last id.
+  // 204 is how SSE tells an EventSource to stop reconnecting: nothing follows the end it has.
+  const reconnected = await open(generation.id, { 'last-event-id': terminal! });
+  expect(reconnected.status).toBe(204);
+});
+
+test('when Last-Event-ID is not a stream id, then the API answers 400 or replays the stream from the start', async () => {
+  const generation = await create();
+  await events.append(generation.id, await statusEvent(generation.id, 'completed'));
+
+  const stream = await open(generation.id, { 'last-event-id': 'not-an-id' });
+  if (stream.status === 400) return;
+  expect(stream.status).toBe(200);
+  await stream.ended(5_000);
+  expect(stream.data.map((d) => (d as { status: string }).status)).toEqual(['pending', 'completed']);
+});
+
+/**
+ * A TCP proxy in front of Redis that can hold back what one client sends from the first chunk that
+ * matches a pattern until released: a way to put another process's write between two of the API's.
+ */
+class HoldingProxy {
+  private readonly sockets = new Set<Socket>();
+  private armed: { pattern: RegExp; held: () => void } | null = null;
+  private releases: (() => void)[] = [];
+
+  private constructor(private readonly server: Server) {}
+
+  static async start(target: URL): Promise<HoldingProxy> {
+    const server = createServer();
+    const proxy = new HoldingProxy(server);
+    server.on('connection', (client) => proxy.pipe(client, target));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return proxy;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  /** Holds the first client chunk matching `pattern` (and what follows it on that connection). */
+  holdNext(pattern: RegExp): { held: Promise<void>; release: () => void } {
+    let held!: () => void;
+    const promise = new Promise<void>((resolve) => (held = resolve));
+    this.armed = { pattern, held };
+    return { held: promise, release: () => this.releaseAll() };
+  }
+
+  async close(): Promise<void> {
+    this.releaseAll();
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private releaseAll(): void {
+    this.armed = null;
+    for (const release of this.releases.splice(0)) release();
+  }
+
+  private pipe(client: Socket, target: URL): void {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      socket.on('error', () => undefined);
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    upstream.pipe(client);
+    let queue: Buffer[] | null = null;
+    client.on('data', (chunk: Buffer) => {
+      if (!queue && this.armed?.pattern.test(chunk.toString('latin1'))) {
+        queue = [];
+        this.armed.held();
+        this.armed = null;
+        this.releases.push(() => {
+          for (const held of queue ?? []) upstream.write(held);
+          queue = null;
+        });
+      }
+      if (queue) queue.push(chunk);
+      else upstream.write(chunk);
+    });
+  }
+}
+
+describe('the order of pending and processing', () => {
+  let proxy: HoldingProxy;
+  let racing: Harness;
+  let racer: ApiClient;
+  let direct: GenerationEvents;
+  const raceStreams = new SseClients();
+
+  beforeAll(async () => {
+    proxy = await HoldingProxy.start(new URL(h.iso.redisUrl));
+    // Its own API, whose Redis traffic goes through the proxy; the test's own connections do not.
+    racing = await startHarness({ REDIS_URL: proxy.url });
+    racer = await racing.user('racer@example.com');
+    direct = new GenerationEvents(redis, racing.iso.queuePrefix);
+  });
+
+  afterAll(async () => {
+    raceStreams.closeAll();
+    await proxy?.close();
+    await racing?.stop();
+  });
+
+  test('when a worker takes the job before the API has written the pending event, then the stream still shows pending before processing', async () => {
+    // The API's write of its `pending` event waits at the proxy…
+    const hold = proxy.holdNext(/\$4\r\nxadd\r\n[\s\S]*generation-events/i);
+    const creating = racer.create({ prompt: 'a lighthouse in a race' });
+    await hold.held;
+    try {
+      // …and meanwhile a worker finds the job waiting, takes it and announces `processing`, as
+      // the worker's processor does (generations.start, then lifecycle.started).
+      const waiting = await racing.queue.getJobs(['wait']);
+      for (const job of waiting) {
+        const id = (job.data as { generationId: string }).generationId;
+        const doc = await racing.db
+          .collection<GenerationDocument>(COLLECTIONS.generations)
+          .findOneAndUpdate(
+            { _id: new ObjectId(id), status: 'pending' },
+            { $set: { status: 'processing', started_at: new Date(), updated_at: new Date() }, $inc: { attempts: 1 } },
+            { returnDocument: 'after' },
+          );
+        if (doc)
+          await direct.append(id, {
+            type: 'status',
+            status: 'processing',
+            generation: toSummary(doc, 'http://localhost:8000'),
+          });
+      }
+    } finally {
+      hold.release();
+    }
+    const generation = await creating;
+
+    const stream = await raceStreams.open(`${racing.baseUrl}/api/generations/${generation.id}/events`, {
+      authorization: `Bearer ${racer.token}`,
+    });
+    await stream.waitFor('the first event', (c) => c.events.length >= 1);
+    // A client must never see a generation go back from processing to pending.
+    const statuses = (stream.data as GenerationEvent[]).map((e) => (e.type === 'status' ? e.status : e.type));
+    expect(statuses[0]).toBe('pending');
+    if (statuses.includes('processing'))
+      expect(statuses.indexOf('processing')).toBeGreaterThan(statuses.indexOf('pending'));
+  });
+});
