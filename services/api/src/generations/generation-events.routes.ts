@@ -40,7 +40,7 @@ export function generationEventRoutes(
       const query = res.locals.query as EventsQuery;
       if (!bearerToken(req) && !query.token) throw new UnauthorizedError('Missing bearer token or stream token');
       const doc = await service.owned(userOf(req, id, query), id);
-      await streams.stream(req, res, doc, (res.locals.headers as EventsHeaders)['last-event-id']);
+      await streams.stream(res, doc, (res.locals.headers as EventsHeaders)['last-event-id']);
     },
   );
 

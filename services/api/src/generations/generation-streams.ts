@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import {
   isTerminal,
   type GenerationDocument,
@@ -36,7 +36,7 @@ export class GenerationStreams {
     return this.open.size;
   }
 
-  async stream(req: Request, res: Response, doc: GenerationDocument, lastEventId?: string): Promise<void> {
+  async stream(res: Response, doc: GenerationDocument, lastEventId?: string): Promise<void> {
     const id = doc._id.toHexString();
     let last = lastEventId;
     let sentAny = last !== undefined;
@@ -97,7 +97,8 @@ export class GenerationStreams {
       // Also a safety net: a notice lost while Redis reconnected is made up for here.
       void catchUp().catch(finish);
     }, this.heartbeatMs);
-    req.on('close', finish);
+    // The response closes when the client goes away (a request's own 'close' may come earlier).
+    res.on('close', finish);
 
     await catchUp();
     // Nothing recorded (a generation older than its stream's retention): say where it stands now,
