@@ -465,6 +465,22 @@ describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
       expect((await alice.image(running.id)).status).toBe(200);
     });
 
+    test('when a retried generation is canceled while its second run waits on Hugging Face, then that run’s request is aborted', async () => {
+      const model = 'test/cancel-second-run';
+      const first = await processing(alice, model, 'canceled twice');
+      expect(dataOf(await cancel(alice, first.id)).status).toBe('canceled');
+      await tap.waitForClientGone(model, 1);
+
+      // The second run's job is `<id>_2`: the abort must reach it, not the first run's job id.
+      expect((await retry(alice, first.id)).status).toBe(202);
+      await system.emulator.waitForRequests(model, 2);
+      await alice.waitFor(first.id, ['processing', ...ENDED]);
+      expect(dataOf(await cancel(alice, first.id)).status).toBe('canceled');
+      await tap.waitForClientGone(model, 2);
+      expect(tap.requestsFor(model).map((r) => r.clientGone)).toEqual([true, true]);
+      expect((await alice.image(first.id)).status).toBe(404);
+    });
+
     test('when a generation canceled while pending is retried, then its job is queued anew and it completes', async () => {
       const blocker = await processing(alice, 'test/retry-blocker', 'holds the slot', 20_000);
       const model = 'test/retry-after-pending-cancel';

@@ -47,8 +47,11 @@ export const TokenClaims = z.object({
   sub: z.string(),
   role: UserRole,
   jti: z.string().optional(),
-  /** Set on a stream token: it opens only the live events of the generation `gen`. */
-  scope: z.literal('events').optional(),
+  /**
+   * Set on tokens that open one thing only: `events`, the live events of the generation `gen`;
+   * `admin-session`, the dashboard, from its cookie. Neither works as a bearer token.
+   */
+  scope: z.enum(['events', 'admin-session']).optional(),
   gen: z.string().optional(),
 });
 export type TokenClaims = z.infer<typeof TokenClaims>;

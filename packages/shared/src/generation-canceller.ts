@@ -3,7 +3,7 @@ import type { Db, Filter, ObjectId } from 'mongodb';
 import { COLLECTIONS, type GenerationDocument } from './db';
 import type { CancelReason } from './generation';
 import type { GenerationLifecycle } from './generation-lifecycle';
-import { cancelChannel } from './queues';
+import { cancelChannel, generationJobId } from './queues';
 
 /** What the canceller needs of the generations queue: BullMQ's `Queue.remove` fits. */
 export interface RemovableJobs {
@@ -33,7 +33,11 @@ export class GenerationCanceller {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
   }
 
-  /** The canceled record, or null when it had already ended (or no longer matched `where`). */
+  /**
+   * The canceled record, or null when it had already ended (or no longer matched `where`). A record
+   * found canceled already has what follows the cancel done again (each step is idempotent), so a
+   * cancel cut short after its write (Redis away) is finished by the next attempt.
+   */
   async cancel(
     id: ObjectId,
     reason: CancelReason,
@@ -53,12 +57,17 @@ export class GenerationCanceller {
       },
       { returnDocument: 'after' },
     );
-    if (!canceled) return null;
-    const generationId = id.toHexString();
-    await this.redis.publish(cancelChannel(this.queuePrefix), generationId);
-    // A job that a worker holds cannot be removed; the abort above ends it instead.
-    await this.jobs.remove(generationId).catch(() => undefined);
-    await this.lifecycle.ended(canceled);
+    const settled = canceled ?? (await this.generations.findOne({ ...where, _id: id, status: 'canceled' }));
+    if (settled) await this.followUp(settled);
     return canceled;
+  }
+
+  private async followUp(canceled: GenerationDocument): Promise<void> {
+    const jobId = generationJobId(canceled._id.toHexString(), canceled.run);
+    // The worker running the run's job, whichever it is, aborts it.
+    await this.redis.publish(cancelChannel(this.queuePrefix), jobId);
+    // A job that a worker holds cannot be removed; the abort above ends it instead.
+    await this.jobs.remove(jobId).catch(() => undefined);
+    await this.lifecycle.ended(canceled);
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ObjectIdString } from './generation';
+import { WebhookTrigger } from './webhooks';
 
 /**
  * Queue and job names. Never rename one: jobs already waiting or stalled in Redis carry these
@@ -13,8 +14,8 @@ export const JOBS = {
 } as const;
 
 /**
- * Redis channel (under the queue prefix) on which a canceled generation's id is published, so the
- * worker running it, whichever it is, aborts its Hugging Face request.
+ * Redis channel (under the queue prefix) on which the job id of a canceled generation's run is
+ * published, so the worker running it, whichever it is, aborts its Hugging Face request.
  */
 export const cancelChannel = (prefix: string) => `${prefix}:generation-cancel`;
 
@@ -51,7 +52,7 @@ export const generationJobOptions = (generationId: string, run: number) => ({
  */
 export const WebhookJobData = z.strictObject({
   messageId: z.string().regex(/^msg_[\w.]+$/),
-  trigger: z.enum(['scheduled', 'redeliver']),
+  trigger: WebhookTrigger,
 });
 export type WebhookJobData = z.infer<typeof WebhookJobData>;
 

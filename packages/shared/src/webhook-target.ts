@@ -27,6 +27,8 @@ export class WebhookTargetError extends Error {
   constructor(
     readonly reason: 'forbidden' | 'unresolvable',
     message: string,
+    /** The resolver could not answer (timed out, try again): ours to retry, not the URL's fault. */
+    readonly temporary = false,
   ) {
     super(message);
     this.name = 'WebhookTargetError';
@@ -98,7 +100,8 @@ async function resolveName(hostname: string, resolve: Resolver): Promise<Resolve
     ]);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new WebhookTargetError('unresolvable', `${hostname} could not be resolved (${code})`);
+    const temporary = code === 'EAI_AGAIN' || code === 'ETIMEOUT' || code === 'ETIMEDOUT';
+    throw new WebhookTargetError('unresolvable', `${hostname} could not be resolved (${code})`, temporary);
   } finally {
     timer.abort();
   }

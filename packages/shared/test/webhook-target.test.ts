@@ -196,3 +196,21 @@ describe('resolveTarget', () => {
     expect(err.message).toMatch(/^localhost resolves to (127\.\d+\.\d+\.\d+|::1), a loopback address/);
   });
 });
+
+describe('a resolver that cannot answer', () => {
+  test.each(['EAI_AGAIN', 'ETIMEOUT'])(
+    'when the lookup fails with %s, then the refusal is unresolvable and temporary (ours to retry, not the URL’s fault)',
+    async (code) => {
+      const resolve = () => Promise.reject(Object.assign(new Error(code), { code }));
+      const err = await resolveTarget('hooks.example.com', { allowPrivate: false, resolve }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WebhookTargetError);
+      expect(err).toMatchObject({ reason: 'unresolvable', temporary: true });
+    },
+  );
+
+  test('when the name does not exist (ENOTFOUND), then the refusal is not temporary', async () => {
+    const resolve = () => Promise.reject(Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' }));
+    const err = await resolveTarget('nope.example.com', { allowPrivate: false, resolve }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'unresolvable', temporary: false });
+  });
+});

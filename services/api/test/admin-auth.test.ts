@@ -412,10 +412,25 @@ describe('who gets into /api/admin and /admin/queues', () => {
     expect(await h.queue.isPaused()).toBe(false);
   });
 
-  test("when a non-admin's token is put in the session cookie, then the dashboard answers 403", async () => {
-    const cookie = `imagegen_admin=${plain.client.token}`;
-    expect((await send(h.baseUrl, '/admin/queues', { headers: { cookie } })).status).toBe(403);
-    expect((await send(h.baseUrl, QAPI, { headers: { cookie } })).status).toBe(403);
+  test("when an ordinary token (a non-admin's or even an admin's) is put in the session cookie, then it is no session: the page redirects to the login and the API answers 401", async () => {
+    const admin = await signIn(h, ADMIN_EMAIL, ADMIN_PASSWORD);
+    for (const token of [plain.client.token, admin.client.token]) {
+      const cookie = `imagegen_admin=${token}`;
+      const page = await send(h.baseUrl, '/admin/queues', { headers: { cookie } });
+      expect({ status: page.status, location: page.headers.get('location') }).toEqual({
+        status: 303,
+        location: '/admin/login',
+      });
+      expect((await send(h.baseUrl, QAPI, { headers: { cookie } })).status).toBe(401);
+    }
+  });
+
+  test("when a dashboard session's token is used as a bearer token, then the API refuses it", async () => {
+    const browser = await signInToDashboard(h);
+    const sessionToken = browser.jar.get('imagegen_admin');
+    expect(sessionToken).toBeDefined();
+    expect((await send(h.baseUrl, '/api/admin/queues', { token: sessionToken })).status).toBe(401);
+    expect((await send(h.baseUrl, '/api/generations', { token: sessionToken })).status).toBe(401);
   });
 
   test("when an admin's bearer token is used, then the dashboard page (HTML) and its API answer 200", async () => {

@@ -109,8 +109,9 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   // A canceled generation's id arrives here from whichever process canceled it; the worker that
   // runs its job (if this one does) aborts the Hugging Face request.
   const cancellations = redis.duplicate();
-  cancellations.on('message', (_channel: string, generationId: string) => {
-    if (worker.cancelJob(generationId, CANCELED)) logger.info({ generationId }, 'aborting a canceled generation');
+  cancellations.on('error', (err) => logger.warn({ err: err.message }, 'cancellation subscription error'));
+  cancellations.on('message', (_channel: string, jobId: string) => {
+    if (worker.cancelJob(jobId, CANCELED)) logger.info({ jobId }, 'aborting a canceled generation');
   });
   await cancellations.subscribe(cancelChannel(config.QUEUE_PREFIX));
 

@@ -30,7 +30,11 @@ export class AdminSessions {
 
   open(req: Request, res: Response, user: UserDocument): void {
     const jwtid = randomBytes(16).toString('base64url');
-    const token = this.tokens.sign(user._id.toHexString(), user.role, { ttlSeconds: this.ttlSeconds, jwtid });
+    const token = this.tokens.sign(user._id.toHexString(), user.role, {
+      ttlSeconds: this.ttlSeconds,
+      jwtid,
+      adminSession: true,
+    });
     const options = {
       path: ADMIN_PATH,
       secure: req.secure,

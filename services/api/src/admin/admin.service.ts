@@ -1,6 +1,6 @@
 import type { JobType, Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import type { GenerationPage, PublicUser, UserRole } from '@imagegen/shared';
+import { ObjectIdString, type GenerationPage, type PublicUser, type UserRole } from '@imagegen/shared';
 import { toPublicUser } from '../auth/auth.service';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
@@ -72,7 +72,7 @@ export class AdminService {
   }
 
   private async userIdOf(user: string): Promise<ObjectId | null> {
-    if (ObjectId.isValid(user) && /^[0-9a-f]{24}$/i.test(user)) return new ObjectId(user);
+    if (ObjectIdString.safeParse(user).success) return new ObjectId(user);
     return (await this.users.findByEmail(user.toLowerCase()))?._id ?? null;
   }
 }

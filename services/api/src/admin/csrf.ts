@@ -3,7 +3,8 @@ import type { TokenClaims } from '@imagegen/shared';
 import { ForbiddenError } from '../errors';
 import type { AdminSessions } from './admin-sessions';
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Methods that change nothing, so need no CSRF token. */
+export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Refuses state-changing dashboard requests that a cross-site page could forge: the browser says

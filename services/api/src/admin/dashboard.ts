@@ -7,7 +7,7 @@ import { UnauthorizedError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
 import { ADMIN_PATH, type AdminSessions } from './admin-sessions';
-import { csrfProtection } from './csrf';
+import { SAFE_METHODS, csrfProtection } from './csrf';
 import { generationJobRoutes } from './generation-jobs.routes';
 
 export interface DashboardDeps {
@@ -19,8 +19,6 @@ export interface DashboardDeps {
   generations: GenerationRepository;
   retries: GenerationRetryService;
 }
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * `/admin/queues`: bull-board over every queue, behind our auth (it has none of its own). Pages

@@ -17,7 +17,8 @@ export function requireAdmin(tokens: TokenService, users: UserRepository, sessio
     const token = bearer ?? sessions?.tokenOf(req);
     if (!token) throw new UnauthorizedError(sessions ? 'Log in at /admin/login' : 'Missing bearer token');
     const claims = tokens.verify(token);
-    if (claims.scope) throw new UnauthorizedError('A stream token only opens its generation’s events');
+    // A bearer is an ordinary token; a cookie holds a dashboard session's, good for nothing else.
+    if (claims.scope !== (bearer ? undefined : 'admin-session')) throw new UnauthorizedError('Invalid token here');
     const user = await users.findById(new ObjectId(claims.sub));
     if (!user) throw new UnauthorizedError('This account no longer exists');
     if (user.role !== 'admin') throw new ForbiddenError('Admins only');

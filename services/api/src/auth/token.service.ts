@@ -14,6 +14,8 @@ export interface SignOptions {
   jwtid?: string;
   /** A stream token: good only for this generation's live events, not as a bearer token. */
   eventsOf?: string;
+  /** A dashboard session's token: good only in its cookie, not as a bearer token. */
+  adminSession?: boolean;
 }
 
 export interface TokenService {
@@ -27,12 +29,20 @@ export function createTokenService(secret: string, ttlSeconds: number): TokenSer
   return {
     ttlSeconds,
     sign: (userId, role, options = {}) =>
-      jwt.sign({ role, ...(options.eventsOf && { scope: 'events', gen: options.eventsOf }) }, secret, {
-        algorithm: ALGORITHM,
-        subject: userId,
-        expiresIn: options.ttlSeconds ?? ttlSeconds,
-        ...(options.jwtid && { jwtid: options.jwtid }),
-      }),
+      jwt.sign(
+        {
+          role,
+          ...(options.eventsOf && { scope: 'events', gen: options.eventsOf }),
+          ...(options.adminSession && { scope: 'admin-session' }),
+        },
+        secret,
+        {
+          algorithm: ALGORITHM,
+          subject: userId,
+          expiresIn: options.ttlSeconds ?? ttlSeconds,
+          ...(options.jwtid && { jwtid: options.jwtid }),
+        },
+      ),
     verify(token) {
       let payload: unknown;
       try {

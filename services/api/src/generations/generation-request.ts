@@ -10,7 +10,7 @@ import {
   type GenerationWebhook,
   type TargetPolicy,
 } from '@imagegen/shared';
-import { ValidationError } from '../errors';
+import { ServiceUnavailableError, ValidationError } from '../errors';
 import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
 
 export interface ModelPolicy {
@@ -50,6 +50,7 @@ export class GenerationRequests {
       await resolveTarget(new URL(input.webhook_url).hostname, this.policy.webhookTargets);
     } catch (err) {
       if (!(err instanceof WebhookTargetError)) throw err;
+      if (err.temporary) throw new ServiceUnavailableError(`Could not check webhook_url: ${err.message}`, err);
       throw new ValidationError([{ field: 'webhook_url', message: err.message }]);
     }
     await this.webhookSecrets.ensure(userId);

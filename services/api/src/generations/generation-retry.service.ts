@@ -31,7 +31,7 @@ export class GenerationRetryService {
     try {
       await this.jobs.schedule(reopened);
     } catch (err) {
-      await this.generations.restore(generation, at);
+      await this.generations.restore(generation, reopened);
       throw err;
     }
     await this.jobs.forget(reopened._id.toHexString(), generation.run);

@@ -22,6 +22,7 @@ const ends = (event: GenerationEvent) => event.type === 'status' && isTerminal(e
  */
 export class GenerationStreams {
   private readonly open = new Set<Response>();
+  private readonly waits = new Set<AbortController>();
 
   constructor(
     private readonly events: GenerationEvents,
@@ -116,15 +117,27 @@ export class GenerationStreams {
     return event !== null && ends(event);
   }
 
-  /** Ends every open stream, so that a stopping server does not wait for them. */
+  /** Ends every open stream and wait, so that a stopping server does not wait for them. */
   closeAll(): void {
     for (const res of this.open) res.end();
     this.open.clear();
+    for (const wait of this.waits) wait.abort();
   }
 
-  /** Resolves with the generation once it has ended, or after `ms`, whichever comes first. */
-  /** Resolves once the generation has ended, or after `ms`, whichever comes first. */
-  async waitForEnd(id: string, ms: number, read: () => Promise<GenerationDocument | null>): Promise<void> {
+  /**
+   * Resolves once the generation has ended, after `ms`, or when `signal` aborts (the client went
+   * away) or the server stops, whichever comes first.
+   */
+  async waitForEnd(
+    id: string,
+    ms: number,
+    read: () => Promise<GenerationDocument | null>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const stop = new AbortController();
+    this.waits.add(stop);
+    const abort = () => stop.abort();
+    signal.addEventListener('abort', abort);
     let notices = 0;
     let wake = () => undefined as void;
     const unfollow = this.hub.follow(id, () => {
@@ -137,7 +150,7 @@ export class GenerationStreams {
         const seen = notices;
         const doc = await read();
         const left = deadline - Date.now();
-        if (!doc || isTerminal(doc.status) || left <= 0) return;
+        if (!doc || isTerminal(doc.status) || left <= 0 || stop.signal.aborted) return;
         // Something happened while reading: read again rather than sleep past it.
         if (notices !== seen) continue;
         await new Promise<void>((resolve) => {
@@ -146,10 +159,13 @@ export class GenerationStreams {
             clearTimeout(timer);
             resolve();
           };
+          stop.signal.addEventListener('abort', wake, { once: true });
         });
       }
     } finally {
       unfollow();
+      signal.removeEventListener('abort', abort);
+      this.waits.delete(stop);
     }
   }
 }

@@ -61,8 +61,15 @@ export class GenerationRepository {
   }
 
   /** Undoes `reopen` when the job could not be queued, so the record does not wait for nothing. */
-  async restore(ended: GenerationDocument, reopenedAt: Date): Promise<void> {
-    await this.generations.replaceOne({ _id: ended._id, status: 'pending', updated_at: reopenedAt }, ended);
+  /**
+   * Undoes `reopen` when the run could not be queued, keeping the run counter it moved on to: a
+   * job of that run that lands late finds no run of its number, and the next retry takes a new one.
+   */
+  async restore(ended: GenerationDocument, reopened: GenerationDocument): Promise<void> {
+    await this.generations.replaceOne(
+      { _id: ended._id, status: 'pending', updated_at: reopened.updated_at },
+      { ...ended, run: reopened.run },
+    );
   }
 
   /** Every user's generations, newest first (admins). */

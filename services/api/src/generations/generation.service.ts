@@ -59,29 +59,39 @@ export class GenerationService {
    */
   async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
     const id = new ObjectId();
-    const doc = await this.deps.requests.toDocument(userId, input, id);
     const owner = new ObjectId(userId);
     if (idempotencyKey) {
-      const claim = await this.deps.idempotency.claim(owner, idempotencyKey, requestHash(input), id);
-      if (!claim.claimed) return { generation: await this.replay(claim.existing, requestHash(input)), replayed: true };
+      const hash = requestHash(input);
+      const claim = await this.deps.idempotency.claim(owner, idempotencyKey, hash, id);
+      // A replay repeats none of the checks below (a webhook's DNS lookup among them).
+      if (!claim.claimed) return { generation: await this.replay(claim.existing, hash), replayed: true };
     }
+    let doc: GenerationDocument;
     try {
-      await this.generations.insert(doc);
-      // Before the job exists, so that no worker's `processing` can come before this `pending`.
-      // Live streams start from it; the record is right even if it is lost.
-      await this.deps.lifecycle.queued(doc).catch(() => undefined);
-      try {
-        await this.deps.jobs.schedule(doc);
-      } catch (err) {
-        // Should this delete fail too, its error reaches the error middleware, which logs it.
-        await this.generations.deletePending(doc._id);
-        throw err;
-      }
+      doc = await this.write(userId, input, id);
     } catch (err) {
+      // The key is free again, so the client's retry can create the generation.
       if (idempotencyKey) await this.deps.idempotency.release(owner, idempotencyKey, id);
       throw err;
     }
     return { generation: await this.present(doc, null), replayed: false };
+  }
+
+  /** Checks the request, writes the record and queues its jobs; the record is removed if they cannot be. */
+  private async write(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
+    const doc = await this.deps.requests.toDocument(userId, input, id);
+    await this.generations.insert(doc);
+    // Before the job exists, so that no worker's `processing` can come before this `pending`.
+    // Live streams start from it; the record is right even if it is lost.
+    await this.deps.lifecycle.queued(doc).catch(() => undefined);
+    try {
+      await this.deps.jobs.schedule(doc);
+    } catch (err) {
+      // Should this delete fail too, its error reaches the error middleware, which logs it.
+      await this.generations.deletePending(doc._id);
+      throw err;
+    }
+    return doc;
   }
 
   async get(userId: string, id: string): Promise<Generation> {
@@ -134,7 +144,7 @@ export class GenerationService {
   }
 
   async present(doc: GenerationDocument, image: ImageDocument | null): Promise<Generation> {
-    const standing = doc.status === 'pending' ? await this.deps.standings.of(doc._id.toHexString()) : undefined;
+    const standing = doc.status === 'pending' ? await this.deps.standings.of(doc) : undefined;
     return this.deps.views.full(doc, image, standing);
   }
 

@@ -30,8 +30,13 @@ export function generationRoutes(service: GenerationService, streams: Generation
       let generation = created.generation;
       if (headers.prefer > 0) {
         res.set('Preference-Applied', `wait=${headers.prefer}`);
-        await streams.waitForEnd(generation.id, headers.prefer * 1000, () =>
-          service.owned(userId, generation.id).catch(() => null),
+        const gone = new AbortController();
+        res.on('close', () => gone.abort());
+        await streams.waitForEnd(
+          generation.id,
+          headers.prefer * 1000,
+          () => service.owned(userId, generation.id).catch(() => null),
+          gone.signal,
         );
         generation = await service.get(userId, generation.id);
       }

@@ -14,8 +14,8 @@ export function authenticate(tokens: TokenService): RequestHandler {
     const token = bearerToken(req);
     if (!token) throw new UnauthorizedError('Missing bearer token');
     const claims = tokens.verify(token);
-    // A stream token sits in URLs (EventSource cannot send headers), so it opens nothing else.
-    if (claims.scope) throw new UnauthorizedError('A stream token only opens its generation’s events');
+    // Scoped tokens (a stream token in a URL, a dashboard session's) open only their one thing.
+    if (claims.scope) throw new UnauthorizedError('This token is not a bearer token');
     res.locals.auth = claims;
     next();
   };

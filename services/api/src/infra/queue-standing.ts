@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { RunTimes } from '@imagegen/shared';
+import { generationJobId, type GenerationDocument, type RunTimes } from '@imagegen/shared';
 import type { QueueStanding } from '../generations/generation.mapper';
 
 /**
@@ -14,9 +14,10 @@ export class QueueStandings {
     private readonly runTimes: RunTimes,
   ) {}
 
-  async of(generationId: string): Promise<QueueStanding> {
+  async of(generation: GenerationDocument): Promise<QueueStanding> {
     const key = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}:wait`;
-    const [index, length] = await Promise.all([this.redis.lpos(key, generationId), this.redis.llen(key)]);
+    const jobId = generationJobId(generation._id.toHexString(), generation.run);
+    const [index, length] = await Promise.all([this.redis.lpos(key, jobId), this.redis.llen(key)]);
     // Not waiting: delayed before a retry, taken by a worker this instant, or the queue is paused.
     if (index === null) return { position: null, estimatedStartSeconds: null };
     const position = length - index;

@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { DeadlineJobData, QUEUES, type GenerationCanceller, type Logger } from '@imagegen/shared';
@@ -17,10 +17,15 @@ export function deadlineConsumer(
 ): Worker {
   const worker = new Worker(
     QUEUES.deadlines,
-    async (job: Job) => {
+    async (job: Job, token?: string) => {
       const payload = DeadlineJobData.safeParse(job.data);
       if (!payload.success) throw new UnrecoverableError(`invalid job payload: ${payload.error.message}`);
       const { generationId, deadlineAt } = payload.data;
+      // Run before its time (promoted from the dashboard): back to waiting for it.
+      if (Date.parse(deadlineAt) > Date.now() && token) {
+        await job.moveToDelayed(Date.parse(deadlineAt), token);
+        throw new DelayedError();
+      }
       // Only the run this deadline was set for: a retried generation has a deadline of its own.
       const canceled = await canceller.cancel(new ObjectId(generationId), 'deadline', {
         deadline_at: new Date(deadlineAt),

@@ -19,12 +19,11 @@ export class GenerationRepository {
   /** pending (or processing, when a stalled job is redelivered) → processing; null if there is nothing to do. */
   async start(id: ObjectId, run: number): Promise<GenerationDocument | null> {
     const now = new Date();
-    const result = await this.generations.updateOne(
+    return this.generations.findOneAndUpdate(
       { _id: id, run, status: { $in: ['pending', 'processing'] } },
       { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
     );
-    if (result.matchedCount === 0) return null;
-    return this.generations.findOne({ _id: id });
   }
 
   find(id: ObjectId): Promise<GenerationDocument | null> {
