@@ -24,3 +24,13 @@ export const DurationList = z.string().transform((text, ctx) => {
   }
   return delays as number[];
 });
+
+/** One positive duration such as `90s` or `1m`, as milliseconds. */
+export const Duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (!ms) {
+    ctx.addIssue({ code: 'custom', message: 'must be a positive duration such as 500ms, 5s, 5m, 2h or 1d' });
+    return z.NEVER;
+  }
+  return ms;
+});

@@ -17,6 +17,7 @@ import type { AppDeps } from './app';
 import { AuthService } from './auth/auth.service';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
+import { CreateLimits } from './generations/create-limits';
 import { GenerationJobs } from './generations/generation-jobs';
 import { GenerationViews } from './generations/generation.mapper';
 import { GenerationRepository } from './generations/generation.repository';
@@ -89,6 +90,11 @@ export function compose(
     retries,
     standings: new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX)),
     views,
+    limits: new CreateLimits(redis, config.QUEUE_PREFIX, db, {
+      perWindow: config.CREATE_RATE_LIMIT,
+      windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
+      maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
+    }),
   });
   const auth = new AuthService(users, tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
   const admin = buildAdmin({

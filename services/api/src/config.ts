@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CancelAfter, CommonEnv, DEFAULT_HF_MODEL, ModelId, durationMs, parseEnv } from '@imagegen/shared';
+import { CancelAfter, CommonEnv, DEFAULT_HF_MODEL, Duration, ModelId, durationMs, parseEnv } from '@imagegen/shared';
 
 const ApiEnv = CommonEnv.extend({
   /** The model of requests that name none; the worker follows what each record says. */
@@ -26,6 +26,11 @@ const ApiEnv = CommonEnv.extend({
     .optional(),
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),
+  /** Creates per user per CREATE_RATE_WINDOW, across all API instances (counted in Redis). */
+  CREATE_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
+  CREATE_RATE_WINDOW: Duration.default(60_000),
+  /** Generations a user may have pending or processing at once. */
+  MAX_IN_FLIGHT_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
   /** `cancel_after` of requests that give none (e.g. `10m`, at most `1h`); unset: no deadline. */
   DEFAULT_CANCEL_AFTER: CancelAfter.optional(),
   /** With ADMIN_PASSWORD: this account is made (or updated to) an admin with that password at start. */

@@ -46,6 +46,16 @@ export class ConflictError extends AppError {
   }
 }
 
+/** Too many requests: `retryAfterSeconds` goes into the Retry-After header. */
+export class RateLimitedError extends AppError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(429, message);
+  }
+}
+
 /** A dependency (MongoDB, Redis) is down: the request may be retried later. */
 export class ServiceUnavailableError extends AppError {
   constructor(message: string, cause?: unknown) {

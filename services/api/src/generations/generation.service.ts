@@ -15,6 +15,7 @@ import {
 } from '@imagegen/shared';
 import { AppError, ConflictError, NotFoundError } from '../errors';
 import type { QueueStandings } from '../infra/queue-standing';
+import type { CreateLimits } from './create-limits';
 import type { GenerationJobs } from './generation-jobs';
 import type { GenerationViews } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
@@ -34,6 +35,7 @@ export interface GenerationServiceDeps {
   retries: GenerationRetryService;
   standings: QueueStandings;
   views: GenerationViews;
+  limits: CreateLimits;
 }
 
 export interface Created {
@@ -58,6 +60,7 @@ export class GenerationService {
    * a repeat of the same request within a day returns the generation the first one made.
    */
   async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
+    await this.deps.limits.consume(userId);
     const id = new ObjectId();
     const owner = new ObjectId(userId);
     if (idempotencyKey) {
@@ -79,6 +82,8 @@ export class GenerationService {
 
   /** Checks the request, writes the record and queues its jobs; the record is removed if they cannot be. */
   private async write(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
+    // Only new generations count against the cap: a replay of one in flight is not refused.
+    await this.deps.limits.checkInFlight(userId);
     const doc = await this.deps.requests.toDocument(userId, input, id);
     await this.generations.insert(doc);
     // Before the job exists, so that no worker's `processing` can come before this `pending`.

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { ApiFailure, Logger } from '@imagegen/shared';
-import { AppError, NotFoundError } from '../errors';
+import { AppError, NotFoundError, RateLimitedError } from '../errors';
 import { isDependencyOutage } from '../infra/outage';
 
 /** Errors body-parser raises carry a `type`; these are the client's fault. */
@@ -22,6 +22,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     const { status, body } = toResponse(err);
     if (status >= 500) logger.error({ err, method: req.method, path: req.path, status }, 'request failed');
     if (status === 503) res.set('Retry-After', '5');
+    if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     res.status(status).json(body);
   };
 }
