@@ -15,6 +15,7 @@ import {
 import { buildAdmin } from './admin/admin';
 import type { AppDeps } from './app';
 import { AuthService } from './auth/auth.service';
+import { LoginThrottle } from './auth/login-throttle';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { CreateLimits } from './generations/create-limits';
@@ -96,7 +97,14 @@ export function compose(
       maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
     }),
   });
-  const auth = new AuthService(users, tokens, { autoRegister: config.AUTH_AUTO_REGISTER });
+  const auth = new AuthService(users, tokens, {
+    autoRegister: config.AUTH_AUTO_REGISTER,
+    throttle: new LoginThrottle(redis, config.QUEUE_PREFIX, {
+      perAccount: config.LOGIN_FAILURES_PER_ACCOUNT,
+      perIp: config.LOGIN_FAILURES_PER_IP,
+      windowSeconds: Math.ceil(config.LOGIN_FAILURE_WINDOW / 1000),
+    }),
+  });
   const admin = buildAdmin({
     auth,
     tokens,

@@ -26,6 +26,10 @@ const ApiEnv = CommonEnv.extend({
     .optional(),
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),
+  /** Failed sign-ins per account, and per IP, within LOGIN_FAILURE_WINDOW before sign-ins are refused (429). */
+  LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(10_000).default(10),
+  LOGIN_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(100),
+  LOGIN_FAILURE_WINDOW: Duration.default(900_000),
   /** Creates per user per CREATE_RATE_WINDOW, across all API instances (counted in Redis). */
   CREATE_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
   CREATE_RATE_WINDOW: Duration.default(60_000),

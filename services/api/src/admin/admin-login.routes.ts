@@ -1,7 +1,7 @@
 import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth.service';
-import { UnauthorizedError } from '../errors';
+import { RateLimitedError, UnauthorizedError } from '../errors';
 import type { AdminSessions } from './admin-sessions';
 import { loginPage } from './login-page';
 
@@ -32,7 +32,7 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
       return;
     }
     try {
-      const user = await auth.verify(form.data.email, form.data.password);
+      const user = await auth.verify(form.data.email, form.data.password, req.ip ?? 'unknown');
       if (user.role !== 'admin') {
         page(res, 403, sessions.loginCsrf(req, res), 'This account is not an administrator.');
         return;
@@ -40,6 +40,11 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
       sessions.open(req, res, user);
       res.redirect(303, DASHBOARD);
     } catch (err) {
+      if (err instanceof RateLimitedError) {
+        res.set('Retry-After', String(err.retryAfterSeconds));
+        page(res, 429, sessions.loginCsrf(req, res), err.message);
+        return;
+      }
       if (!(err instanceof UnauthorizedError)) throw err;
       page(res, 401, sessions.loginCsrf(req, res), err.message);
     }

@@ -12,8 +12,8 @@ export function authRoutes(auth: AuthService): Router {
     respond(res, 201, 'Account created', result);
   });
 
-  router.post('/login', validate('body', LoginRequest), async (_req, res) => {
-    const { result, created } = await auth.login(res.locals.body as LoginRequest);
+  router.post('/login', validate('body', LoginRequest), async (req, res) => {
+    const { result, created } = await auth.login(res.locals.body as LoginRequest, req.ip ?? 'unknown');
     respond(res, 200, created ? 'Account created and logged in' : 'Logged in', result);
   });
 

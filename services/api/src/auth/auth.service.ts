@@ -2,6 +2,7 @@ import type { AuthResult, LoginRequest, PublicUser, RegisterRequest, UserDocumen
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors';
 import type { UserRepository } from '../users/user.repository';
 import { decoyHash, hashPassword, verifyPassword } from './password';
+import type { LoginThrottle } from './login-throttle';
 import type { TokenService } from './token.service';
 
 /** One message for every failed login, so the answer never tells which part was wrong. */
@@ -9,6 +10,7 @@ const BAD_CREDENTIALS = 'Invalid email or password';
 
 export interface AuthServiceOptions {
   autoRegister: boolean;
+  throttle: LoginThrottle;
 }
 
 export class AuthService {
@@ -30,7 +32,7 @@ export class AuthService {
   }
 
   /** The seed's login: an unknown email with a name creates the account when auto-registration is on. */
-  async login(input: LoginRequest): Promise<{ result: AuthResult; created: boolean }> {
+  async login(input: LoginRequest, ip: string): Promise<{ result: AuthResult; created: boolean }> {
     // Checked before the lookup, so the answer is the same whether or not the account exists
     // (no account can have such a password: registration refuses it).
     if (this.options.autoRegister && input.name && input.password.length < 8) {
@@ -46,14 +48,31 @@ export class AuthService {
       });
       // A concurrent login may have created the same account first: fall back to checking the password.
       if (created) return { result: this.issue(created), created: true };
-      return this.login({ ...input, name: undefined });
+      return this.login({ ...input, name: undefined }, ip);
     }
-    return { result: this.issue(await this.checked(user, input.password)), created: false };
+    return {
+      result: this.issue(await this.throttled(input.email, ip, () => this.checked(user, input.password))),
+      created: false,
+    };
   }
 
   /** The account of this email and password, or the same generic 401 whichever was wrong. */
-  async verify(email: string, password: string): Promise<UserDocument> {
-    return this.checked(await this.users.findByEmail(email), password);
+  async verify(email: string, password: string, ip: string): Promise<UserDocument> {
+    return this.throttled(email, ip, async () => this.checked(await this.users.findByEmail(email), password));
+  }
+
+  /** A password check under the sign-in throttle: refused when spent, counted when wrong. */
+  private async throttled(email: string, ip: string, check: () => Promise<UserDocument>): Promise<UserDocument> {
+    const { throttle } = this.options;
+    await throttle.check(email, ip);
+    try {
+      const user = await check();
+      await throttle.succeeded(email);
+      return user;
+    } catch (err) {
+      if (err instanceof UnauthorizedError) await throttle.failed(email, ip);
+      throw err;
+    }
   }
 
   /** An unknown account costs the same hash as a known one, so timing does not tell them apart. */
