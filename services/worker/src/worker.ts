@@ -19,6 +19,7 @@ import {
   type WebhookJobData,
 } from '@imagegen/shared';
 import type { WorkerConfig } from './config';
+import { failedForGood } from './final-failure';
 import { generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
@@ -165,9 +166,8 @@ async function finalizeFailed(
   lifecycle: GenerationLifecycle,
   logger: Logger,
 ): Promise<void> {
-  const final = err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
   const payload = GenerationJobData.safeParse(job.data);
-  if (!final || !payload.success) return;
+  if (!failedForGood(job, err) || !payload.success) return;
   try {
     const { generationId, run } = payload.data;
     const failed = await generations.fail(new ObjectId(generationId), run, INTERNAL_ERROR);

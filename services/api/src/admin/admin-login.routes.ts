@@ -2,7 +2,7 @@ import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth.service';
 import { RateLimitedError, UnauthorizedError } from '../errors';
-import type { AdminSessions } from './admin-sessions';
+import { ADMIN_PATH, type AdminSessions } from './admin-sessions';
 import { loginPage } from './login-page';
 
 const LoginForm = z.object({
@@ -11,7 +11,8 @@ const LoginForm = z.object({
   csrf: z.string().max(64).optional(),
 });
 
-const DASHBOARD = '/admin/queues';
+const DASHBOARD = `${ADMIN_PATH}/queues`;
+const LOGIN = `${ADMIN_PATH}/login`;
 
 /** `/admin/login` (a form) and `/admin/logout`: how a browser gets and drops a dashboard session. */
 export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Router {
@@ -53,7 +54,7 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
   // Logging out only drops our own cookies, so a forged logout costs nothing but a sign-in.
   router.all('/logout', (_req, res) => {
     sessions.close(res);
-    res.redirect(303, '/admin/login');
+    res.redirect(303, LOGIN);
   });
 
   return router;

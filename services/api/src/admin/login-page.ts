@@ -1,3 +1,5 @@
+import { ADMIN_PATH } from './admin-sessions';
+
 const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
@@ -20,7 +22,7 @@ export function loginPage(csrf: string, error?: string): string {
 </style>
 </head>
 <body>
-<form method="post" action="/admin/login">
+<form method="post" action="${ADMIN_PATH}/login">
   <h1>imagegen queues</h1>
   ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
   <input type="hidden" name="csrf" value="${escapeHtml(csrf)}">

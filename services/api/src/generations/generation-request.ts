@@ -53,7 +53,7 @@ export class GenerationRequests {
       if (err.temporary) throw new ServiceUnavailableError(`Could not check webhook_url: ${err.message}`, err);
       throw new ValidationError([{ field: 'webhook_url', message: err.message }]);
     }
-    await this.webhookSecrets.ensure(userId);
+    await this.webhookSecrets.provide(userId);
     return { url: input.webhook_url, events: input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS };
   }
 

@@ -14,13 +14,20 @@ export class WebhookSecretRepository {
    * existed; new ones get theirs at sign-up); null when the user is gone.
    */
   async getOrCreate(userId: ObjectId, initial: WebhookSecretDocument): Promise<WebhookSecretDocument | null> {
-    // Conditional on there being none, so two first requests at once agree on one secret.
+    await this.createIfMissing(userId, initial);
+    const user = await this.users.findOne({ _id: userId }, { projection: { webhook_secret: 1 } });
+    return user?.webhook_secret ?? null;
+  }
+
+  /**
+   * Sets `initial` if the user has no secret yet: one conditional write, nothing read back;
+   * conditional on there being none, so two first requests at once agree on one secret.
+   */
+  async createIfMissing(userId: ObjectId, initial: WebhookSecretDocument): Promise<void> {
     await this.users.updateOne(
       { _id: userId, webhook_secret: { $exists: false } },
       { $set: { webhook_secret: initial } },
     );
-    const user = await this.users.findOne({ _id: userId }, { projection: { webhook_secret: 1 } });
-    return user?.webhook_secret ?? null;
   }
 
   /** Stores `next` if the current secret is still `expected`; false when another rotation came first. */

@@ -17,6 +17,14 @@ export class WebhookSecretService {
     return secret;
   }
 
+  /**
+   * On the create path: makes sure the worker will find a secret to sign with (accounts made before
+   * webhooks have none), without reading it back.
+   */
+  async provide(userId: string): Promise<void> {
+    await this.secrets.createIfMissing(new ObjectId(userId), freshWebhookSecret(new Date(this.now())));
+  }
+
   async show(userId: string): Promise<WebhookSecretView> {
     return this.view(await this.ensure(userId));
   }

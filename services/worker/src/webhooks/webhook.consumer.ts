@@ -1,7 +1,8 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData, type Logger } from '@imagegen/shared';
 import type { WorkerConfig } from '../config';
+import { failedForGood } from '../final-failure';
 import { RetryLater, deliverWebhookProcessor } from './deliver-webhook.processor';
 import { nextRetryDelay } from './retry-schedule';
 import { safeAgent } from './safe-agent';
@@ -51,13 +52,9 @@ export function webhookConsumer(
   });
   worker.on('error', (err) => logger.error({ err: err.message }, 'webhook worker error'));
   worker.on('failed', (job, err) => {
-    if (job && isFinal(job, err)) void markFailed(job, repository, logger);
+    if (job && failedForGood(job, err)) void markFailed(job, repository, logger);
   });
   return { worker, closeConnections: () => agent.close() };
-}
-
-function isFinal(job: Job, err: Error): boolean {
-  return err instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1);
 }
 
 /** A message whose job failed for good before its last attempt was logged must not look pending. */
