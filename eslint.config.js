@@ -17,7 +17,7 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['packages/devstack/**', 'test/**', '**/test/**'],
+    files: ['packages/devstack/**', 'bench/**', 'test/**', '**/test/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -191,7 +191,9 @@ describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
       expect(await alice.waitFor(next.id, ENDED)).toMatchObject({ status: 'completed' });
 
       // Ended, not failed: BullMQ does not run it again, and Hugging Face got that one request only.
-      expect(await jobState(running.id)).toBe('completed');
+      // The canceller removes the job after telling the worker to abort: if the aborted job ended
+      // first, the removal takes it away (no state); else it stays completed.
+      expect(['completed', null]).toContain(await jobState(running.id));
       expect(system.emulator.requestsFor(model)).toHaveLength(1);
       expect(dataOf(await alice.get(running.id))).toMatchObject({ status: 'canceled', image: null, image_url: null });
       expect((await alice.image(running.id)).status).toBe(404);

@@ -15,6 +15,27 @@ export interface Reply<T = unknown> {
 }
 
 /** A thin JSON client over fetch for talking to the API under test. */
+/**
+ * A fetch request with a bearer token and a JSON body: an object is sent as JSON, a string as is
+ * (so a test can send malformed JSON), both labelled application/json unless `headers` say otherwise.
+ */
+export function jsonRequest(
+  method: string,
+  body: unknown,
+  token: string | undefined,
+  headers: Record<string, string>,
+): RequestInit {
+  return {
+    method,
+    headers: {
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(token && { authorization: `Bearer ${token}` }),
+      ...headers,
+    },
+    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  };
+}
+
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
@@ -27,15 +48,7 @@ export class ApiClient {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<Reply<T>> {
-    const res = await fetch(this.baseUrl + path, {
-      method,
-      headers: {
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-        ...(this.token && { authorization: `Bearer ${this.token}` }),
-        ...headers,
-      },
-      ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
+    const res = await fetch(this.baseUrl + path, jsonRequest(method, body, this.token, headers));
     const text = await res.text();
     return {
       status: res.status,

@@ -10,13 +10,18 @@ export type Step =
   | {
       kind: 'answer';
       status: number;
-      body: string;
+      body: string | Buffer;
       contentType: string;
       headers?: Record<string, string>;
       delayMs?: number;
     }
   /** Close the connection without answering. */
   | { kind: 'reset' }
+  /**
+   * Start a 200 PNG answer, then destroy the socket: in the middle of the status line and headers
+   * (`headers`), or after the headers and half the body (`body`, with a Content-Length of the whole).
+   */
+  | { kind: 'cut'; at: 'headers' | 'body' }
   /** Send 200 headers and a first chunk of body, then never finish. */
   | { kind: 'stall' };
 
@@ -59,6 +64,10 @@ export const hf = {
     contentType: 'text/html; charset=utf-8',
   }),
   reset: (): Step => ({ kind: 'reset' }),
+  cutMidHeaders: (): Step => ({ kind: 'cut', at: 'headers' }),
+  cutMidBody: (): Step => ({ kind: 'cut', at: 'body' }),
+  /** A complete answer with `status` and exactly these bytes, labelled `contentType`. */
+  bytes: (contentType: string, body: Buffer, status = 200): Step => ({ kind: 'answer', status, body, contentType }),
   stall: (): Step => ({ kind: 'stall' }),
 };
 
@@ -218,6 +227,19 @@ export class HfEmulator {
       case 'reset':
         req.socket.destroy();
         return;
+      case 'cut': {
+        if (step.at === 'headers') {
+          // Straight onto the socket, so the status line goes out and the headers stop half-way.
+          req.socket.write('HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Len', () => req.socket.destroy());
+          return;
+        }
+        const width = Number(body.parameters?.width ?? 512);
+        const height = Number(body.parameters?.height ?? 512);
+        const bytes = makeImage('png', width, height);
+        res.writeHead(200, { 'content-type': 'image/png', 'content-length': bytes.length });
+        res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => req.socket.destroy());
+        return;
+      }
       case 'stall':
         res.writeHead(200, { 'content-type': 'image/png' });
         res.write(makeImage('png', 8, 8).subarray(0, 16));

@@ -49,23 +49,29 @@ export async function provideRedis(workDir: string): Promise<ProvidedService> {
     };
   }
 
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  return startRedisServer(workDir).catch((err: Error) => {
+    throw new Error(
+      `no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and ${err.message}`,
+      { cause: err },
+    );
+  });
+}
+
+/**
+ * A `redis-server` of our own, keeping nothing on disk, on `port` (a free one if not given): also
+ * for fault tests, which stop and restart it on the same port.
+ */
+export async function startRedisServer(workDir: string, port?: number): Promise<ProvidedService> {
+  const listen = port ?? (await freePort());
+  const url = `redis://127.0.0.1:${listen}`;
+  const args = ['--port', String(listen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const child = await startDaemon(
     'redis-server',
     'redis-server',
     args,
-    join(workDir, 'redis.log'),
+    join(workDir, `redis-${listen}.log`),
     () => answers(url),
     15_000,
-  ).catch((err: Error) => {
-    throw new Error(
-      `no Redis: REDIS_URL is unset, nothing answers at ${LOCAL_URL}, no Docker engine, and ${err.message}`,
-      {
-        cause: err,
-      },
-    );
-  });
-  return { url, description: `a redis-server started on port ${port}`, stop: () => stopChild(child) };
+  );
+  return { url, description: `a redis-server started on port ${listen}`, stop: () => stopChild(child) };
 }

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { Text } from './text';
 
 const Email = z
   .email()
   .max(254)
   .transform((email) => email.toLowerCase());
-const Password = z.string().min(8, 'must be at least 8 characters').max(256);
-const Name = z.string().trim().min(1).max(100);
+const Password = Text().min(8, 'must be at least 8 characters').max(256);
+const Name = Text().trim().min(1).max(100);
 
 export const RegisterRequest = z.strictObject({ email: Email, password: Password, name: Name });
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
@@ -17,7 +18,7 @@ export type RegisterRequest = z.infer<typeof RegisterRequest>;
  */
 export const LoginRequest = z.strictObject({
   email: Email,
-  password: z.string().min(1).max(256),
+  password: Text().min(1).max(256),
   name: Name.optional(),
 });
 export type LoginRequest = z.infer<typeof LoginRequest>;

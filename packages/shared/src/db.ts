@@ -1,4 +1,4 @@
-import { ObjectId, type Binary, type Db } from 'mongodb';
+import { MongoServerError, ObjectId, type Binary, type Db } from 'mongodb';
 import type { UserRole } from './auth';
 import type { CancelReason, GenerationSettings, GenerationStatus, ImageMeta } from './generation';
 import type { WebhookEvent } from './webhook-request';
@@ -168,6 +168,8 @@ export async function ensureIndexes(db: Db): Promise<void> {
     db
       .collection(COLLECTIONS.generations)
       .createIndex({ user_id: 1, status: 1, _id: -1 }, { name: 'user_status_newest' }),
+    // The worker's reconciler looks for runs in flight that have not moved for a while.
+    db.collection(COLLECTIONS.generations).createIndex({ status: 1, updated_at: 1 }, { name: 'status_oldest' }),
     db
       .collection(COLLECTIONS.webhookMessages)
       .createIndex({ generation_id: 1, created_at: -1 }, { name: 'generation_newest' }),
@@ -177,4 +179,9 @@ export async function ensureIndexes(db: Db): Promise<void> {
     // Not a TTL index: FerretDB v1 has none. The API deletes a user's expired keys as it claims new ones.
     db.collection(COLLECTIONS.idempotencyKeys).createIndex({ user_id: 1, created_at: 1 }, { name: 'user_oldest' }),
   ]);
+}
+
+/** True when a write failed because a unique index already holds its key. */
+export function isDuplicateKey(err: unknown): boolean {
+  return err instanceof MongoServerError && err.code === 11000;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './text';
 import { parseDuration } from './durations';
 import { STYLE_NAMES } from './styles';
 import { WebhookEvent, WebhookEvents, WebhookUrl } from './webhook-request';
@@ -43,8 +44,8 @@ export const CancelAfter = z.string().transform((text, ctx) => {
 /** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
 export const CreateGenerationRequest = z
   .strictObject({
-    prompt: z.string().trim().min(1, 'must not be empty').max(2000),
-    negative_prompt: z.string().trim().max(2000).optional(),
+    prompt: Text().trim().min(1, 'must not be empty').max(2000),
+    negative_prompt: Text().trim().max(2000).optional(),
     width: Dimension.default(512),
     height: Dimension.default(512),
     num_inference_steps: z.int().min(1).max(150).optional(),

@@ -18,3 +18,6 @@ export * from './webhook-notifier';
 export * from './connections';
 export * from './logger';
 export * from './lifecycle';
+export * from './outage';
+export * from './generation-scheduling';
+export * from './text';

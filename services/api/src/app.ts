@@ -1,8 +1,11 @@
+import cors from 'cors';
 import express from 'express';
+import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Logger } from '@imagegen/shared';
 import { authRoutes } from './auth/auth.routes';
+import type { Authenticator } from './auth/authenticator';
 import type { AuthService } from './auth/auth.service';
 import type { TokenService } from './auth/token.service';
 import { generationEventRoutes } from './generations/generation-events.routes';
@@ -12,6 +15,7 @@ import type { GenerationStreams } from './generations/generation-streams';
 import { healthRoutes } from './health/health.routes';
 import { authenticate } from './http/authenticate';
 import { errorHandler, notFoundRoute } from './http/error-handler';
+import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import { requireJson } from './http/require-json';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
@@ -28,31 +32,55 @@ export interface AppDeps {
   logger: Logger;
   auth: AuthService;
   tokens: TokenService;
+  authenticator: Authenticator;
   generations: GenerationService;
   streams: GenerationStreams;
   webhookSecrets: WebhookSecretService;
   webhookDeliveries: WebhookDeliveryService;
   bodyLimitBytes: number;
+  /** Origins whose browser pages may call `/api` (`*` for any); empty: CORS stays off. */
+  corsOrigins: string[];
 }
 
-export function createApp(deps: AppDeps): express.Express {
+/** Headers a browser page of an allowed origin may read from our answers. */
+const EXPOSED_HEADERS = [
+  REQUEST_ID_HEADER,
+  'Retry-After',
+  'Location',
+  'ETag',
+  'Idempotent-Replayed',
+  'Preference-Applied',
+];
+
+/** `stopping`: true once a shutdown has begun, so that `/readyz` turns load balancers away. */
+export function createApp(deps: AppDeps, stopping: () => boolean = () => false): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', deps.trustProxy);
+  // Not `upgrade-insecure-requests`: over plain HTTP (a LAN host, Safari even on localhost) it
+  // sends the dashboard's own scripts to https, where nothing answers.
+  app.use(
+    requestLog(deps.logger),
+    helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }),
+  );
+  if (deps.corsOrigins.length > 0) {
+    const origin = deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins;
+    app.use('/api', cors({ origin, exposedHeaders: EXPOSED_HEADERS, maxAge: 600 }));
+  }
   // Strict routing stays off, so `/api/generations` and the seed's `/api/generations/` are one route.
   app.use('/api', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
-  app.use(healthRoutes(deps.db, deps.redis));
+  app.use(healthRoutes(deps.db, deps.redis, stopping));
   app.use('/api/auth', authRoutes(deps.auth));
   app.use(
     '/api/generations',
     // Before `authenticate`: the event stream also takes a stream token in its query.
-    generationEventRoutes(deps.generations, deps.streams, deps.tokens),
-    authenticate(deps.tokens),
+    generationEventRoutes(deps.generations, deps.streams, deps.authenticator),
+    authenticate(deps.authenticator),
     generationRoutes(deps.generations, deps.streams, deps.tokens),
     webhookDeliveryRoutes(deps.webhookDeliveries),
   );
-  app.use('/api/webhooks', authenticate(deps.tokens), webhookSecretRoutes(deps.webhookSecrets));
+  app.use('/api/webhooks', authenticate(deps.authenticator), webhookSecretRoutes(deps.webhookSecrets));
   app.use('/api/admin', deps.admin.api);
   app.use('/admin', deps.admin.area);
 

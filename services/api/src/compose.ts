@@ -15,6 +15,7 @@ import {
 import { buildAdmin } from './admin/admin';
 import type { AppDeps } from './app';
 import { AuthService } from './auth/auth.service';
+import { Authenticator } from './auth/authenticator';
 import { LoginThrottle } from './auth/login-throttle';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
@@ -128,6 +129,7 @@ export function compose(
       logger,
       auth,
       tokens,
+      authenticator: new Authenticator(tokens, users),
       generations,
       streams,
       webhookSecrets,
@@ -137,6 +139,7 @@ export function compose(
         webhookQueue,
       ),
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      corsOrigins: config.CORS_ORIGINS,
     },
     async close() {
       hub.close();

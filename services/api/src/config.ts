@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { CancelAfter, CommonEnv, DEFAULT_HF_MODEL, Duration, ModelId, durationMs, parseEnv } from '@imagegen/shared';
 
+/** `a, b,c` → `['a', 'b', 'c']`. */
+const commaList = z.string().transform((list) =>
+  list
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+
 const ApiEnv = CommonEnv.extend({
   /** The model of requests that name none; the worker follows what each record says. */
   HF_MODEL: ModelId.default(DEFAULT_HF_MODEL),
@@ -14,16 +22,7 @@ const ApiEnv = CommonEnv.extend({
     .max(30 * 86_400)
     .default(3600),
   AUTH_AUTO_REGISTER: z.stringbool().default(true),
-  HF_ALLOWED_MODELS: z
-    .string()
-    .transform((list) =>
-      list
-        .split(',')
-        .map((id) => id.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(ModelId))
-    .optional(),
+  HF_ALLOWED_MODELS: commaList.pipe(z.array(ModelId)).optional(),
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),
   /** Failed sign-ins per account, and per IP, within LOGIN_FAILURE_WINDOW before sign-ins are refused (429). */
@@ -57,6 +56,15 @@ const ApiEnv = CommonEnv.extend({
       value === 'true' ? true : value === 'false' ? false : /^\d+$/.test(value) ? Number(value) : value,
     )
     .default(false),
+  /** Origins (`https://app.example.com,https://admin.example.com`, or `*`) whose pages may call /api; unset: none. */
+  CORS_ORIGINS: commaList
+    .pipe(z.array(z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).transform((url) => new URL(url).origin)])))
+    .default([]),
+  /**
+   * On SIGTERM, how long connections are kept open for requests already on their way (and for a
+   * load balancer to stop sending new ones) before idle ones are closed; within SHUTDOWN_TIMEOUT_MS.
+   */
+  SHUTDOWN_DRAIN_MS: durationMs(1000),
   BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
@@ -67,6 +75,9 @@ const ApiEnv = CommonEnv.extend({
   if (!env.ADMIN_EMAIL !== !env.ADMIN_PASSWORD) {
     const missing = env.ADMIN_EMAIL ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL';
     ctx.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_EMAIL and ADMIN_PASSWORD go together' });
+  }
+  if (env.SHUTDOWN_DRAIN_MS >= env.SHUTDOWN_TIMEOUT_MS) {
+    ctx.addIssue({ code: 'custom', path: ['SHUTDOWN_DRAIN_MS'], message: 'must be shorter than SHUTDOWN_TIMEOUT_MS' });
   }
   if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
     ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 bytes' });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { connectMongo, createRedis, type Logger } from '@imagegen/shared';
 import { ensureAdmin } from './admin/admin-bootstrap';
 import { createApp } from './app';
 import { compose } from './compose';
+import { gracefulClose } from './http/graceful-close';
 import { createTokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { UserRepository } from './users/user.repository';
@@ -26,9 +27,12 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const users = new UserRepository(mongo.db);
   await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, logger);
   const composed = compose(config, mongo.db, redis, logger, tokens, users, secret);
-  const app = createApp(composed.deps);
-
-  const server = createServer(app);
+  const server = createServer();
+  const closer = gracefulClose(server);
+  server.on(
+    'request',
+    createApp(composed.deps, () => closer.draining),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, resolve);
@@ -43,7 +47,7 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
     port,
     openStreams: () => composed.deps.streams.openCount,
     async stop() {
-      const closing = closeServer(server);
+      const closing = closer.close(config.SHUTDOWN_DRAIN_MS);
       // Open event streams would hold the close until the shutdown bound; other requests finish.
       composed.deps.streams.closeAll();
       await closing;
@@ -52,14 +56,6 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
       await mongo.client.close();
     },
   };
-}
-
-/** Stops accepting connections, lets in-flight requests finish, and closes idle keep-alive sockets. */
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeIdleConnections();
-  });
 }
 
 function jwtSecret(config: ApiConfig, logger: Logger): string {

@@ -12,7 +12,7 @@ import {
   type PublicUser,
   type UserDocument,
 } from '@imagegen/shared';
-import type { ApiClient } from '../../../test/support/api-client';
+import { jsonRequest, type ApiClient } from '../../../test/support/api-client';
 import type { Harness } from './api-harness';
 
 // Helpers of the admin tests: a cookie-keeping client, sign-in flows, failing jobs on purpose.
@@ -73,22 +73,13 @@ export interface SendOptions {
   method?: string;
   token?: string;
   headers?: Record<string, string>;
-  /** An object is sent as JSON, a string as is. */
+  /** An object is sent as JSON, a string as is (labelled JSON unless `headers` say otherwise). */
   body?: unknown;
 }
 
 export async function send(baseUrl: string, path: string, options: SendOptions = {}): Promise<Answer> {
   const { method = 'GET', token, headers = {}, body } = options;
-  const res = await fetch(baseUrl + path, {
-    method,
-    redirect: 'manual',
-    headers: {
-      ...(body !== undefined && typeof body !== 'string' && { 'content-type': 'application/json' }),
-      ...(token && { authorization: `Bearer ${token}` }),
-      ...headers,
-    },
-    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
+  const res = await fetch(baseUrl + path, { ...jsonRequest(method, body, token, headers), redirect: 'manual' });
   const text = await res.text();
   return {
     status: res.status,

@@ -29,6 +29,14 @@ const WorkerEnv = CommonEnv.extend({
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   WORKER_LOCK_MS: durationMs(30_000),
   WORKER_STALLED_INTERVAL_MS: durationMs(30_000),
+  /** How long a status write after Hugging Face answered is retried while MongoDB is unreachable. */
+  WORKER_DB_RETRY_MS: durationMs(60_000),
+  /** When a job that met a MongoDB outage runs again (it spends no attempt). */
+  WORKER_DB_OUTAGE_DELAY_MS: durationMs(5_000),
+  /** How often one worker looks for generations in flight whose job was lost. */
+  RECONCILE_INTERVAL_MS: durationMs(60_000),
+  /** A generation in flight is looked at once its record has not changed for this long. */
+  RECONCILE_AFTER_MS: durationMs(120_000),
   /** One delivery, from connecting to the end of the receiver's answer; only 2xx within it succeeds. */
   WEBHOOK_TIMEOUT_MS: durationMs(15_000),
   /** Delays between attempts after a failed delivery (about Svix's); one more attempt than delays. */

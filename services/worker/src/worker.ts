@@ -19,13 +19,14 @@ import {
   type WebhookJobData,
 } from '@imagegen/shared';
 import type { WorkerConfig } from './config';
-import { failedForGood } from './final-failure';
+import { INTERNAL_ERROR, failedForGood } from './final-failure';
 import { generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
 import { HfClient } from './hf/hf-client';
 import type { ImageSource } from './images/image-source';
 import { LocalRenderer } from './images/local-renderer';
 import { deadlineConsumer } from './deadlines/deadline.consumer';
+import { Reconciler } from './reconcile/reconciler';
 import { CANCELED, SHUTDOWN } from './shutdown';
 import { webhookConsumer } from './webhooks/webhook.consumer';
 import { WebhookRepository } from './webhooks/webhook.repository';
@@ -35,8 +36,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** What users see when a job fails for good for a reason of ours rather than Hugging Face's. */
-const INTERNAL_ERROR = 'Internal error while generating the image';
+/** Generations in flight the reconciler looks at per pass. */
+const RECONCILE_BATCH = 500;
 
 type Processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<void>;
 
@@ -71,6 +72,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const queueOptions = { connection: redis, prefix: config.QUEUE_PREFIX };
   const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, queueOptions);
   const generationQueue = new Queue(QUEUES.generations, queueOptions);
+  const deadlineQueue = new Queue(QUEUES.deadlines, queueOptions);
   const lifecycle = new GenerationLifecycle(
     new GenerationEvents(redis, config.QUEUE_PREFIX),
     new WebhookNotifier(mongo.db, webhookQueue, config.PUBLIC_BASE_URL),
@@ -87,6 +89,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
         lifecycle,
         runTimes: new RunTimes(redis, config.QUEUE_PREFIX),
         logger,
+        dbRetryMs: config.WORKER_DB_RETRY_MS,
+        outageDelayMs: config.WORKER_DB_OUTAGE_DELAY_MS,
       }),
     }),
     {
@@ -116,12 +120,27 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   });
   await cancellations.subscribe(cancelChannel(config.QUEUE_PREFIX));
 
+  const reconciler = new Reconciler(
+    {
+      generations,
+      runs: generationQueue,
+      deadlines: deadlineQueue,
+      lifecycle,
+      canceller,
+      redis,
+      queuePrefix: config.QUEUE_PREFIX,
+      logger,
+    },
+    { intervalMs: config.RECONCILE_INTERVAL_MS, staleAfterMs: config.RECONCILE_AFTER_MS, batch: RECONCILE_BATCH },
+  );
+
   const health = healthServer(workers, redis);
   await new Promise<void>((resolve, reject) => {
     health.once('error', reject);
     health.listen(config.WORKER_HEALTH_PORT, resolve);
   });
   for (const w of workers) void w.run();
+  reconciler.start();
   const healthPort = (health.address() as AddressInfo).port;
   logger.info(
     {
@@ -142,10 +161,16 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       const grace = setTimeout(() => {
         for (const w of workers) w.cancelAllJobs(SHUTDOWN);
       }, config.SHUTDOWN_TIMEOUT_MS - handBackMs);
-      await Promise.all(workers.map((w) => w.close()));
+      await Promise.all([...workers.map((w) => w.close()), reconciler.stop()]);
       clearTimeout(grace);
       await new Promise((resolve) => health.close(resolve));
-      await Promise.all([source.close(), webhooks.closeConnections(), webhookQueue.close(), generationQueue.close()]);
+      await Promise.all([
+        source.close(),
+        webhooks.closeConnections(),
+        webhookQueue.close(),
+        generationQueue.close(),
+        deadlineQueue.close(),
+      ]);
       cancellations.disconnect();
       redis.disconnect();
       await mongo.client.close();

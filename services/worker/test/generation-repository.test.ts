@@ -4,6 +4,7 @@ import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';
 import { sniffImage, type SniffedImage } from '../src/images/sniff';
+import { SETTINGS } from './fixtures';
 
 describe('the worker’s status transitions on a real MongoDB-wire server', () => {
   let env: Isolation;
@@ -25,16 +26,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
   });
 
   async function pending(): Promise<ObjectId> {
-    const doc = newGeneration(new ObjectId(), 'a cat', {
-      width: 256,
-      height: 256,
-      model: 'a/b',
-      style: null,
-      negative_prompt: null,
-      num_inference_steps: null,
-      guidance_scale: null,
-      seed: null,
-    });
+    const doc = newGeneration(new ObjectId(), 'a cat', SETTINGS);
     await db.collection<GenerationDocument>(COLLECTIONS.generations).insertOne(doc);
     return doc._id;
   }
@@ -55,6 +47,31 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1 });
     expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: image.bytes.length, width: 256, height: 256 });
     expect(await db.collection(COLLECTIONS.images).countDocuments({ _id: id })).toBe(1);
+  });
+
+  test('when a second delivery of a completed job renders other bytes, then they do not replace the stored image', async () => {
+    const id = await pending();
+    const started = await repo.start(id, 1);
+    await repo.complete(started!, image);
+    const other = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
+
+    expect(await repo.complete(started!, other)).toBeNull();
+
+    const stored = await db.collection(COLLECTIONS.images).findOne({ _id: id });
+    expect(Buffer.from(stored!.data.buffer)).toEqual(image.bytes);
+    expect(await read(id)).toMatchObject({ status: 'completed', image: { width: 256, height: 256 } });
+  });
+
+  test('when an earlier delivery stored bytes but died before completing, then the run that holds the record replaces them', async () => {
+    const id = await pending();
+    const started = await repo.start(id, 1);
+    const stale = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
+    await db.collection(COLLECTIONS.images).insertOne({ _id: id, data: stale.bytes });
+
+    expect(await repo.complete(started!, image)).toMatchObject({ status: 'completed' });
+
+    const stored = await db.collection(COLLECTIONS.images).findOne({ _id: id });
+    expect(Buffer.from(stored!.data.buffer)).toEqual(image.bytes);
   });
 
   test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {

@@ -38,6 +38,16 @@ describe('classifyAnswer', () => {
       expect(failure.message).not.toContain('<h1>');
     });
 
+    test('when the body is a PNG cut short (the length matched), then it is retried like a dropped connection', () => {
+      const whole = makeImage('png', 64, 48);
+      const outcome = classifyAnswer(MODEL, answer(200, whole.subarray(0, 100), { contentType: 'image/png' }));
+      expect(outcome).toEqual({
+        kind: 'retry',
+        reason: { kind: 'network' },
+        detail: 'the image/png answer was cut short (100 bytes)',
+      });
+    });
+
     test('when the body is empty, then it fails rather than storing nothing', () => {
       const failure = failureOf(classifyAnswer(MODEL, answer(200, '', { contentType: undefined })));
       expect(failure.message).toMatch(/not with an image \(no content-type\): empty body/);

@@ -28,4 +28,19 @@ describe('sniffImage', () => {
   ])('when the bytes are %s, then it is null', (_name, bytes) => {
     expect(sniffImage(bytes)).toBeNull();
   });
+
+  test.each([
+    ['a PNG cut after its header', makeImage('png', 256, 256).subarray(0, 40)],
+    ['a PNG cut at 40 %', ((png: Buffer) => png.subarray(0, Math.floor(png.length * 0.4)))(makeImage('png', 256, 256))],
+    ['a PNG missing its last byte', ((png: Buffer) => png.subarray(0, png.length - 1))(makeImage('png', 64, 64))],
+    ['a JPEG cut in half', ((jpg: Buffer) => jpg.subarray(0, jpg.length >> 1))(makeImage('jpeg', 128, 128))],
+    ['a WebP missing its last bytes', WEBP_1X1.subarray(0, WEBP_1X1.length - 4)],
+  ])('when the bytes are %s, then it is null', (_name, bytes) => {
+    expect(sniffImage(bytes)).toBeNull();
+  });
+
+  test('when a JPEG has padding after its end marker, then it is still an image', () => {
+    const bytes = Buffer.concat([makeImage('jpeg', 24, 24), Buffer.alloc(8)]);
+    expect(sniffImage(bytes)).toMatchObject({ mime_type: 'image/jpeg', width: 24, height: 24 });
+  });
 });

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import type { TokenService } from '../auth/token.service';
+import type { Authenticator } from '../auth/authenticator';
 import { UnauthorizedError } from '../errors';
 import { bearerToken } from '../http/authenticate';
 import { IdParams } from '../http/id-params';
@@ -15,13 +15,13 @@ import type { GenerationStreams } from './generation-streams';
 export function generationEventRoutes(
   service: GenerationService,
   streams: GenerationStreams,
-  tokens: TokenService,
+  auth: Authenticator,
 ): Router {
   const router = Router();
 
-  const userOf = (req: Request, id: string, query: EventsQuery): string => {
+  const userOf = async (req: Request, id: string, query: EventsQuery): Promise<string> => {
     const bearer = bearerToken(req);
-    const claims = tokens.verify(bearer ?? query.token ?? '');
+    const claims = await auth.verify(bearer ?? query.token ?? '');
     if (bearer ? claims.scope !== undefined : claims.scope !== 'events' || claims.gen !== id) {
       throw new UnauthorizedError(
         bearer ? 'Use the stream token in ?token=, not as a bearer token' : 'Invalid stream token',
@@ -39,7 +39,7 @@ export function generationEventRoutes(
       const { id } = res.locals.params as IdParams;
       const query = res.locals.query as EventsQuery;
       if (!bearerToken(req) && !query.token) throw new UnauthorizedError('Missing bearer token or stream token');
-      const doc = await service.owned(userOf(req, id, query), id);
+      const doc = await service.owned(await userOf(req, id, query), id);
       await streams.stream(res, doc, (res.locals.headers as EventsHeaders)['last-event-id']);
     },
   );

@@ -1,8 +1,6 @@
 import {
-  JOBS,
-  deadlineJobOptions,
   generationJobId,
-  generationJobOptions,
+  scheduleRun,
   type DeadlineJobData,
   type GenerationDocument,
   type GenerationJobData,
@@ -16,30 +14,13 @@ export class GenerationJobs {
     private readonly deadlines: JobQueue<DeadlineJobData>,
   ) {}
 
-  /** Queues the generation's current run (and its deadline). */
-  async schedule(doc: GenerationDocument): Promise<void> {
-    const generationId = doc._id.toHexString();
-    await this.scheduleDeadline(doc);
-    await this.runs.add(
-      JOBS.generationCreate,
-      { generationId, run: doc.run },
-      generationJobOptions(generationId, doc.run),
-    );
+  /** Queues the generation's current run (and its deadline), or answers 503 at once when Redis is away. */
+  schedule(doc: GenerationDocument): Promise<void> {
+    return scheduleRun(this.runs, this.deadlines, doc);
   }
 
   /** Drops the finished job of an earlier run, so the dashboard does not list it as still failed. */
   async forget(generationId: string, run: number): Promise<void> {
     await this.runs.queue.remove(generationJobId(generationId, run)).catch(() => undefined);
-  }
-
-  // Before the run, so that no run can start without the deadline that bounds it.
-  private async scheduleDeadline(doc: GenerationDocument): Promise<void> {
-    if (!doc.deadline_at) return;
-    const generationId = doc._id.toHexString();
-    await this.deadlines.add(
-      JOBS.generationDeadline,
-      { generationId, deadlineAt: doc.deadline_at.toISOString() },
-      deadlineJobOptions(generationId, doc.run, doc.deadline_at),
-    );
   }
 }

@@ -21,8 +21,11 @@ const ends = (event: GenerationEvent) => event.type === 'status' && isTerminal(e
  * away is cleaned up at once.
  */
 export class GenerationStreams {
-  private readonly open = new Set<Response>();
+  /** Each open stream's end. */
+  private readonly open = new Map<Response, () => void>();
   private readonly waits = new Set<AbortController>();
+  /** Set by closeAll: streams opened after it replay what there is and end at once. */
+  private closed = false;
 
   constructor(
     private readonly events: GenerationEvents,
@@ -55,7 +58,6 @@ export class GenerationStreams {
       'X-Accel-Buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    this.open.add(res);
 
     let done = false;
     let reading: Promise<void> | null = null;
@@ -92,6 +94,7 @@ export class GenerationStreams {
       return reading;
     };
 
+    this.open.set(res, finish);
     const unfollow = this.hub.follow(id, () => void catchUp().catch(finish));
     const heartbeat = setInterval(() => {
       res.write(': heartbeat\n\n');
@@ -107,6 +110,8 @@ export class GenerationStreams {
     if (!done && !sentAny) {
       send({ id: SYNTHETIC_ID, event: { type: 'status', status: doc.status, generation: this.views.summary(doc) } });
     }
+    // The server stopped while this stream was being opened: the client reconnects from here.
+    if (this.closed) finish();
   }
 
   /** True when nothing follows `last` and the stream, or the record, has ended. */
@@ -117,10 +122,10 @@ export class GenerationStreams {
     return event !== null && ends(event);
   }
 
-  /** Ends every open stream and wait, so that a stopping server does not wait for them. */
+  /** Ends every open stream and wait (and any opened later), so that a stopping server does not wait for them. */
   closeAll(): void {
-    for (const res of this.open) res.end();
-    this.open.clear();
+    this.closed = true;
+    for (const finish of [...this.open.values()]) finish();
     for (const wait of this.waits) wait.abort();
   }
 
@@ -135,6 +140,7 @@ export class GenerationStreams {
     signal: AbortSignal,
   ): Promise<void> {
     const stop = new AbortController();
+    if (this.closed) stop.abort();
     this.waits.add(stop);
     const abort = () => stop.abort();
     signal.addEventListener('abort', abort);

@@ -82,8 +82,10 @@ export class GenerationRepository {
   }
 
   /** Scoped to the owner: another user's id is indistinguishable from an unknown one. */
-  findOwned(id: ObjectId, userId: ObjectId): Promise<GenerationDocument | null> {
-    return this.generations.findOne({ _id: id, user_id: userId });
+  /** By `_id` alone, the owner checked here (see ImageRepository.findOwned). */
+  async findOwned(id: ObjectId, userId: ObjectId): Promise<GenerationDocument | null> {
+    const doc = await this.generations.findOne({ _id: id });
+    return doc?.user_id.equals(userId) ? doc : null;
   }
 
   /** Newest first, keyset-paginated on `_id` (ObjectIds grow with time), served by the user indexes. */

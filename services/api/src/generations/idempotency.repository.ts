@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { MongoServerError, type Db, type ObjectId } from 'mongodb';
-import { COLLECTIONS, type IdempotencyKeyDocument } from '@imagegen/shared';
+import type { Db, ObjectId } from 'mongodb';
+import { COLLECTIONS, isDuplicateKey, type IdempotencyKeyDocument } from '@imagegen/shared';
 
 /** How long a key holds its generation. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
@@ -32,7 +32,7 @@ export class IdempotencyRepository {
       await this.keys.insertOne(doc);
       return { claimed: true };
     } catch (err) {
-      if (!(err instanceof MongoServerError && err.code === 11000)) throw err;
+      if (!isDuplicateKey(err)) throw err;
     }
     const existing = await this.keys.findOne({ _id });
     // Gone meanwhile: its creation failed, so the key is free again.

@@ -8,7 +8,12 @@ export class ImageRepository {
     this.images = db.collection<ImageDocument>(COLLECTIONS.images);
   }
 
-  findOwned(generationId: ObjectId, userId: ObjectId): Promise<ImageDocument | null> {
-    return this.images.findOne({ _id: generationId, user_id: userId });
+  /**
+   * Looked up by `_id` alone and the owner checked here: a primary-key lookup is served from the
+   * index by every MongoDB-wire server, while FerretDB reads every image for any other filter.
+   */
+  async findOwned(generationId: ObjectId, userId: ObjectId): Promise<ImageDocument | null> {
+    const image = await this.images.findOne({ _id: generationId });
+    return image?.user_id.equals(userId) ? image : null;
   }
 }

@@ -15,8 +15,11 @@ function withTimeout(check: Promise<unknown>): Promise<'ok' | 'unreachable'> {
     .finally(() => clearTimeout(timer));
 }
 
-/** `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer. */
-export function healthRoutes(db: Db, redis: Redis): Router {
+/**
+ * `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer, and it
+ * is not shutting down (it still serves while it drains, but should be sent nothing new).
+ */
+export function healthRoutes(db: Db, redis: Redis, stopping: () => boolean): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -24,6 +27,10 @@ export function healthRoutes(db: Db, redis: Redis): Router {
   });
 
   router.get('/readyz', async (_req, res) => {
+    if (stopping()) {
+      res.status(503).json({ success: false, message: 'shutting down', data: { stopping: true } });
+      return;
+    }
     const [mongodb, redisState] = await Promise.all([withTimeout(db.command({ ping: 1 })), withTimeout(redis.ping())]);
     const ready = mongodb === 'ok' && redisState === 'ok';
     res.status(ready ? 200 : 503).json({

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler } from 'express';
 import type { TokenClaims } from '@imagegen/shared';
-import type { TokenService } from '../auth/token.service';
+import type { Authenticator } from '../auth/authenticator';
 import { UnauthorizedError } from '../errors';
 
 /** The token of `Authorization: Bearer <token>`, if the request has one. */
@@ -9,11 +9,11 @@ export function bearerToken(req: Request): string | undefined {
 }
 
 /** Requires `Authorization: Bearer <token>` and puts the verified claims in `res.locals.auth`. */
-export function authenticate(tokens: TokenService): RequestHandler {
-  return (req, res, next) => {
+export function authenticate(auth: Authenticator): RequestHandler {
+  return async (req, res, next) => {
     const token = bearerToken(req);
     if (!token) throw new UnauthorizedError('Missing bearer token');
-    const claims = tokens.verify(token);
+    const claims = await auth.verify(token);
     // Scoped tokens (a stream token in a URL, a dashboard session's) open only their one thing.
     if (claims.scope) throw new UnauthorizedError('This token is not a bearer token');
     res.locals.auth = claims;

@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { ApiFailure, Logger } from '@imagegen/shared';
+import { isDependencyOutage, type ApiFailure, type Logger } from '@imagegen/shared';
 import { AppError, NotFoundError, RateLimitedError } from '../errors';
-import { isDependencyOutage } from '../infra/outage';
 
 /** Errors body-parser raises carry a `type`; these are the client's fault. */
 const BODY_ERRORS: Record<string, { status: number; message: string }> = {
@@ -20,7 +19,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const { status, body } = toResponse(err);
-    if (status >= 500) logger.error({ err, method: req.method, path: req.path, status }, 'request failed');
+    // `req.log` carries the request id.
+    if (status >= 500) (req.log ?? logger).error({ err, method: req.method, path: req.path, status }, 'request failed');
     if (status === 503) res.set('Retry-After', '5');
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     res.status(status).json(body);

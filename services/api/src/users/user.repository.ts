@@ -1,5 +1,5 @@
-import { MongoServerError, ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, type UserDocument, type UserRole } from '@imagegen/shared';
+import { ObjectId, type Db } from 'mongodb';
+import { COLLECTIONS, isDuplicateKey, type UserDocument, type UserRole } from '@imagegen/shared';
 import { freshWebhookSecret } from '../webhooks/webhook-secret';
 
 export interface NewUser {
@@ -22,6 +22,10 @@ export class UserRepository {
 
   findById(id: ObjectId): Promise<UserDocument | null> {
     return this.users.findOne({ _id: id });
+  }
+
+  async exists(id: ObjectId): Promise<boolean> {
+    return (await this.users.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
   }
 
   /** The updated user, or null when there is none of this id. */
@@ -58,7 +62,7 @@ export class UserRepository {
       await this.users.insertOne(doc);
       return doc;
     } catch (err) {
-      if (err instanceof MongoServerError && err.code === 11000) return null;
+      if (isDuplicateKey(err)) return null;
       throw err;
     }
   }

@@ -1,5 +1,11 @@
 import { Binary, type Db, type ObjectId } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type ImageDocument, type ImageMeta } from '@imagegen/shared';
+import {
+  COLLECTIONS,
+  isDuplicateKey,
+  type GenerationDocument,
+  type ImageDocument,
+  type ImageMeta,
+} from '@imagegen/shared';
 import type { SniffedImage } from '../images/sniff';
 
 /**
@@ -30,9 +36,30 @@ export class GenerationRepository {
     return this.generations.findOne({ _id: id });
   }
 
+  /** Runs in flight that have not changed since `before`, oldest first. */
+  stale(before: Date, limit: number): Promise<GenerationDocument[]> {
+    return this.generations
+      .find({ status: { $in: ['pending', 'processing'] }, updated_at: { $lt: before } })
+      .sort({ updated_at: 1 })
+      .limit(limit)
+      .toArray();
+  }
+
   /**
-   * Stores the image under the generation's id (a replace, so a redelivered job rewrites rather
-   * than duplicates), then completes the record and returns it; null when it had left `processing`.
+   * Back to `pending` for its run to be queued again, if the record is still as the reconciler saw
+   * it; null when it changed meanwhile (its job moved it, or it was canceled or retried).
+   */
+  requeue(seen: GenerationDocument): Promise<GenerationDocument | null> {
+    return this.generations.findOneAndUpdate(
+      { _id: seen._id, run: seen.run, status: seen.status, updated_at: seen.updated_at },
+      { $set: { status: 'pending', updated_at: new Date() } },
+      { returnDocument: 'after' },
+    );
+  }
+
+  /**
+   * Stores the image under the generation's id, then completes the record and returns it; null
+   * when the run no longer holds it (canceled, failed, or completed by another delivery of the job).
    */
   async complete(generation: GenerationDocument, image: SniffedImage): Promise<GenerationDocument | null> {
     const meta: ImageMeta = {
@@ -42,11 +69,28 @@ export class GenerationRepository {
       height: image.height,
     };
     const now = new Date();
-    await this.images.replaceOne(
-      { _id: generation._id },
-      { ...meta, user_id: generation.user_id, data: new Binary(image.bytes), created_at: now },
-      { upsert: true },
+    const stored: ImageDocument = {
+      _id: generation._id,
+      ...meta,
+      user_id: generation.user_id,
+      data: new Binary(image.bytes),
+      created_at: now,
+    };
+    // An insert, which no MongoDB-wire server needs to read for. Bytes already there come from
+    // another delivery of the job: they are replaced only while this run holds the record, so the
+    // image of a generation another delivery completed is never swapped under its metadata.
+    const inserted = await this.images.insertOne(stored).then(
+      () => true,
+      (err: unknown) => {
+        if (!isDuplicateKey(err)) throw err;
+        return false;
+      },
     );
+    if (!inserted) {
+      const held = { _id: generation._id, run: generation.run, status: 'processing' as const };
+      if (!(await this.generations.countDocuments(held))) return null;
+      await this.images.replaceOne({ _id: generation._id }, stored);
+    }
     const completed = await this.generations.findOneAndUpdate(
       { _id: generation._id, run: generation.run, status: 'processing' },
       { $set: { status: 'completed', image: meta, error: null, completed_at: now, updated_at: now } },

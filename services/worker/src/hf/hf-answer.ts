@@ -1,4 +1,4 @@
-import { sniffImage, type SniffedImage } from '../images/sniff';
+import { sniff, type SniffedImage } from '../images/sniff';
 import { parseRetryAfter } from '../retry-after';
 import { seconds, type RetryReason } from './backoff';
 
@@ -36,8 +36,12 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
   const { status } = answer;
   const said = errorText(answer);
   if (status === 200) {
-    const image = sniffImage(answer.body);
-    if (image) return { kind: 'image', image };
+    const sniffed = sniff(answer.body);
+    if (sniffed.kind === 'image') return { kind: 'image', image: sniffed.image };
+    // Cut short on the way (a proxy, a dropped connection the length did not show): asking again helps.
+    if (sniffed.kind === 'truncated') {
+      return retry({ kind: 'network' }, `the ${sniffed.mime_type} answer was cut short (${answer.body.length} bytes)`);
+    }
     return fail(
       `Hugging Face answered 200 but not with an image (${answer.contentType ?? 'no content-type'}): ${said}`,
       status,

@@ -1,0 +1,77 @@
+import type { Stack } from '@imagegen/devstack';
+import { connectMongo } from '@imagegen/shared';
+import { completedGeneration, httpLoad, type HttpFigures } from './measure';
+import { baseline, run } from './processes';
+import { CONNECTIONS, ROUNDS, SECONDS, mean, place, ratio, settle, startOurApi } from './setup';
+
+/** Runs `measure` against the floor and ours in turn, ROUNDS times each, and averages each side. */
+async function alternate(floor: () => Promise<HttpFigures>, ours: () => Promise<HttpFigures>) {
+  const runs: { floor: HttpFigures[]; ours: HttpFigures[] } = { floor: [], ours: [] };
+  for (let i = 0; i < ROUNDS; i++) {
+    runs.floor.push(await floor());
+    runs.ours.push(await ours());
+  }
+  for (const figures of [...runs.floor, ...runs.ours]) {
+    if (figures.non2xx || figures.errors) throw new Error(`a load run had failures: ${JSON.stringify(figures)}`);
+  }
+  const rps = mean(runs.ours.map((f) => f.rps));
+  const baselineRps = mean(runs.floor.map((f) => f.rps));
+  return {
+    rps: Math.round(rps * 10) / 10,
+    baseline_rps: Math.round(baselineRps * 10) / 10,
+    ratio: ratio(rps, baselineRps),
+    p99_ms: Math.max(...runs.ours.map((f) => f.p99_ms)),
+    baseline_p99_ms: Math.max(...runs.floor.map((f) => f.p99_ms)),
+  };
+}
+
+export async function apiCreate(stack: Stack) {
+  const { api, token } = await startOurApi(place(stack, 'create'));
+  const floor = await run(baseline('api'), place(stack, 'create_floor'), 'PORT', '/health');
+  try {
+    const body = (n: number) => JSON.stringify({ prompt: `a bench picture ${n}` });
+    return await alternate(
+      () =>
+        httpLoad(floor.url, CONNECTIONS, SECONDS, (n) => ({
+          method: 'POST',
+          path: '/generations',
+          headers: { 'content-type': 'application/json' },
+          body: body(n),
+        })),
+      () =>
+        httpLoad(api.url, CONNECTIONS, SECONDS, (n) => ({
+          method: 'POST',
+          path: '/api/generations',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          body: body(n),
+        })),
+    );
+  } finally {
+    await settle();
+    await Promise.all([api.stop(), floor.stop()]);
+  }
+}
+
+export async function apiGet(stack: Stack, image: Buffer) {
+  const ours = place(stack, 'get');
+  const floorPlace = place(stack, 'get_floor');
+  const { api, token, userId } = await startOurApi(ours);
+  const floor = await run(baseline('api'), floorPlace, 'PORT', '/health');
+  const [ourDb, floorDb] = await Promise.all([connectMongo(ours.MONGODB_URI), connectMongo(floorPlace.MONGODB_URI)]);
+  try {
+    const ourId = await completedGeneration(ourDb.db, userId, image);
+    const floorId = await completedGeneration(floorDb.db, userId, image);
+    return await alternate(
+      () => httpLoad(floor.url, CONNECTIONS, SECONDS, () => ({ method: 'GET', path: `/generations/${floorId}` })),
+      () =>
+        httpLoad(api.url, CONNECTIONS, SECONDS, () => ({
+          method: 'GET',
+          path: `/api/generations/${ourId}`,
+          headers: { authorization: `Bearer ${token}` },
+        })),
+    );
+  } finally {
+    await settle();
+    await Promise.all([api.stop(), floor.stop(), ourDb.client.close(), floorDb.client.close()]);
+  }
+}

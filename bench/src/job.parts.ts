@@ -1,0 +1,132 @@
+import type { Stack } from '@imagegen/devstack';
+import { connectMongo, type Generation } from '@imagegen/shared';
+import { ObjectId } from 'mongodb';
+import type { HfStub } from './hf-stub';
+import { percentile, queueJobs, untilCompleted } from './measure';
+import { baseline, rssMb, run, service, type Running } from './processes';
+import {
+  E2E_IN_FLIGHT,
+  E2E_JOBS,
+  HF_LATENCY_MS,
+  MEMORY_IN_FLIGHT,
+  MEMORY_JOBS,
+  MEMORY_WARM_UP_JOBS,
+  WORKER_CONCURRENCY,
+  WORKER_JOBS,
+  place,
+  ratio,
+  startOurApi,
+} from './setup';
+
+/** Jobs per second of a worker process draining WORKER_JOBS queued jobs, HF answering at once. */
+async function drain(stack: Stack, hf: HfStub, script: string, name: string): Promise<number> {
+  const where = place(stack, name);
+  const worker = await run(
+    script,
+    { ...where, HF_TOKEN: 'hf_bench', HF_BASE_URL: hf.baseUrl, WORKER_CONCURRENCY: String(WORKER_CONCURRENCY) },
+    'WORKER_HEALTH_PORT',
+    '/',
+  );
+  const mongo = await connectMongo(where.MONGODB_URI);
+  try {
+    await queueJobs(mongo.db, stack.redisUrl, where.QUEUE_PREFIX, new ObjectId(), WORKER_JOBS);
+    const ms = await untilCompleted(mongo.db, WORKER_JOBS, 240_000);
+    return Math.round((WORKER_JOBS / (ms / 1000)) * 10) / 10;
+  } finally {
+    await Promise.all([worker.stop(), mongo.client.close()]);
+  }
+}
+
+export async function workerThroughput(stack: Stack, hf: HfStub) {
+  hf.latencyMs = 0;
+  const floor = await drain(stack, hf, baseline('worker'), 'worker_floor');
+  const ours = await drain(stack, hf, service('worker'), 'worker');
+  return { jobs_per_s: ours, baseline_jobs_per_s: floor, ratio: ratio(ours, floor) };
+}
+
+/** `count` generations through the API, `inFlight` at a time, each answered when it ends (Prefer: wait). */
+async function generate(api: Running, token: string, count: number, inFlight: number): Promise<Generation[]> {
+  let next = 0;
+  const done: Generation[] = [];
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const n = next++;
+        const res = await fetch(`${api.url}/api/generations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, prefer: 'wait=60' },
+          body: JSON.stringify({ prompt: `an end-to-end bench picture ${n}` }),
+        });
+        const body = (await res.json()) as { data: Generation };
+        if (res.status !== 200 || body.data.status !== 'completed')
+          throw new Error(`generation ${n}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+        done.push(body.data);
+      }
+    }),
+  );
+  return done;
+}
+
+async function withSystem<T>(
+  stack: Stack,
+  hf: HfStub,
+  name: string,
+  use: (api: Running, token: string, worker: Running) => Promise<T>,
+) {
+  const where = place(stack, name);
+  const { api, token } = await startOurApi(where);
+  const worker = await run(
+    service('worker'),
+    {
+      ...where,
+      HF_TOKEN: 'hf_bench',
+      HF_BASE_URL: hf.baseUrl,
+      WORKER_CONCURRENCY: String(E2E_IN_FLIGHT),
+      HF_TIMEOUT_MS: '60000',
+    },
+    'WORKER_HEALTH_PORT',
+    '/',
+  );
+  try {
+    return await use(api, token, worker);
+  } finally {
+    await Promise.all([api.stop(), worker.stop()]);
+  }
+}
+
+export async function endToEnd(stack: Stack, hf: HfStub) {
+  hf.latencyMs = HF_LATENCY_MS;
+  return withSystem(stack, hf, 'e2e', async (api, token) => {
+    const done = await generate(api, token, E2E_JOBS, E2E_IN_FLIGHT);
+    const times = done.map((g) => Date.parse(g.completed_at!) - Date.parse(g.created_at)).sort((a, b) => a - b);
+    const p50 = percentile(times, 50);
+    const p99 = percentile(times, 99);
+    return {
+      hf_latency_ms: HF_LATENCY_MS,
+      p50_ms: p50,
+      p99_ms: p99,
+      ratio_p50: ratio(p50, HF_LATENCY_MS),
+      ratio_p99: ratio(p99, HF_LATENCY_MS),
+    };
+  });
+}
+
+export async function memory(stack: Stack, hf: HfStub) {
+  hf.latencyMs = 0;
+  return withSystem(stack, hf, 'memory', async (api, token, worker) => {
+    await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT);
+    const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
+    await generate(api, token, MEMORY_JOBS, MEMORY_IN_FLIGHT);
+    const end = { api: rssMb(api.child), worker: rssMb(worker.child) };
+    return {
+      jobs: MEMORY_JOBS,
+      image_bytes: hf.image.length,
+      worker_rss_start_mb: start.worker,
+      worker_rss_end_mb: end.worker,
+      api_rss_start_mb: start.api,
+      api_rss_end_mb: end.api,
+      worker_ratio: ratio(end.worker, start.worker),
+      api_ratio: ratio(end.api, start.api),
+    };
+  });
+}

@@ -1,0 +1,92 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startStack } from '@imagegen/devstack';
+import { apiCreate, apiGet } from './api.parts';
+import { HfStub, noisePng } from './hf-stub';
+import { endToEnd, memory, workerThroughput } from './job.parts';
+import { ROOT } from './processes';
+
+/**
+ * `pnpm bench`: every figure is ours against a floor measured in the same run, on the same
+ * services (bench/README.md). Sizes and durations come from BENCH_* variables (bench/src/setup.ts).
+ */
+/** Runs one part, saying how long it took. */
+async function part<T>(name: string, measure: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  const result = await measure();
+  console.log(`[bench] ${name}: ${Math.round((Date.now() - started) / 1000)} s`);
+  return result;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const stack = await startStack();
+  for (const line of stack.descriptions) console.log(`[bench] ${line}`);
+  const megabyte = noisePng(512, 512);
+  const small = noisePng(64, 64);
+  const hf = await HfStub.start(small);
+  try {
+    const api_create = await part('api_create', () => apiCreate(stack));
+    const api_get = await part('api_get', () => apiGet(stack, megabyte));
+    const worker = await part('worker', () => workerThroughput(stack, hf));
+    const e2e = await part('e2e', () => endToEnd(stack, hf));
+    hf.image = megabyte;
+    const mem = await part('memory', () => memory(stack, hf));
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
+    const results = {
+      api_create,
+      api_get,
+      worker,
+      e2e,
+      memory: mem,
+      node_version: process.version,
+      git_commit: commit,
+      services: stack.descriptions,
+      duration_s: Math.round((Date.now() - started) / 1000),
+    };
+    const dir = resolve(ROOT, 'bench/results');
+    mkdirSync(dir, { recursive: true });
+    const text = `${JSON.stringify(results, null, 2)}\n`;
+    writeFileSync(resolve(dir, 'latest.json'), text);
+    writeFileSync(resolve(dir, `${new Date().toISOString().slice(0, 10)}-${commit}.json`), text);
+    console.table({
+      'api_create (rps)': {
+        ours: api_create.rps,
+        baseline: api_create.baseline_rps,
+        ratio: api_create.ratio,
+        target: '≥ 0.7',
+      },
+      'api_get (rps)': { ours: api_get.rps, baseline: api_get.baseline_rps, ratio: api_get.ratio, target: '≥ 0.8' },
+      'worker (jobs/s)': {
+        ours: worker.jobs_per_s,
+        baseline: worker.baseline_jobs_per_s,
+        ratio: worker.ratio,
+        target: '≥ 0.7',
+      },
+      'e2e p50 (ms)': { ours: e2e.p50_ms, baseline: e2e.hf_latency_ms, ratio: e2e.ratio_p50, target: '≤ 1.05' },
+      'e2e p99 (ms)': { ours: e2e.p99_ms, baseline: e2e.hf_latency_ms, ratio: e2e.ratio_p99, target: '≤ 1.2' },
+      'worker RSS (MB)': {
+        ours: mem.worker_rss_end_mb,
+        baseline: mem.worker_rss_start_mb,
+        ratio: mem.worker_ratio,
+        target: '≤ 1.2',
+      },
+      'api RSS (MB)': {
+        ours: mem.api_rss_end_mb,
+        baseline: mem.api_rss_start_mb,
+        ratio: mem.api_ratio,
+        target: '≤ 1.2',
+      },
+    });
+    console.log(`[bench] ${results.duration_s} s; bench/results/latest.json written`);
+  } finally {
+    await hf.close();
+    await stack.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`[bench] ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { freePort, stopChild, waitFor } from '@imagegen/devstack';
+
+export const ROOT = resolve(__dirname, '../..');
+
+export interface Running {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Runs a built script as its own process and waits until `readyPath` on its port answers 200. */
+export async function run(
+  script: string,
+  env: Record<string, string>,
+  portVar: string,
+  readyPath: string,
+): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [script], {
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, [portVar]: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    script,
+    async () => {
+      const res = await fetch(url + readyPath);
+      if (!res.ok) throw new Error(`${readyPath} answered ${res.status}`);
+    },
+    30_000,
+    child,
+  );
+  return { url, child, stop: () => stopChild(child, 30_000) };
+}
+
+export const service = (name: 'api' | 'worker') => resolve(ROOT, 'services', name, 'dist/main.js');
+export const baseline = (name: string) => resolve(__dirname, 'baselines', `${name}.js`);
+
+/** Resident memory of a process, from /proc (Linux), in MB. */
+export function rssMb(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
+}

@@ -1,0 +1,56 @@
+import { withDatabase, type Stack } from '@imagegen/devstack';
+import { ObjectId } from 'mongodb';
+import { run, service } from './processes';
+
+/** The bench's sizes and durations; BENCH_* variables change them (bench/README.md). */
+const env = process.env;
+export const SECONDS = Number(env.BENCH_SECONDS ?? 5);
+export const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
+export const WORKER_JOBS = Number(env.BENCH_WORKER_JOBS ?? 200);
+export const WORKER_CONCURRENCY = 16;
+export const E2E_JOBS = Number(env.BENCH_E2E_JOBS ?? 100);
+export const E2E_IN_FLIGHT = 20;
+export const HF_LATENCY_MS = Number(env.BENCH_HF_LATENCY_MS ?? 1_000);
+/** The issue asks for 5,000; FerretDB on SQLite cannot store that many 1 MB images in minutes (bench/README.md). */
+export const MEMORY_JOBS = Number(env.BENCH_MEMORY_JOBS ?? 200);
+export const MEMORY_WARM_UP_JOBS = 50;
+/** Fewer at once than the e2e part: FerretDB answers SQLITE_BUSY to many concurrent 1 MB writes. */
+export const MEMORY_IN_FLIGHT = 8;
+export const ROUNDS = 2;
+
+let scenarios = 0;
+/** A database and queue prefix of one scenario's own. */
+export function place(stack: Stack, name: string) {
+  const id = `bench_${Date.now().toString(36)}_${++scenarios}_${name}`;
+  return { MONGODB_URI: withDatabase(stack.mongoUri, id), REDIS_URL: stack.redisUrl, QUEUE_PREFIX: id };
+}
+
+/** Our API as the bench runs it: limits out of the way, logs quiet. */
+const apiEnv = {
+  HOST: '127.0.0.1',
+  JWT_SECRET: 'b'.repeat(32),
+  CREATE_RATE_LIMIT: '100000',
+  MAX_IN_FLIGHT_PER_USER: '10000',
+  LOG_LEVEL: 'warn',
+};
+
+/** Our API on `where`, with a signed-in user: its token and id. */
+export async function startOurApi(where: Record<string, string>) {
+  const api = await run(service('api'), { ...apiEnv, ...where }, 'PORT', '/readyz');
+  const res = await fetch(`${api.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'bench@example.com', password: 'password123', name: 'Bench' }),
+  });
+  const token = ((await res.json()) as { data: { token: string } }).data.token;
+  const userId = new ObjectId(
+    (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub,
+  );
+  return { api, token, userId };
+}
+
+/** autocannon stops at its time and abandons the requests in flight; they end before the services stop. */
+export const settle = () => new Promise((resolveSettle) => setTimeout(resolveSettle, 2_000));
+
+export const ratio = (ours: number, floor: number) => Math.round((ours / floor) * 100) / 100;
+export const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;

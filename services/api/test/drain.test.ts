@@ -1,0 +1,92 @@
+import { once } from 'node:events';
+import { createConnection, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isolation, type Isolation } from '../../../test/support/isolation';
+import { startTestApi } from './api-harness';
+
+const DRAIN_MS = 1_500;
+
+/** A raw connection, to send a request's bytes exactly when the test says. */
+async function connect(port: number): Promise<{ socket: Socket; received: () => string; ended: Promise<unknown> }> {
+  const socket = createConnection({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  let text = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (text += chunk));
+  // 'close' also comes after a reset; the error is what the test looks at.
+  const ended = new Promise((resolve) => socket.on('close', () => resolve(text)));
+  socket.on('error', (err: NodeJS.ErrnoException) => (text += `\n<${err.code}>`));
+  return { socket, received: () => text, ended };
+}
+
+const get = (path: string, connection = 'keep-alive') =>
+  `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: ${connection}\r\n\r\n`;
+
+/** The status line and headers of the first answer in `raw`. */
+function head(raw: string): { status: number; headers: Record<string, string>; body: string } {
+  const [top = '', body = ''] = raw.split('\r\n\r\n');
+  const [statusLine = '', ...lines] = top.split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((line) => {
+      const at = line.indexOf(':');
+      return [line.slice(0, at).toLowerCase(), line.slice(at + 1).trim()];
+    }),
+  );
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
+}
+
+describe('the API draining on shutdown', () => {
+  let iso: Isolation;
+
+  beforeAll(() => {
+    iso = isolation();
+  });
+
+  afterAll(async () => {
+    await iso.cleanup();
+  });
+
+  test('when a connection made before the stop sends its request after it, then the request is answered whole, with Connection: close, and the stop waits for it', async () => {
+    const { api } = await startTestApi(iso, { SHUTDOWN_DRAIN_MS: String(DRAIN_MS) });
+    const late = await connect(api.port);
+    let stopped = false;
+    const stopping = api.stop().then(() => (stopped = true));
+    // The request Node's own server.close() would have reset: its connection was idle at the stop.
+    await sleep(200);
+    late.socket.write(get('/healthz'));
+    await late.ended;
+
+    const answer = head(late.received());
+    expect(answer.status).toBe(200);
+    expect(answer.headers.connection).toBe('close');
+    expect(JSON.parse(answer.body)).toEqual({ success: true, message: 'ok', data: { status: 'ok' } });
+    expect(late.received()).not.toContain('<ECONNRESET>');
+    expect(stopped).toBe(false);
+    await stopping;
+  });
+
+  test('when the stop begins, then /readyz answers 503 "shutting down" while other requests are still served, a keep-alive connection left idle is closed after the drain, and no new connection is taken after it', async () => {
+    const { api } = await startTestApi(iso, { SHUTDOWN_DRAIN_MS: String(DRAIN_MS) });
+    const idle = await connect(api.port);
+    idle.socket.write(get('/healthz'));
+    await sleep(100);
+    expect(head(idle.received())).toMatchObject({ status: 200, headers: { connection: 'keep-alive' } });
+
+    const stopping = api.stop();
+    const ready = await fetch(`http://127.0.0.1:${api.port}/readyz`, { headers: { connection: 'close' } });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ success: false, message: 'shutting down', data: { stopping: true } });
+    const health = await fetch(`http://127.0.0.1:${api.port}/healthz`, { headers: { connection: 'close' } });
+    expect(health.status).toBe(200);
+
+    // Kept open during the drain, for a request that might still be on its way, then closed.
+    let closed = false;
+    void idle.ended.then(() => (closed = true));
+    await sleep(DRAIN_MS / 2);
+    expect(closed).toBe(false);
+    await idle.ended;
+    expect(idle.received()).not.toContain('<ECONNRESET>');
+    await stopping;
+    await expect(fetch(`http://127.0.0.1:${api.port}/healthz`)).rejects.toThrow();
+  });
+});
