@@ -27,6 +27,23 @@ async function main(): Promise<void> {
   const small = noisePng(64, 64);
   const hf = await HfStub.start(small);
   try {
+    const only = process.env.BENCH_PARTS?.split(',').map((name) => name.trim());
+    if (only) {
+      // A subset, for working on one figure: printed, not recorded, since results need every part.
+      const parts: Record<string, () => Promise<unknown>> = {
+        api_create: () => apiCreate(stack),
+        api_get: () => apiGet(stack, megabyte),
+        worker: () => workerThroughput(stack, hf),
+        e2e: () => endToEnd(stack, hf),
+        memory: () => ((hf.image = megabyte), memory(stack, hf)),
+      };
+      for (const name of only) {
+        const measure = parts[name];
+        if (!measure) throw new Error(`BENCH_PARTS: no part ${name}; parts are ${Object.keys(parts).join(', ')}`);
+        console.log(`[bench] ${name}: ${JSON.stringify(await part(name, measure))}`);
+      }
+      return;
+    }
     const api_create = await part('api_create', () => apiCreate(stack));
     const api_get = await part('api_get', () => apiGet(stack, megabyte));
     const worker = await part('worker', () => workerThroughput(stack, hf));

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { freePort, stopChild, waitFor } from '@imagegen/devstack';
 
 export const ROOT = resolve(__dirname, '../..');
@@ -19,7 +19,7 @@ export async function run(
   readyPath: string,
 ): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...profiling(script), script], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env, [portVar]: String(port) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -34,6 +34,17 @@ export async function run(
     child,
   );
   return { url, child, stop: () => stopChild(child, 30_000) };
+}
+
+/**
+ * With BENCH_CPU_PROF=<dir>, each process writes a CPU profile when it exits, under a folder of
+ * its own (`api`, `worker`, `floor-api`, `floor-worker`); open them in Chrome DevTools.
+ */
+function profiling(script: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return [];
+  const name = script.includes('baselines') ? `floor-${basename(script, '.js')}` : basename(resolve(script, '../..'));
+  return ['--cpu-prof', `--cpu-prof-dir=${resolve(dir, name)}`];
 }
 
 export const service = (name: 'api' | 'worker') => resolve(ROOT, 'services', name, 'dist/main.js');

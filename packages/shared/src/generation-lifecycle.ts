@@ -1,23 +1,25 @@
 import type { GenerationDocument } from './db';
 import type { GenerationEvents } from './generation-events';
+import type { InFlightGenerations } from './in-flight';
 import { toSummary } from './generation-view';
 import type { WebhookNotifier } from './webhook-notifier';
 
 /**
  * What follows a generation's change of state, wherever it happens (API or worker): an event on
- * its live stream, and the webhooks it asked for. Safe to call twice for one change (BullMQ runs a
+ * its live stream, the webhooks it asked for, and its owner's set of generations in flight. Safe to call twice for one change (BullMQ runs a
  * job at least once): webhooks are deduplicated, and a repeated event only repeats a state.
  */
 export class GenerationLifecycle {
   constructor(
     private readonly events: GenerationEvents,
     private readonly webhooks: WebhookNotifier,
+    private readonly inFlight: InFlightGenerations,
     private readonly publicBaseUrl: string,
   ) {}
 
   /** Now pending (created, retried, or handed back by a stopping worker). */
   async queued(generation: GenerationDocument): Promise<void> {
-    await this.status(generation);
+    await Promise.all([this.status(generation), this.inFlight.add(generation.user_id, generation._id)]);
   }
 
   async started(generation: GenerationDocument): Promise<void> {
@@ -26,7 +28,7 @@ export class GenerationLifecycle {
   }
 
   async ended(generation: GenerationDocument): Promise<void> {
-    await this.status(generation);
+    await Promise.all([this.status(generation), this.inFlight.remove(generation.user_id, generation._id)]);
     await this.webhooks.ended(generation);
   }
 

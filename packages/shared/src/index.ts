@@ -21,3 +21,4 @@ export * from './lifecycle';
 export * from './outage';
 export * from './generation-scheduling';
 export * from './text';
+export * from './in-flight';

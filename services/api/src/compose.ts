@@ -4,6 +4,7 @@ import {
   GenerationCanceller,
   GenerationEvents,
   GenerationLifecycle,
+  InFlightGenerations,
   QUEUES,
   RunTimes,
   WebhookNotifier,
@@ -61,9 +62,11 @@ export function compose(
   const events = new GenerationEvents(redis, config.QUEUE_PREFIX);
   const hub = EventHub.start(redis, events.channel, logger);
   const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(db));
+  const inFlight = new InFlightGenerations(redis, config.QUEUE_PREFIX);
   const lifecycle = new GenerationLifecycle(
     events,
     new WebhookNotifier(db, webhookQueue, config.PUBLIC_BASE_URL),
+    inFlight,
     config.PUBLIC_BASE_URL,
   );
   const generationRepository = new GenerationRepository(db);
@@ -92,7 +95,7 @@ export function compose(
     retries,
     standings: new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX)),
     views,
-    limits: new CreateLimits(redis, config.QUEUE_PREFIX, db, {
+    limits: new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {
       perWindow: config.CREATE_RATE_LIMIT,
       windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
       maxInFlight: config.MAX_IN_FLIGHT_PER_USER,

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { COLLECTIONS, type ApiFailure } from '@imagegen/shared';
 import { startHarness, startTestApi, type Harness } from './api-harness';
@@ -85,12 +86,68 @@ describe('per-user cap on generations in flight', () => {
     expect(replay.body.data.id).toBe(first.body.data.id);
 
     // One ends: room for another.
-    await h.db
-      .collection(COLLECTIONS.generations)
-      .updateOne({ _id: new ObjectId(first.body.data.id) }, { $set: { status: 'completed' } });
+    expect((await carol.request('POST', `/api/generations/${first.body.data.id}/cancel`)).status).toBe(200);
     expect((await carol.request('POST', '/api/generations', { prompt: 'c' })).status).toBe(202);
+    expect((await carol.request('POST', '/api/generations', { prompt: 'd' })).status).toBe(429);
+  });
+
+  test('when one user sends many creates at once, then exactly the cap are accepted and the rest refused with 429', async () => {
+    const dave = await h.user('cap-dave@example.com');
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => dave.request('POST', '/api/generations', { prompt: `at once ${i}` })),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([...Array(2).fill(202), ...Array(10).fill(429)]);
+    const records = await h.db.collection(COLLECTIONS.generations).countDocuments({ prompt: { $regex: '^at once ' } });
+    expect(records).toBe(2);
+  });
+
+  test('when a create cannot be written, then its place under the cap is given back', async () => {
+    const erin = await h.user('cap-erin@example.com');
+    // A webhook to a private address is refused after the cap was checked.
+    for (let i = 0; i < 3; i++) {
+      const refused = await erin.request('POST', '/api/generations', {
+        prompt: 'with a private hook',
+        webhook_url: 'http://127.0.0.1:9/hook',
+      });
+      expect(refused.status).toBe(400);
+    }
+    expect((await erin.request('POST', '/api/generations', { prompt: 'one' })).status).toBe(202);
+    expect((await erin.request('POST', '/api/generations', { prompt: 'two' })).status).toBe(202);
+    expect((await erin.request('POST', '/api/generations', { prompt: 'three' })).status).toBe(429);
+  });
+
+  test('when a generation ended without leaving the in-flight set (its process stopped between the two writes), then at the cap the set is checked against the records and the stale member dropped, but a young one is kept', async () => {
+    const frank = await h.user('cap-frank@example.com');
+    const userId = new ObjectId(subjectOf(frank.token!));
+    const redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
+    try {
+      const key = `${h.iso.queuePrefix}:in-flight:${userId.toHexString()}`;
+      const generations = h.db.collection(COLLECTIONS.generations);
+      // Ended records whose ends never reached the set: one from two minutes ago, one from now.
+      const old = ObjectId.createFromTime(Math.floor(Date.now() / 1000) - 120);
+      const young = new ObjectId();
+      for (const _id of [old, young]) {
+        await generations.insertOne({ _id, user_id: userId, prompt: 'ended', status: 'completed' });
+        await redis.sadd(key, _id.toHexString());
+      }
+
+      // At the cap by the set alone: the old member is looked up and dropped, the young one kept.
+      expect((await frank.request('POST', '/api/generations', { prompt: 'fits' })).status).toBe(202);
+      expect(await redis.sismember(key, old.toHexString())).toBe(0);
+      expect(await redis.sismember(key, young.toHexString())).toBe(1);
+      const refused = await frank.request<ApiFailure>('POST', '/api/generations', { prompt: 'over' });
+      expect(refused.status).toBe(429);
+    } finally {
+      redis.disconnect();
+    }
   });
 });
+
+/** The user id a token was issued to. */
+function subjectOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+}
 
 describe('limit settings', () => {
   test.each([

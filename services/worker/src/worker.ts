@@ -8,6 +8,7 @@ import {
   GenerationEvents,
   GenerationJobData,
   GenerationLifecycle,
+  InFlightGenerations,
   JOBS,
   RunTimes,
   QUEUES,
@@ -76,6 +77,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const lifecycle = new GenerationLifecycle(
     new GenerationEvents(redis, config.QUEUE_PREFIX),
     new WebhookNotifier(mongo.db, webhookQueue, config.PUBLIC_BASE_URL),
+    new InFlightGenerations(redis, config.QUEUE_PREFIX),
     config.PUBLIC_BASE_URL,
   );
   const canceller = new GenerationCanceller(mongo.db, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);

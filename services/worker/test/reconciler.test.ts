@@ -6,6 +6,7 @@ import {
   GenerationCanceller,
   GenerationEvents,
   GenerationLifecycle,
+  InFlightGenerations,
   JOBS,
   QUEUES,
   WebhookNotifier,
@@ -45,6 +46,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
     const lifecycle = new GenerationLifecycle(
       new GenerationEvents(redis, env.queuePrefix),
       new WebhookNotifier(db, webhooks, base),
+      new InFlightGenerations(redis, env.queuePrefix),
       base,
     );
     reconciler = new Reconciler(

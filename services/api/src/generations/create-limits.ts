@@ -1,8 +1,12 @@
 import type { Redis } from 'ioredis';
-import { ObjectId, type Db } from 'mongodb';
+import type { ObjectId } from 'mongodb';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { COLLECTIONS, type GenerationDocument } from '@imagegen/shared';
+import type { InFlightGenerations } from '@imagegen/shared';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
+import type { GenerationRepository } from './generation.repository';
+
+/** How old (by its id) a generation in a user's in-flight set must be for its record to be looked up. */
+const SETTLED_AFTER_MS = 60_000;
 
 export interface CreateLimitPolicy {
   /** Creates a user may make per window. */
@@ -13,17 +17,17 @@ export interface CreateLimitPolicy {
 }
 
 /**
- * Per-user limits on creating generations: a rate counted in Redis (so it holds across API
- * instances) and a cap on generations in flight counted in MongoDB.
+ * Per-user limits on creating generations, both kept in Redis so that they hold across API
+ * instances: a rate, and a cap on generations in flight (InFlightGenerations).
  */
 export class CreateLimits {
   private readonly rate: RateLimiterRedis;
-  private readonly generations;
 
   constructor(
     redis: Redis,
     prefix: string,
-    db: Db,
+    private readonly generations: GenerationRepository,
+    private readonly inFlight: InFlightGenerations,
     private readonly policy: CreateLimitPolicy,
   ) {
     this.rate = new RateLimiterRedis({
@@ -34,7 +38,6 @@ export class CreateLimits {
       // Fail at once while Redis is away (the error becomes a 503), as the job queue does.
       rejectIfRedisNotReady: true,
     });
-    this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
   }
 
   /** Counts one create against the user's rate; a 429 with Retry-After when it is spent. */
@@ -56,17 +59,30 @@ export class CreateLimits {
     }
   }
 
-  /** A 429 when the user already has as many generations pending or processing as allowed. */
-  async checkInFlight(userId: string): Promise<void> {
-    const inFlight = await this.generations.countDocuments(
-      { user_id: new ObjectId(userId), status: { $in: ['pending', 'processing'] } },
-      { limit: this.policy.maxInFlight },
-    );
-    if (inFlight >= this.policy.maxInFlight) {
+  /**
+   * Counts the new generation against the user's cap on generations in flight, or refuses it (429)
+   * when the user already has as many pending or processing as allowed. Members left behind by a
+   * stopped process are dropped once they are old enough that their record must exist: a younger
+   * one may belong to a create that has not written its record yet.
+   */
+  async reserveInFlight(userId: ObjectId, generationId: ObjectId): Promise<void> {
+    const max = this.policy.maxInFlight;
+    if ((await this.inFlight.reserve(userId, generationId, max)) === null) return;
+    const settled = Date.now() - SETTLED_AFTER_MS;
+    const old = (await this.inFlight.members(userId)).filter((id) => id.getTimestamp().getTime() < settled);
+    const live = new Set((await this.generations.inFlightAmong(old)).map((id) => id.toHexString()));
+    await this.inFlight.remove(userId, ...old.filter((id) => !live.has(id.toHexString())));
+    const size = await this.inFlight.reserve(userId, generationId, max);
+    if (size !== null) {
       throw new RateLimitedError(
-        `You have ${inFlight} generations pending or processing, the most allowed; wait for one to end`,
+        `You have ${size} generations pending or processing, the most allowed; wait for one to end`,
         5,
       );
     }
+  }
+
+  /** Takes back a reservation whose generation was not created after all. */
+  async release(userId: ObjectId, generationId: ObjectId): Promise<void> {
+    await this.inFlight.remove(userId, generationId);
   }
 }

@@ -23,6 +23,15 @@ export class GenerationRepository {
     await this.generations.deleteOne({ _id: id, status: 'pending' });
   }
 
+  /** Those of `ids` whose records are pending or processing. */
+  async inFlightAmong(ids: ObjectId[]): Promise<ObjectId[]> {
+    if (ids.length === 0) return [];
+    const docs = await this.generations
+      .find({ _id: { $in: ids }, status: { $in: ['pending', 'processing'] } }, { projection: { _id: 1 } })
+      .toArray();
+    return docs.map((doc) => doc._id);
+  }
+
   findById(id: ObjectId): Promise<GenerationDocument | null> {
     return this.generations.findOne({ _id: id });
   }

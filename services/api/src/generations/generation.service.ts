@@ -82,21 +82,25 @@ export class GenerationService {
 
   /** Checks the request, writes the record and queues its jobs; the record is removed if they cannot be. */
   private async write(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
+    const owner = new ObjectId(userId);
     // Only new generations count against the cap: a replay of one in flight is not refused.
-    await this.deps.limits.checkInFlight(userId);
-    const doc = await this.deps.requests.toDocument(userId, input, id);
-    await this.generations.insert(doc);
-    // Before the job exists, so that no worker's `processing` can come before this `pending`.
-    // Live streams start from it; the record is right even if it is lost.
-    await this.deps.lifecycle.queued(doc).catch(() => undefined);
+    await this.deps.limits.reserveInFlight(owner, id);
+    let written = false;
     try {
+      const doc = await this.deps.requests.toDocument(userId, input, id);
+      await this.generations.insert(doc);
+      written = true;
+      // Before the job exists, so that no worker's `processing` can come before this `pending`.
+      // Live streams start from it; the record is right even if it is lost.
+      await this.deps.lifecycle.queued(doc).catch(() => undefined);
       await this.deps.jobs.schedule(doc);
+      return doc;
     } catch (err) {
-      // Should this delete fail too, its error reaches the error middleware, which logs it.
-      await this.generations.deletePending(doc._id);
+      // Should either fail too, its error reaches the error middleware, which logs it.
+      if (written) await this.generations.deletePending(id);
+      await this.deps.limits.release(owner, id);
       throw err;
     }
-    return doc;
   }
 
   async get(userId: string, id: string): Promise<Generation> {

@@ -1,0 +1,56 @@
+import type { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
+
+/** Adds a member unless the set already holds `max`; the size it had when it refused, or -1. */
+const RESERVE_SCRIPT = `
+local size = redis.call('SCARD', KEYS[1])
+if size >= tonumber(ARGV[2]) then return size end
+redis.call('SADD', KEYS[1], ARGV[1])
+return -1`;
+
+const RESERVE = 'imagegenReserveInFlight';
+type ReserveCommand = (key: string, member: string, max: number) => Promise<number>;
+
+/**
+ * The generations each user has pending or processing, as one Redis set per user. It lets the API
+ * check the cap on them with one atomic Redis call per create, where counting the user's records
+ * in MongoDB costs an index range per create (a collection scan on FerretDB), under a race that
+ * lets concurrent creates all pass.
+ *
+ * It follows MongoDB, which stays the truth: the lifecycle adds a generation as it is queued and
+ * removes it as it ends. A process that stops between the record's write and the set's leaves a
+ * member behind, which `reserve`'s caller finds out and drops when the user reaches the cap.
+ */
+export class InFlightGenerations {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {
+    // Sent by its SHA once Redis has it, rather than the script on every call.
+    redis.defineCommand(RESERVE, { numberOfKeys: 1, lua: RESERVE_SCRIPT });
+  }
+
+  /** Adds the generation if the user has fewer than `max`; otherwise how many the set holds. */
+  async reserve(userId: ObjectId, generationId: ObjectId, max: number): Promise<number | null> {
+    const reserve = (this.redis as unknown as Record<typeof RESERVE, ReserveCommand>)[RESERVE];
+    const size = await reserve.call(this.redis, this.key(userId), generationId.toHexString(), max);
+    return size === -1 ? null : size;
+  }
+
+  async add(userId: ObjectId, generationId: ObjectId): Promise<void> {
+    await this.redis.sadd(this.key(userId), generationId.toHexString());
+  }
+
+  async remove(userId: ObjectId, ...generationIds: ObjectId[]): Promise<void> {
+    if (generationIds.length === 0) return;
+    await this.redis.srem(this.key(userId), ...generationIds.map((id) => id.toHexString()));
+  }
+
+  async members(userId: ObjectId): Promise<ObjectId[]> {
+    return (await this.redis.smembers(this.key(userId))).map((id) => new ObjectId(id));
+  }
+
+  private key(userId: ObjectId): string {
+    return `${this.prefix}:in-flight:${userId.toHexString()}`;
+  }
+}
