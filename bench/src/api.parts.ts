@@ -2,7 +2,7 @@ import type { Stack } from '@imagegen/devstack';
 import { connectMongo } from '@imagegen/shared';
 import { completedGeneration, httpLoad, type HttpFigures } from './measure';
 import { baseline, run } from './processes';
-import { CONNECTIONS, ROUNDS, SECONDS, mean, place, ratio, settle, startOurApi } from './setup';
+import { CONNECTIONS, ROUNDS, SECONDS, mean, place, ratio, settle, signIn, startOurApi } from './setup';
 
 /** Runs `measure` against the floor and ours in turn, ROUNDS times each, and averages each side. */
 async function alternate(floor: () => Promise<HttpFigures>, ours: () => Promise<HttpFigures>) {
@@ -26,8 +26,12 @@ async function alternate(floor: () => Promise<HttpFigures>, ours: () => Promise<
 }
 
 export async function apiCreate(stack: Stack) {
-  const { api, token } = await startOurApi(place(stack, 'create'));
+  const { api } = await startOurApi(place(stack, 'create'));
   const floor = await run(baseline('api'), place(stack, 'create_floor'), 'PORT', '/health');
+  // A user per connection, as many clients would be: one user's creates stop at its cap in flight.
+  const tokens = await Promise.all(
+    Array.from({ length: CONNECTIONS }, (_, i) => signIn(api.url, `bench${i}@example.com`)),
+  );
   try {
     const body = (n: number) => JSON.stringify({ prompt: `a bench picture ${n}` });
     return await alternate(
@@ -42,7 +46,7 @@ export async function apiCreate(stack: Stack) {
         httpLoad(api.url, CONNECTIONS, SECONDS, (n) => ({
           method: 'POST',
           path: '/api/generations',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[n % tokens.length]!}` },
           body: body(n),
         })),
     );

@@ -101,10 +101,15 @@ export async function endToEnd(stack: Stack, hf: HfStub) {
     const times = done.map((g) => Date.parse(g.completed_at!) - Date.parse(g.created_at)).sort((a, b) => a - b);
     const p50 = percentile(times, 50);
     const p99 = percentile(times, 99);
+    // Where the time beyond HF's goes: before a worker starts the run, and during it.
+    const waits = done.map((g) => Date.parse(g.started_at!) - Date.parse(g.created_at)).sort((a, b) => a - b);
+    const runs = done.map((g) => Date.parse(g.completed_at!) - Date.parse(g.started_at!)).sort((a, b) => a - b);
     return {
       hf_latency_ms: HF_LATENCY_MS,
       p50_ms: p50,
       p99_ms: p99,
+      wait_p50_ms: percentile(waits, 50),
+      run_p50_ms: percentile(runs, 50),
       ratio_p50: ratio(p50, HF_LATENCY_MS),
       ratio_p99: ratio(p99, HF_LATENCY_MS),
     };

@@ -34,15 +34,20 @@ const apiEnv = {
   LOG_LEVEL: 'warn',
 };
 
+/** A token of the account `email` (made on first sign-in). */
+export async function signIn(apiUrl: string, email: string): Promise<string> {
+  const res = await fetch(`${apiUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'password123', name: 'Bench' }),
+  });
+  return ((await res.json()) as { data: { token: string } }).data.token;
+}
+
 /** Our API on `where`, with a signed-in user: its token and id. */
 export async function startOurApi(where: Record<string, string>) {
   const api = await run(service('api'), { ...apiEnv, ...where }, 'PORT', '/readyz');
-  const res = await fetch(`${api.url}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'bench@example.com', password: 'password123', name: 'Bench' }),
-  });
-  const token = ((await res.json()) as { data: { token: string } }).data.token;
+  const token = await signIn(api.url, 'bench@example.com');
   const userId = new ObjectId(
     (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub,
   );

@@ -54,7 +54,12 @@ export function compose(
   users: UserRepository,
   secret: string,
 ): Composed {
-  const queue = <T extends object>(name: string) => new JobQueue<T>(redis, name, config.QUEUE_PREFIX, logger);
+  // BullMQ defines its dozens of scripts on the connection it is given, and ioredis copies every
+  // script of a connection into each MULTI and pipeline made on it: sharing one connection made
+  // each of our MULTIs (events, limits) cost more than the command itself.
+  const queueRedis = redis.duplicate();
+  queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
+  const queue = <T extends object>(name: string) => new JobQueue<T>(queueRedis, name, config.QUEUE_PREFIX, logger);
   const generationQueue = queue<GenerationJobData>(QUEUES.generations);
   const webhookQueue = queue<WebhookJobData>(QUEUES.webhooks);
   const deadlineQueue = queue<DeadlineJobData>(QUEUES.deadlines);
@@ -132,7 +137,7 @@ export function compose(
       logger,
       auth,
       tokens,
-      authenticator: new Authenticator(tokens, users),
+      authenticator: new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS),
       generations,
       streams,
       webhookSecrets,
@@ -147,6 +152,7 @@ export function compose(
     async close() {
       hub.close();
       await Promise.all([generationQueue.close(), webhookQueue.close(), deadlineQueue.close()]);
+      queueRedis.disconnect();
     },
   };
 }

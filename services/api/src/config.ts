@@ -22,6 +22,11 @@ const ApiEnv = CommonEnv.extend({
     .max(30 * 86_400)
     .default(3600),
   AUTH_AUTO_REGISTER: z.stringbool().default(true),
+  /**
+   * How long an account found for a token is taken to exist without reading it again; a deleted
+   * account's tokens stop working within this. 0: read it on every request.
+   */
+  AUTH_ACCOUNT_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   HF_ALLOWED_MODELS: commaList.pipe(z.array(ModelId)).optional(),
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ObjectId } from 'mongodb';
@@ -47,6 +48,9 @@ const BAD_TOKENS = [
   'correctly signed and unexpired, of an account since deleted',
 ] as const;
 type BadToken = (typeof BAD_TOKENS)[number];
+
+/** How long the API takes an account it found to exist (AUTH_ACCOUNT_CACHE_MS). */
+const ACCOUNT_CACHE_MS = 300;
 
 let h: Harness;
 let watch: WorldWatch;
@@ -128,7 +132,11 @@ async function deleteAccount(who: Account): Promise<void> {
 }
 
 beforeAll(async () => {
-  h = await startHarness({ ...ADMIN_ENV, WEBHOOK_ALLOW_PRIVATE: 'true' });
+  h = await startHarness({
+    ...ADMIN_ENV,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    AUTH_ACCOUNT_CACHE_MS: String(ACCOUNT_CACHE_MS),
+  });
   watch = new WorldWatch(h);
   owner = await account('owner@example.com', 'user');
   other = await account('other@example.com', 'user');
@@ -138,6 +146,8 @@ beforeAll(async () => {
   targetUserId = (await signIn(h, 'target@example.com')).id;
   await deleteAccount(deletedUser);
   await deleteAccount(deletedAdmin);
+  // A deleted account's tokens stop working within AUTH_ACCOUNT_CACHE_MS (auth.test.ts shows both sides).
+  await sleep(ACCOUNT_CACHE_MS + 100);
 });
 
 afterAll(async () => {

@@ -1,6 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ObjectId } from 'mongodb';
 import { COLLECTIONS, type ApiFailure, type ApiSuccess, type AuthResult, type UserDocument } from '@imagegen/shared';
 import { ApiClient, type Reply } from '../../../test/support/api-client';
 import { startHarness, startTestApi, type Harness } from './api-harness';
+import { configErrorOf } from './config-error';
 
 type AuthReply = Reply<ApiSuccess<AuthResult> | ApiFailure>;
 
@@ -155,5 +158,51 @@ describe('auth with AUTH_AUTO_REGISTER=false', () => {
     expect(registered.status).toBe(201);
     const reply = await client.request('POST', '/api/auth/login', SEED_LOGIN);
     expect(reply.status).toBe(200);
+  });
+});
+
+describe('tokens of a deleted account', () => {
+  const CACHE_MS = 400;
+  let h: Harness;
+  let uncached: Harness;
+
+  beforeAll(async () => {
+    [h, uncached] = await Promise.all([
+      startHarness({ AUTH_ACCOUNT_CACHE_MS: String(CACHE_MS) }),
+      startHarness({ AUTH_ACCOUNT_CACHE_MS: '0' }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([h?.stop(), uncached?.stop()]);
+  });
+
+  const deleteUser = async (harness: Harness, client: ApiClient) => {
+    const sub = (JSON.parse(Buffer.from(client.token!.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+    const { deletedCount } = await harness.db.collection(COLLECTIONS.users).deleteOne({ _id: new ObjectId(sub) });
+    expect(deletedCount).toBe(1);
+  };
+
+  test('when an account that was just used is deleted, then its token stops working within AUTH_ACCOUNT_CACHE_MS, and at once with 0', async () => {
+    const client = await h.user('deleted-later@example.com');
+    expect((await client.request('GET', '/api/generations')).status).toBe(200);
+    await deleteUser(h, client);
+    await sleep(CACHE_MS + 100);
+    const refused = await client.request<ApiFailure>('GET', '/api/generations');
+    expect(refused.status).toBe(401);
+    expect(refused.body).toEqual({ success: false, message: 'Invalid token' });
+
+    const eager = await uncached.user('deleted-now@example.com');
+    expect((await eager.request('GET', '/api/generations')).status).toBe(200);
+    await deleteUser(uncached, eager);
+    expect((await eager.request('GET', '/api/generations')).status).toBe(401);
+  });
+
+  test('when AUTH_ACCOUNT_CACHE_MS is out of range, then the config names it', () => {
+    for (const value of ['-1', '60001', 'soon']) {
+      expect(configErrorOf({ AUTH_ACCOUNT_CACHE_MS: value }).problems).toEqual([
+        expect.stringMatching(/^AUTH_ACCOUNT_CACHE_MS: /),
+      ]);
+    }
   });
 });

@@ -69,8 +69,12 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const source = imageSourceFor(config);
   logger.info(`images come from ${source.description}`);
 
+  // BullMQ's own connection: it defines its dozens of scripts on the connection it is given, and
+  // ioredis copies every script of a connection into each MULTI made on it, ours (events) included.
+  const queueRedis = redis.duplicate();
+  queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
   const generations = new GenerationRepository(mongo.db);
-  const queueOptions = { connection: redis, prefix: config.QUEUE_PREFIX };
+  const queueOptions = { connection: queueRedis, prefix: config.QUEUE_PREFIX };
   const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, queueOptions);
   const generationQueue = new Queue(QUEUES.generations, queueOptions);
   const deadlineQueue = new Queue(QUEUES.deadlines, queueOptions);
@@ -96,7 +100,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       }),
     }),
     {
-      connection: redis,
+      connection: queueRedis,
       prefix: config.QUEUE_PREFIX,
       concurrency: config.WORKER_CONCURRENCY,
       lockDuration: config.WORKER_LOCK_MS,
@@ -110,8 +114,8 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed');
     if (job) void finalizeFailed(job, err, generations, lifecycle, logger);
   });
-  const webhooks = webhookConsumer(config, redis, new WebhookRepository(mongo.db), logger);
-  const workers = [worker, webhooks.worker, deadlineConsumer(config, redis, canceller, logger)];
+  const webhooks = webhookConsumer(config, queueRedis, new WebhookRepository(mongo.db), logger);
+  const workers = [worker, webhooks.worker, deadlineConsumer(config, queueRedis, canceller, logger)];
 
   // A canceled generation's id arrives here from whichever process canceled it; the worker that
   // runs its job (if this one does) aborts the Hugging Face request.
@@ -174,6 +178,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
         deadlineQueue.close(),
       ]);
       cancellations.disconnect();
+      queueRedis.disconnect();
       redis.disconnect();
       await mongo.client.close();
     },

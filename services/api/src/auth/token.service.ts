@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ObjectIdString, TokenClaims, type UserRole } from '@imagegen/shared';
 import { UnauthorizedError } from '../errors';
@@ -25,7 +26,10 @@ export interface TokenService {
 }
 
 /** HS256 access tokens. The algorithm is pinned on verify so `alg: none` or RS/HS confusion cannot pass. */
-export function createTokenService(secret: string, ttlSeconds: number): TokenService {
+export function createTokenService(secretText: string, ttlSeconds: number): TokenService {
+  // Made once: given a string, jsonwebtoken tries it as a public key first, and that failing
+  // costs a thrown error on every verify.
+  const secret = createSecretKey(Buffer.from(secretText, 'utf8'));
   return {
     ttlSeconds,
     sign: (userId, role, options = {}) =>

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@imagegen/shared';
@@ -33,16 +32,18 @@ export class JobQueue<Data extends object> {
         `The job queue is unavailable (Redis ${this.connection.status}); retry shortly`,
       );
     }
-    const timeout = new AbortController();
+    // A plain timer, not an aborted sleep: aborting makes an AbortError on every add.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ServiceUnavailableError('The job queue did not answer in time; retry shortly')),
+        ENQUEUE_TIMEOUT_MS,
+      );
+    });
     try {
-      await Promise.race([
-        this.queue.add(jobName, data, options),
-        sleep(ENQUEUE_TIMEOUT_MS, undefined, { signal: timeout.signal }).then(() => {
-          throw new ServiceUnavailableError('The job queue did not answer in time; retry shortly');
-        }),
-      ]);
+      await Promise.race([this.queue.add(jobName, data, options), late]);
     } finally {
-      timeout.abort();
+      clearTimeout(timer);
     }
   }
 

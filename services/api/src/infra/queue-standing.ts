@@ -17,11 +17,16 @@ export class QueueStandings {
   async of(generation: GenerationDocument): Promise<QueueStanding> {
     const key = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}:wait`;
     const jobId = generationJobId(generation._id.toHexString(), generation.run);
-    const [index, length] = await Promise.all([this.redis.lpos(key, jobId), this.redis.llen(key)]);
+    // All at once, though the last two are only needed when the job waits: one round trip, not two.
+    const [index, length, average, running] = await Promise.all([
+      this.redis.lpos(key, jobId),
+      this.redis.llen(key),
+      this.runTimes.average(),
+      this.queue.getActiveCount(),
+    ]);
     // Not waiting: delayed before a retry, taken by a worker this instant, or the queue is paused.
     if (index === null) return { position: null, estimatedStartSeconds: null };
     const position = length - index;
-    const [average, running] = await Promise.all([this.runTimes.average(), this.queue.getActiveCount()]);
     // The jobs running show how many slots the workers have; each slot takes one job per average run.
     const rounds = Math.ceil(position / Math.max(1, running));
     return { position, estimatedStartSeconds: average === null ? null : Math.round((rounds * average) / 1000) };
