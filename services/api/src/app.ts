@@ -28,7 +28,8 @@ export interface AppDeps {
   /** Express's `trust proxy`: which proxies' X-Forwarded-* to believe (e.g. for Secure cookies). */
   trustProxy: boolean | number | string;
   db: Db;
-  redis: Redis;
+  /** Every Redis connection the API works through (its own, and BullMQ's): all must answer for /readyz. */
+  redis: Redis[];
   logger: Logger;
   auth: AuthService;
   tokens: TokenService;

@@ -133,7 +133,7 @@ export function compose(
       admin,
       trustProxy: config.TRUST_PROXY,
       db,
-      redis,
+      redis: [redis, queueRedis],
       logger,
       auth,
       tokens,

@@ -140,7 +140,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     { intervalMs: config.RECONCILE_INTERVAL_MS, staleAfterMs: config.RECONCILE_AFTER_MS, batch: RECONCILE_BATCH },
   );
 
-  const health = healthServer(workers, redis);
+  const health = healthServer(workers, redis, queueRedis);
   await new Promise<void>((resolve, reject) => {
     health.once('error', reject);
     health.listen(config.WORKER_HEALTH_PORT, resolve);
@@ -210,10 +210,11 @@ async function finalizeFailed(
 }
 
 /** `GET /` → 200 while both workers consume and Redis answers, for orchestrators' health checks. */
-function healthServer(workers: Worker[], redis: Redis): Server {
+/** 200 while every consumer runs and both Redis connections (ours, BullMQ's) are ready. */
+function healthServer(workers: Worker[], redis: Redis, queueRedis: Redis): Server {
   return createServer((_req, res) => {
-    const ok = workers.every((w) => w.isRunning()) && redis.status === 'ready';
+    const ok = workers.every((w) => w.isRunning()) && redis.status === 'ready' && queueRedis.status === 'ready';
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status }));
+    res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status, queue_redis: queueRedis.status }));
   });
 }

@@ -19,7 +19,7 @@ function withTimeout(check: Promise<unknown>): Promise<'ok' | 'unreachable'> {
  * `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer, and it
  * is not shutting down (it still serves while it drains, but should be sent nothing new).
  */
-export function healthRoutes(db: Db, redis: Redis, stopping: () => boolean): Router {
+export function healthRoutes(db: Db, redis: Redis[], stopping: () => boolean): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -31,7 +31,10 @@ export function healthRoutes(db: Db, redis: Redis, stopping: () => boolean): Rou
       res.status(503).json({ success: false, message: 'shutting down', data: { stopping: true } });
       return;
     }
-    const [mongodb, redisState] = await Promise.all([withTimeout(db.command({ ping: 1 })), withTimeout(redis.ping())]);
+    const [mongodb, redisState] = await Promise.all([
+      withTimeout(db.command({ ping: 1 })),
+      withTimeout(Promise.all(redis.map((connection) => connection.ping()))),
+    ]);
     const ready = mongodb === 'ok' && redisState === 'ok';
     res.status(ready ? 200 : 503).json({
       success: ready,
