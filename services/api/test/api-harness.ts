@@ -9,6 +9,11 @@ import { startApi, type RunningApi } from '../src/server';
 
 export const JWT_SECRET = 'x'.repeat(32);
 
+/** The user id a token was issued to. */
+export function subjectOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+}
+
 /** Settings every API under test gets; a test file adds or overrides its own. */
 export function apiEnv(iso: Isolation, extra: Record<string, string> = {}): Record<string, string> {
   return { ...iso.env, PORT: '0', HOST: '127.0.0.1', JWT_SECRET, ...extra };

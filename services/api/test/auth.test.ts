@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
 import { COLLECTIONS, type ApiFailure, type ApiSuccess, type AuthResult, type UserDocument } from '@imagegen/shared';
 import { ApiClient, type Reply } from '../../../test/support/api-client';
-import { startHarness, startTestApi, type Harness } from './api-harness';
+import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
 import { configErrorOf } from './config-error';
 
 type AuthReply = Reply<ApiSuccess<AuthResult> | ApiFailure>;
@@ -178,7 +178,7 @@ describe('tokens of a deleted account', () => {
   });
 
   const deleteUser = async (harness: Harness, client: ApiClient) => {
-    const sub = (JSON.parse(Buffer.from(client.token!.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
+    const sub = subjectOf(client.token!);
     const { deletedCount } = await harness.db.collection(COLLECTIONS.users).deleteOne({ _id: new ObjectId(sub) });
     expect(deletedCount).toBe(1);
   };

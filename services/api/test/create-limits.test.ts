@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { COLLECTIONS, type ApiFailure } from '@imagegen/shared';
-import { startHarness, startTestApi, type Harness } from './api-harness';
+import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
 import { configErrorOf } from './config-error';
 import { ApiClient } from '../../../test/support/api-client';
 import type { RunningApi } from '../src/server';
@@ -143,12 +143,6 @@ describe('per-user cap on generations in flight', () => {
     }
   });
 });
-
-/** The user id a token was issued to. */
-function subjectOf(token: string): string {
-  return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
-}
-
 describe('limit settings', () => {
   test.each([
     ['CREATE_RATE_LIMIT', '0'],
