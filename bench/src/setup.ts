@@ -8,7 +8,7 @@ export const SECONDS = Number(env.BENCH_SECONDS ?? 5);
 export const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
 export const WORKER_JOBS = Number(env.BENCH_WORKER_JOBS ?? 200);
 export const WORKER_CONCURRENCY = 16;
-export const E2E_JOBS = Number(env.BENCH_E2E_JOBS ?? 100);
+export const E2E_JOBS = Number(env.BENCH_E2E_JOBS ?? 200);
 export const E2E_IN_FLIGHT = 20;
 export const HF_LATENCY_MS = Number(env.BENCH_HF_LATENCY_MS ?? 1_000);
 /** The issue asks for 5,000; FerretDB on SQLite cannot store that many 1 MB images in minutes (bench/README.md). */

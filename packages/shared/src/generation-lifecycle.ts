@@ -6,8 +6,8 @@ import type { WebhookNotifier } from './webhook-notifier';
 
 /**
  * What follows a generation's change of state, wherever it happens (API or worker): an event on
- * its live stream, the webhooks it asked for, and its owner's set of generations in flight. Safe to call twice for one change (BullMQ runs a
- * job at least once): webhooks are deduplicated, and a repeated event only repeats a state.
+ * its live stream, the webhooks it asked for, and its owner's set of generations in flight. Safe to
+ * call twice for one change (BullMQ runs a job at least once): webhooks are deduplicated, and a repeated event only repeats a state.
  */
 export class GenerationLifecycle {
   constructor(
@@ -17,8 +17,12 @@ export class GenerationLifecycle {
     private readonly publicBaseUrl: string,
   ) {}
 
-  /** Now pending (created, retried, or handed back by a stopping worker). */
-  async queued(generation: GenerationDocument): Promise<void> {
+  /**
+   * Now pending (created, retried, or handed back by a stopping worker). `counted`: the generation
+   * already holds its place among its owner's in flight, as a create reserves it before writing.
+   */
+  async queued(generation: GenerationDocument, { counted = false } = {}): Promise<void> {
+    if (counted) return this.status(generation);
     await Promise.all([this.status(generation), this.inFlight.add(generation.user_id, generation._id)]);
   }
 

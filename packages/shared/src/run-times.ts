@@ -8,7 +8,8 @@ const KEPT = 50;
  * reads to estimate when a pending generation starts.
  */
 export class RunTimes {
-  private readonly key: string;
+  /** A Redis list of the latest durations in ms, newest first; readers may fetch it in their own pipeline. */
+  readonly key: string;
 
   constructor(
     private readonly redis: Redis,
@@ -27,7 +28,12 @@ export class RunTimes {
 
   /** The mean of the recent runs in ms, or null before any has been recorded. */
   async average(): Promise<number | null> {
-    const values = (await this.redis.lrange(this.key, 0, -1)).map(Number).filter(Number.isFinite);
+    return RunTimes.mean(await this.redis.lrange(this.key, 0, -1));
+  }
+
+  /** The mean of the list's entries as `LRANGE key 0 -1` returns them, or null when it is empty. */
+  static mean(entries: string[]): number | null {
+    const values = entries.map(Number).filter(Number.isFinite);
     return values.length ? values.reduce((sum, ms) => sum + ms, 0) / values.length : null;
   }
 }

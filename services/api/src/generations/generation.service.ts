@@ -92,7 +92,7 @@ export class GenerationService {
       written = true;
       // Before the job exists, so that no worker's `processing` can come before this `pending`.
       // Live streams start from it; the record is right even if it is lost.
-      await this.deps.lifecycle.queued(doc).catch(() => undefined);
+      await this.deps.lifecycle.queued(doc, { counted: true }).catch(() => undefined);
       await this.deps.jobs.schedule(doc);
       return doc;
     } catch (err) {

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { generationJobId, type GenerationDocument, type RunTimes } from '@imagegen/shared';
+import { generationJobId, RunTimes, type GenerationDocument } from '@imagegen/shared';
 import type { QueueStanding } from '../generations/generation.mapper';
 
 /**
@@ -15,15 +15,22 @@ export class QueueStandings {
   ) {}
 
   async of(generation: GenerationDocument): Promise<QueueStanding> {
-    const key = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}:wait`;
+    const base = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}`;
     const jobId = generationJobId(generation._id.toHexString(), generation.run);
-    // All at once, though the last two are only needed when the job waits: one round trip, not two.
-    const [index, length, average, running] = await Promise.all([
-      this.redis.lpos(key, jobId),
-      this.redis.llen(key),
-      this.runTimes.average(),
-      this.queue.getActiveCount(),
-    ]);
+    // One pipeline, one write to the socket: on the create path each Redis write is a measurable
+    // share of the API's CPU (bench/README.md). The last three are only needed when the job waits.
+    const replies = await this.redis
+      .pipeline()
+      .lpos(`${base}:wait`, jobId)
+      .llen(`${base}:wait`)
+      .llen(`${base}:active`)
+      .lrange(this.runTimes.key, 0, -1)
+      .exec();
+    const [index, length, running, recent] = (replies ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as [number | null, number, number, string[]];
+    const average = RunTimes.mean(recent);
     // Not waiting: delayed before a retry, taken by a worker this instant, or the queue is paused.
     if (index === null) return { position: null, estimatedStartSeconds: null };
     const position = length - index;
