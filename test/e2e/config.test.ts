@@ -60,6 +60,24 @@ describe('configuration', () => {
     expect(proc.stderr()).toMatch(/\bHF_TOKEN\b/);
   });
 
+  test('when the API runs with LOG_FORMAT=pretty, then its lines are for people (level names, no JSON)', async () => {
+    const api = await spawnApi({ ...env.env, LOG_FORMAT: 'pretty', LOG_LEVEL: 'info' });
+    try {
+      const client = new ApiClient(api.url);
+      await client.login(`pretty-${process.pid}@example.com`);
+      await waitForOutput(api, (output) => output.includes('/api/auth/login'));
+    } finally {
+      await api.stop();
+    }
+    const lines = api
+      .output()
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+
+    expect(lines.some((line) => /\bINFO\b/.test(line))).toBe(true);
+    expect(lines.some((line) => line.startsWith('{'))).toBe(false);
+  });
+
   describe('the local renderer', () => {
     let api: SpawnedService;
     let worker: SpawnedService;

@@ -12,6 +12,8 @@ async function main(): Promise<void> {
   for (const line of stack.descriptions) console.log(`[start] ${line}`);
 
   const env = {
+    // Someone at a terminal reads these lines; piped elsewhere, a collector does.
+    LOG_FORMAT: process.stdout.isTTY ? 'pretty' : 'json',
     ...process.env,
     REDIS_URL: stack.redisUrl,
     MONGODB_URI: process.env.MONGODB_URI ?? withDatabase(stack.mongoUri, 'imagegen'),

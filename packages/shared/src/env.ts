@@ -25,6 +25,8 @@ export const NodeEnv = z.enum(['development', 'test', 'production']).default('de
 export const CommonEnv = z.object({
   NODE_ENV: NodeEnv,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json`: one JSON object per line, for log collectors; `pretty`: coloured lines for a terminal. */
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   // Not z.url(): replica-set URIs list several host:port pairs, which WHATWG URLs refuse.
   MONGODB_URI: z
     .string()

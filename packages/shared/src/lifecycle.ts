@@ -1,5 +1,5 @@
 import { ConfigError } from './env';
-import { createLogger, type Logger } from './logger';
+import { createLogger, type LogFormat, type Logger } from './logger';
 
 export interface Stoppable {
   stop(): Promise<void>;
@@ -7,6 +7,7 @@ export interface Stoppable {
 
 interface ServiceConfig {
   LOG_LEVEL: string;
+  LOG_FORMAT: LogFormat;
   SHUTDOWN_TIMEOUT_MS: number;
 }
 
@@ -27,7 +28,7 @@ export function runService<C extends ServiceConfig>(
     process.stderr.write(`${name}: ${err instanceof ConfigError ? err.message : String(err)}\n`);
     process.exit(1);
   }
-  const logger = createLogger(name, config.LOG_LEVEL);
+  const logger = createLogger(name, config.LOG_LEVEL, config.LOG_FORMAT);
   start(config, logger).then(
     (service) => stopOnSignal(service, logger, config.SHUTDOWN_TIMEOUT_MS),
     (err: unknown) => {

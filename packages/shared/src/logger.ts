@@ -15,7 +15,19 @@ export const REDACT_PATHS = [
 
 export type Logger = pino.Logger;
 
-/** The one root logger of a service; modules take child loggers from it. */
-export function createLogger(name: string, level: string): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * The one root logger of a service; modules take child loggers from it. `pretty` formats in a
+ * worker thread (pino-pretty), for people reading a terminal; redaction happens before either.
+ */
+export function createLogger(name: string, level: string, format: LogFormat = 'json'): Logger {
+  const options: pino.LoggerOptions = { name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  if (format === 'json') return pino(options);
+  // Resolved here: pino loads a transport from its own package, which cannot see ours.
+  const target = require.resolve('pino-pretty');
+  return pino({
+    ...options,
+    transport: { target, options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+  });
 }

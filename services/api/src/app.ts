@@ -16,6 +16,7 @@ import { healthRoutes } from './health/health.routes';
 import { authenticate } from './http/authenticate';
 import { errorHandler, notFoundRoute } from './http/error-handler';
 import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
+import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
@@ -31,6 +32,8 @@ export interface AppDeps {
   /** Every Redis connection the API works through (its own, and BullMQ's): all must answer for /readyz. */
   redis: Redis[];
   logger: Logger;
+  /** Prometheus metrics, served at `/metrics`. */
+  metrics: ApiMetrics;
   auth: AuthService;
   tokens: TokenService;
   authenticator: Authenticator;
@@ -62,6 +65,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   // sends the dashboard's own scripts to https, where nothing answers.
   app.use(
     requestLog(deps.logger),
+    deps.metrics.timing(),
     helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }),
   );
   if (deps.corsOrigins.length > 0) {
@@ -72,6 +76,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   app.use('/api', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
   app.use(healthRoutes(deps.db, deps.redis, stopping));
+  app.use(deps.metrics.routes());
   app.use('/api/auth', authRoutes(deps.auth));
   app.use(
     '/api/generations',

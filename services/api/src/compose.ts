@@ -30,6 +30,7 @@ import { GenerationService } from './generations/generation.service';
 import { GenerationStreams } from './generations/generation-streams';
 import { IdempotencyRepository } from './generations/idempotency.repository';
 import { ImageRepository } from './generations/image.repository';
+import { ApiMetrics } from './http/metrics';
 import { EventHub } from './infra/event-hub';
 import { JobQueue } from './infra/job-queue';
 import { QueueStandings } from './infra/queue-standing';
@@ -135,6 +136,7 @@ export function compose(
       db,
       redis: [redis, queueRedis],
       logger,
+      metrics: new ApiMetrics([generationQueue.queue, webhookQueue.queue, deadlineQueue.queue]),
       auth,
       tokens,
       authenticator: new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS),

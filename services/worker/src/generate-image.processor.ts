@@ -14,6 +14,7 @@ import { retryWhileOutage } from './generations/outage-retry';
 import { HfFailure } from './hf/hf-answer';
 import { seconds } from './hf/backoff';
 import type { ImageSource } from './images/image-source';
+import type { JobOutcome, WorkerMetrics } from './metrics';
 import { CANCELED, SHUTDOWN } from './shutdown';
 
 export interface ProcessorDeps {
@@ -22,6 +23,7 @@ export interface ProcessorDeps {
   lifecycle: GenerationLifecycle;
   runTimes: RunTimes;
   logger: Logger;
+  metrics: Pick<WorkerMetrics, 'jobEnded'>;
   /** How long a write after Hugging Face answered is retried while MongoDB is unreachable. */
   dbRetryMs: number;
   /** When a job that met a MongoDB outage runs again. */
@@ -33,15 +35,19 @@ export interface ProcessorDeps {
  * each change (live events, webhooks).
  */
 export function generateImageProcessor(deps: ProcessorDeps) {
-  const { logger, outageDelayMs } = deps;
+  const { logger, metrics, outageDelayMs } = deps;
   // Three declared parameters: BullMQ passes the abort signal only to processors whose `length` is 3.
   return async (job: Job, token: string | undefined, abort: AbortSignal | undefined): Promise<void> => {
     const payload = GenerationJobData.safeParse(job.data);
     if (!payload.success) throw new UnrecoverableError(`invalid job payload: ${payload.error.message}`);
     const log = logger.child({ jobId: job.id, generationId: payload.data.generationId });
+    const began = Date.now();
+    const ended = (outcome: JobOutcome) => metrics.jobEnded(outcome, Date.now() - began);
     try {
-      await run(deps, job, token, abort ?? new AbortController().signal, payload.data, log);
+      const outcome = await run(deps, job, token, abort ?? new AbortController().signal, payload.data, log);
+      if (outcome) ended(outcome);
     } catch (err) {
+      ended(endedBy(err));
       if (!isMongoOutage(err) || !token) throw err;
       // Our own database being away is no fault of the generation's: the job waits and runs again
       // without spending an attempt, so it can never be failed for it.
@@ -62,7 +68,7 @@ async function run(
   signal: AbortSignal,
   { generationId, run }: GenerationJobData,
   log: Logger,
-): Promise<void> {
+): Promise<JobOutcome | null> {
   const id = new ObjectId(generationId);
   // What follows the end may not have happened yet when a write finds the run already ended: the
   // worker died after its last write, or that write went through while its answer was lost to an
@@ -75,7 +81,7 @@ async function run(
   if (!generation) {
     await announceIfEnded();
     log.info('generation already finished or gone; nothing to do');
-    return;
+    return null;
   }
   // Announcing the start must not cost the image: if it cannot be done, the generation goes on.
   await lifecycle.started(generation).catch((err: unknown) => {
@@ -102,14 +108,15 @@ async function run(
       await lifecycle.ended(completed);
       // For the API's estimate of when pending generations start; a lost sample costs nothing.
       await runTimes.record(Date.now() - started).catch(() => undefined);
-    } else {
-      await announceIfEnded();
+      return 'completed';
     }
+    await announceIfEnded();
+    return null;
   } catch (err) {
     if (signal.aborted && signal.reason === CANCELED) {
       // Whoever canceled it wrote the record and announced it; the job simply ends.
       log.info('generation canceled while running');
-      return;
+      return 'canceled';
     }
     if (signal.aborted && signal.reason === SHUTDOWN && token) {
       // Hand the job back without spending an attempt, so another worker takes it at once.
@@ -126,4 +133,10 @@ async function run(
     await (failed ? lifecycle.ended(failed) : announceIfEnded());
     throw new UnrecoverableError(err.message);
   }
+}
+
+/** How a run that threw ended: handed back (shutdown, MongoDB away), failed by HF, or our fault. */
+function endedBy(err: unknown): JobOutcome {
+  if (err instanceof DelayedError || isMongoOutage(err)) return 'handed-back';
+  return err instanceof UnrecoverableError ? 'failed' : 'error';
 }

@@ -28,6 +28,7 @@ import type { ImageSource } from './images/image-source';
 import { LocalRenderer } from './images/local-renderer';
 import { deadlineConsumer } from './deadlines/deadline.consumer';
 import { Reconciler } from './reconcile/reconciler';
+import { WorkerMetrics, type HfObserver } from './metrics';
 import { CANCELED, SHUTDOWN } from './shutdown';
 import { webhookConsumer } from './webhooks/webhook.consumer';
 import { WebhookRepository } from './webhooks/webhook.repository';
@@ -42,7 +43,7 @@ const RECONCILE_BATCH = 500;
 
 type Processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<void>;
 
-export function imageSourceFor(config: WorkerConfig): ImageSource {
+export function imageSourceFor(config: WorkerConfig, observer?: HfObserver): ImageSource {
   if (!config.HF_TOKEN) return new LocalRenderer();
   return new HfClient({
     baseUrl: config.HF_BASE_URL,
@@ -51,6 +52,7 @@ export function imageSourceFor(config: WorkerConfig): ImageSource {
     maxWaitMs: config.HF_MAX_WAIT_MS,
     maxImageBytes: config.HF_MAX_IMAGE_BYTES,
     backoff: { baseMs: config.HF_BACKOFF_BASE_MS, maxDelayMs: config.HF_BACKOFF_MAX_MS },
+    ...(observer && { observer }),
   });
 }
 
@@ -66,7 +68,8 @@ function dispatch(processors: Record<string, Processor>): Processor {
 export async function startWorker(config: WorkerConfig, logger: Logger): Promise<RunningWorker> {
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'blocking');
-  const source = imageSourceFor(config);
+  const metrics = new WorkerMetrics();
+  const source = imageSourceFor(config, metrics);
   logger.info(`images come from ${source.description}`);
 
   // BullMQ's own connection: it defines its dozens of scripts on the connection it is given, and
@@ -95,6 +98,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
         lifecycle,
         runTimes: new RunTimes(redis, config.QUEUE_PREFIX),
         logger,
+        metrics,
         dbRetryMs: config.WORKER_DB_RETRY_MS,
         outageDelayMs: config.WORKER_DB_OUTAGE_DELAY_MS,
       }),
@@ -114,7 +118,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     logger.warn({ jobId: job?.id, err: err.message }, 'job failed');
     if (job) void finalizeFailed(job, err, generations, lifecycle, logger);
   });
-  const webhooks = webhookConsumer(config, queueRedis, new WebhookRepository(mongo.db), logger);
+  const webhooks = webhookConsumer(config, queueRedis, new WebhookRepository(mongo.db), logger, metrics);
   const workers = [worker, webhooks.worker, deadlineConsumer(config, queueRedis, canceller, logger)];
 
   // A canceled generation's id arrives here from whichever process canceled it; the worker that
@@ -140,7 +144,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
     { intervalMs: config.RECONCILE_INTERVAL_MS, staleAfterMs: config.RECONCILE_AFTER_MS, batch: RECONCILE_BATCH },
   );
 
-  const health = healthServer(workers, redis, queueRedis);
+  const health = healthServer(workers, redis, queueRedis, metrics);
   await new Promise<void>((resolve, reject) => {
     health.once('error', reject);
     health.listen(config.WORKER_HEALTH_PORT, resolve);
@@ -209,10 +213,19 @@ async function finalizeFailed(
   }
 }
 
-/** `GET /` → 200 while both workers consume and Redis answers, for orchestrators' health checks. */
-/** 200 while every consumer runs and both Redis connections (ours, BullMQ's) are ready. */
-function healthServer(workers: Worker[], redis: Redis, queueRedis: Redis): Server {
-  return createServer((_req, res) => {
+/**
+ * The worker's small HTTP port: `GET /metrics` for Prometheus; any other path is the health check,
+ * 200 while every consumer runs and both Redis connections (ours, BullMQ's) are ready.
+ */
+function healthServer(workers: Worker[], redis: Redis, queueRedis: Redis, metrics: WorkerMetrics): Server {
+  return createServer((req, res) => {
+    if (req.url === '/metrics') {
+      void metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end((err as Error).message),
+      );
+      return;
+    }
     const ok = workers.every((w) => w.isRunning()) && redis.status === 'ready' && queueRedis.status === 'ready';
     res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ status: ok ? 'ok' : 'unavailable', redis: redis.status, queue_redis: queueRedis.status }));

@@ -4,6 +4,7 @@ import type { ImageSource, RenderOptions, RenderRequest } from '../images/image-
 import type { SniffedImage } from '../images/sniff';
 import { retryDelay, seconds, type BackoffPolicy } from './backoff';
 import { HfFailure, classifyAnswer, type HfOutcome } from './hf-answer';
+import type { HfObserver } from '../metrics';
 
 export interface HfClientOptions {
   baseUrl: string;
@@ -12,6 +13,8 @@ export interface HfClientOptions {
   maxWaitMs: number;
   maxImageBytes: number;
   backoff: BackoffPolicy;
+  /** Told of every answer and every wait (the worker's metrics). */
+  observer?: HfObserver;
 }
 
 class BodyTooLarge extends Error {}
@@ -54,6 +57,7 @@ export class HfClient implements ImageSource {
           `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${retry + 1} attempts); last answer: ${outcome.detail}`,
         );
       }
+      this.options.observer?.retrying(outcome.reason.kind, delayMs);
       onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
       // timers/promises rejects with a generic AbortError; callers expect the reason, as in `attempt`.
       await sleep(delayMs, undefined, { signal }).catch((err: unknown) => {
@@ -71,6 +75,8 @@ export class HfClient implements ImageSource {
     const { model } = req.settings;
     const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, deadline - this.now()));
     const timeout = AbortSignal.timeout(timeoutMs);
+    const sent = this.now();
+    const answered = (code: string) => this.options.observer?.answered(code, (this.now() - sent) / 1000);
     try {
       const res = await request(`${this.options.baseUrl.replace(/\/+$/, '')}/${model}`, {
         method: 'POST',
@@ -84,6 +90,7 @@ export class HfClient implements ImageSource {
         body: JSON.stringify(hfBody(req)),
       });
       const body = await readAtMost(res.body, this.options.maxImageBytes);
+      answered(String(res.statusCode));
       return classifyAnswer(model, {
         status: res.statusCode,
         contentType: header(res.headers['content-type']),
@@ -92,6 +99,7 @@ export class HfClient implements ImageSource {
       });
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
+      answered(err instanceof BodyTooLarge ? 'too-large' : 'network');
       if (err instanceof BodyTooLarge) {
         return {
           kind: 'fail',

@@ -6,6 +6,7 @@ import { nextRetryDelay } from './retry-schedule';
 import { signatureHeader } from './signature';
 import type { SendResult, WebhookSender } from './webhook-sender';
 import type { WebhookRepository } from './webhook.repository';
+import type { WorkerMetrics } from '../metrics';
 
 /** Thrown for a failed attempt that the schedule retries; the worker's backoff reads its delay. */
 export class RetryLater extends Error {
@@ -23,6 +24,7 @@ export interface DeliveryDeps {
   sender: WebhookSender;
   schedule: number[];
   logger: Logger;
+  metrics: Pick<WorkerMetrics, 'webhookDelivered'>;
   now?: () => number;
 }
 
@@ -30,7 +32,14 @@ export interface DeliveryDeps {
  * `webhook.deliver`: one signed POST of a stored message, logged. 2xx delivers; 410 stops for good;
  * anything else is retried on the schedule (a redelivery is a single attempt).
  */
-export function deliverWebhookProcessor({ repository, sender, schedule, logger, now = Date.now }: DeliveryDeps) {
+export function deliverWebhookProcessor({
+  repository,
+  sender,
+  schedule,
+  logger,
+  metrics,
+  now = Date.now,
+}: DeliveryDeps) {
   // Three declared parameters: BullMQ passes the abort signal only to processors whose `length` is 3.
   return async (job: Job, token: string | undefined, abort: AbortSignal | undefined): Promise<void> => {
     const signal = abort ?? new AbortController().signal;
@@ -83,6 +92,7 @@ export function deliverWebhookProcessor({ repository, sender, schedule, logger, 
       outcome,
     );
     log.info({ status: result.statusCode, outcome, error: result.error, ms: result.durationMs }, 'webhook attempt');
+    metrics.webhookDelivered(outcome);
 
     if (outcome === 'delivered') return;
     const reason = result.error ?? 'delivery failed';

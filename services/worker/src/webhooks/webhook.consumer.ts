@@ -8,6 +8,7 @@ import { nextRetryDelay } from './retry-schedule';
 import { safeAgent } from './safe-agent';
 import { WebhookSender } from './webhook-sender';
 import type { WebhookRepository } from './webhook.repository';
+import type { WorkerMetrics } from '../metrics';
 
 export interface WebhookConsumer {
   worker: Worker;
@@ -24,6 +25,7 @@ export function webhookConsumer(
   connection: Redis,
   repository: WebhookRepository,
   logger: Logger,
+  metrics: Pick<WorkerMetrics, 'webhookDelivered'>,
 ): WebhookConsumer {
   const agent = safeAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }, config.WEBHOOK_TIMEOUT_MS);
   const schedule = config.WEBHOOK_RETRY_SCHEDULE;
@@ -32,6 +34,7 @@ export function webhookConsumer(
     sender: new WebhookSender(agent, config.WEBHOOK_TIMEOUT_MS),
     schedule,
     logger,
+    metrics,
   });
   const worker = new Worker(QUEUES.webhooks, processor, {
     connection,
