@@ -9,7 +9,7 @@ const commaList = z.string().transform((list) =>
     .filter(Boolean),
 );
 
-const ApiEnv = CommonEnv.extend({
+export const ApiEnv = CommonEnv.extend({
   /** The model of requests that name none; the worker follows what each record says. */
   HF_MODEL: ModelId.default(DEFAULT_HF_MODEL),
   PORT: z.coerce.number().int().min(0).max(65_535).default(8000),

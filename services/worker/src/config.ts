@@ -8,7 +8,8 @@ import {
   parseEnv,
 } from '@imagegen/shared';
 
-const WorkerEnv = CommonEnv.extend({
+/** Every setting the worker reads, by its variable's name. */
+export const WorkerSettings = CommonEnv.extend({
   HF_TOKEN: z.string().optional(),
   /** The seed's name for the token, still honoured. */
   HUGGIN_API_KEY: z.string().optional(),
@@ -46,13 +47,16 @@ const WorkerEnv = CommonEnv.extend({
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
   /** Port of the worker's health endpoint; 0 picks a free one. */
   WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),
-})
-  .transform(({ HUGGIN_API_KEY, ...env }) => ({ ...env, HF_TOKEN: env.HF_TOKEN ?? HUGGIN_API_KEY }))
-  .superRefine((env, ctx) => {
-    if (env.NODE_ENV === 'production' && !env.HF_TOKEN) {
-      ctx.addIssue({ code: 'custom', path: ['HF_TOKEN'], message: 'required in production (or HUGGIN_API_KEY)' });
-    }
-  });
+});
+
+const WorkerEnv = WorkerSettings.transform(({ HUGGIN_API_KEY, ...env }) => ({
+  ...env,
+  HF_TOKEN: env.HF_TOKEN ?? HUGGIN_API_KEY,
+})).superRefine((env, ctx) => {
+  if (env.NODE_ENV === 'production' && !env.HF_TOKEN) {
+    ctx.addIssue({ code: 'custom', path: ['HF_TOKEN'], message: 'required in production (or HUGGIN_API_KEY)' });
+  }
+});
 
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 
