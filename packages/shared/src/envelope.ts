@@ -1,19 +1,25 @@
+import { z } from 'zod';
+
+/** One input at fault in a 400: `field` is its dotted path (`headers.` / `query.` / `params.` outside the body). */
+export const FieldError = z.object({ field: z.string(), message: z.string() });
+export type FieldError = z.infer<typeof FieldError>;
+
+/** Every refused request answers with this envelope; `errors` comes with a 400 that names its fields. */
+export const ApiFailure = z.object({
+  success: z.literal(false),
+  message: z.string(),
+  errors: z.array(FieldError).optional(),
+});
+export type ApiFailure = z.infer<typeof ApiFailure>;
+
+/** The seed's success envelope around `data`. */
+export const ApiSuccess = <T extends z.ZodType>(data: T) =>
+  z.object({ success: z.literal(true), message: z.string(), data });
 /** Every API answer uses the seed's envelope. */
 export interface ApiSuccess<T> {
   success: true;
   message: string;
   data: T;
-}
-
-export interface FieldError {
-  field: string;
-  message: string;
-}
-
-export interface ApiFailure {
-  success: false;
-  message: string;
-  errors?: FieldError[];
 }
 
 export type ApiResponse<T> = ApiSuccess<T> | ApiFailure;

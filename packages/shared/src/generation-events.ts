@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
-import type { GenerationStatus, GenerationSummary } from './generation';
+import { z } from 'zod';
+import { GenerationStatus, GenerationSummary } from './generation';
 
-/** What a generation's live stream (`GET /api/generations/:id/events`) carries. */
-export type GenerationEvent =
-  | { type: 'status'; status: GenerationStatus; generation: GenerationSummary }
+/** What a generation's live stream (`GET /api/generations/:id/events`) carries, as each event's `data`. */
+export const GenerationEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('status'), status: GenerationStatus, generation: GenerationSummary }),
   /** A wait inside a run: "model loading, retrying in 18 s". */
-  | { type: 'notice'; message: string; retry_in_seconds: number | null };
+  z.object({ type: z.literal('notice'), message: z.string(), retry_in_seconds: z.number().nullable() }),
+]);
+export type GenerationEvent = z.infer<typeof GenerationEvent>;
 
 export interface StoredEvent {
   /** The Redis stream entry id: increasing, and the SSE `id` a client resumes from. */

@@ -4,7 +4,8 @@ import { parseDuration } from './durations';
 import { STYLE_NAMES } from './styles';
 import { WebhookEvent, WebhookEvents, WebhookUrl } from './webhook-request';
 
-export const ObjectIdString = z.string().regex(/^[0-9a-f]{24}$/i, 'must be a 24-character hex id');
+// Spelled without the `i` flag: JSON Schema patterns (OpenAPI) carry no flags.
+export const ObjectIdString = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a 24-character hex id');
 
 export const ModelId = z
   .string()
@@ -133,7 +134,13 @@ export type GenerationSummary = z.infer<typeof GenerationSummary>;
 
 /** A single generation: the summary plus `image_url`, a data URL once completed (as the seed promised). */
 export const Generation = GenerationSummary.extend({
-  image_url: z.string().startsWith('data:image/').nullable(),
+  image_url: z
+    .string()
+    .regex(/^data:image\/(?:png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/)
+    .meta({
+      description: 'Once completed, the image itself as a base64 data URL (`data:image/png;base64,…`); else null.',
+    })
+    .nullable(),
   /** While pending: 1 when it is the next to start; null once it runs (or while it waits to retry). */
   queue_position: z.int().nullable(),
   /** While pending: about when it starts, from the workers' recent average run time; null if unknown. */
@@ -141,12 +148,16 @@ export const Generation = GenerationSummary.extend({
 });
 export type Generation = z.infer<typeof Generation>;
 
+/** `POST /api/generations/:id/events/token`: a short-lived token for `EventSource`, and the events URL carrying it. */
+export const StreamToken = z.object({ token: z.string(), expires_in: z.int(), url: z.url() });
+export type StreamToken = z.infer<typeof StreamToken>;
+
 /** Query of `GET /api/generations`. */
 export const ListGenerationsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z
     .string()
-    .regex(/^[0-9a-f]{24}$/i, 'must be the next_cursor of a previous page')
+    .regex(/^[0-9a-fA-F]{24}$/, 'must be the next_cursor of a previous page')
     .optional(),
   status: GenerationStatus.optional(),
 });

@@ -6,6 +6,7 @@ export * from './env';
 export * from './generation';
 export * from './generation-view';
 export * from './generation-events';
+export * from './health';
 export * from './generation-lifecycle';
 export * from './generation-canceller';
 export * from './queues';

@@ -90,3 +90,7 @@ export const WebhookDeliveries = z.object({
   attempts: z.array(WebhookAttemptView),
 });
 export type WebhookDeliveries = z.infer<typeof WebhookDeliveries>;
+
+/** `POST /api/generations/:id/webhook-deliveries/redeliver`: the message queued to be sent again. */
+export const WebhookRedelivery = z.object({ message_id: z.string() });
+export type WebhookRedelivery = z.infer<typeof WebhookRedelivery>;

@@ -18,6 +18,7 @@ import { errorHandler, notFoundRoute } from './http/error-handler';
 import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
+import { apiDocsRoutes } from './openapi/docs.routes';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
 import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
@@ -77,6 +78,8 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
 
   app.use(healthRoutes(deps.db, deps.redis, stopping));
   app.use(deps.metrics.routes());
+  // The OpenAPI document (/openapi.json) and its interactive reference (/docs).
+  app.use(apiDocsRoutes());
   app.use('/api/auth', authRoutes(deps.auth));
   app.use(
     '/api/generations',

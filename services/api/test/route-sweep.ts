@@ -128,7 +128,9 @@ interface StackLayer {
   handle?: { stack?: StackLayer[] };
 }
 
-const joinPath = (prefix: string, path: string) => (prefix + (path === '/' ? '' : path)).replace(/\/+$/, '') || '/';
+/** `prefix` is '/' for a router mounted without a path (`app.use(router)`), whose routes are its own. */
+const joinPath = (prefix: string, path: string) =>
+  ((prefix === '/' ? '' : prefix) + (path === '/' ? '' : path)).replace(/\/+$/, '') || '/';
 
 function pathsOf(rawPath: unknown, where: string): string[] {
   const paths = Array.isArray(rawPath) ? rawPath.flat(Infinity) : [rawPath];
@@ -167,11 +169,16 @@ export function routesOf(app: unknown): Set<string> {
   return out;
 }
 
-/**
- * The routes the API serves under `/api`, read from an app assembled as `startApi` assembles it
- * (`compose` then `createApp`), on the given isolation's database and Redis.
- */
+/** The routes the API serves under `/api` (see `servedRoutes`). */
 export async function servedApiRoutes(iso: Isolation, extra: Record<string, string> = {}): Promise<string[]> {
+  return (await servedRoutes(iso, extra)).filter((route) => route.split(' ')[1]!.startsWith('/api/'));
+}
+
+/**
+ * Every route the API serves, read from an app assembled as `startApi` assembles it (`compose`
+ * then `createApp`), on the given isolation's database and Redis.
+ */
+export async function servedRoutes(iso: Isolation, extra: Record<string, string> = {}): Promise<string[]> {
   const config = loadApiConfig(apiEnv(iso, extra));
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'fail-fast');
@@ -185,8 +192,7 @@ export async function servedApiRoutes(iso: Isolation, extra: Record<string, stri
     JWT_SECRET,
   );
   try {
-    const routes = routesOf(createApp(composed.deps));
-    return [...routes].filter((route) => route.split(' ')[1]!.startsWith('/api/')).sort();
+    return [...routesOf(createApp(composed.deps))].sort();
   } finally {
     await composed.close();
     redis.disconnect();

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { UpdateUserRequest } from '@imagegen/shared';
+import { UpdateUserRequest, type QueuesOverview } from '@imagegen/shared';
 import { authOf } from '../http/authenticate';
 import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
@@ -12,7 +12,7 @@ export function adminRoutes(service: AdminService): Router {
   const router = Router();
 
   router.get('/queues', async (_req, res) => {
-    respond(res, 200, 'Queues', { queues: await service.overview() });
+    respond<QueuesOverview>(res, 200, 'Queues', { queues: await service.overview() });
   });
 
   router.get('/generations', validate('query', AdminGenerationsQuery), async (_req, res) => {

@@ -6,10 +6,3 @@ export const AdminGenerationsQuery = ListGenerationsQuery.extend({
   user: z.string().trim().min(1).max(254).optional(),
 });
 export type AdminGenerationsQuery = z.infer<typeof AdminGenerationsQuery>;
-
-export interface QueueOverview {
-  name: string;
-  counts: Record<string, number>;
-  workers: number;
-  paused: boolean;
-}

@@ -1,23 +1,20 @@
-import type { JobType, Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { ObjectIdString, type GenerationPage, type PublicUser, type UserRole } from '@imagegen/shared';
+import {
+  ObjectIdString,
+  type GenerationPage,
+  type PublicUser,
+  type QueueOverview,
+  type UserRole,
+} from '@imagegen/shared';
 import { toPublicUser } from '../auth/auth.service';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
 import type { GenerationViews } from '../generations/generation.mapper';
+import { JOB_STATES } from '../infra/job-states';
 import type { UserRepository } from '../users/user.repository';
-import type { AdminGenerationsQuery, QueueOverview } from './admin.schemas';
-
-const JOB_STATES: JobType[] = [
-  'waiting',
-  'active',
-  'delayed',
-  'prioritized',
-  'waiting-children',
-  'completed',
-  'failed',
-];
+import type { AdminGenerationsQuery } from './admin.schemas';
 
 export class AdminService {
   constructor(

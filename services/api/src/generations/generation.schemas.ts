@@ -13,13 +13,17 @@ export const CreateGenerationHeaders = z.object({
     .min(1, 'must not be empty')
     .max(255, 'must be at most 255 characters')
     .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII')
-    .optional(),
+    .optional()
+    .meta({ description: 'Repeating a create with the same key (and body) within a day returns the same generation' }),
   prefer: z
     .string()
     .optional()
     .transform((prefer) => {
       const seconds = /(?:^|[,;\s])wait=(\d+)/.exec(prefer ?? '')?.[1];
       return seconds === undefined ? 0 : Math.min(MAX_WAIT_SECONDS, Number(seconds));
+    })
+    .meta({
+      description: `\`wait=N\`: hold the answer until the generation ends or N seconds (≤ ${MAX_WAIT_SECONDS}) pass`,
     }),
 });
 export type CreateGenerationHeaders = z.infer<typeof CreateGenerationHeaders>;
@@ -29,7 +33,8 @@ export const EventsHeaders = z.object({
   'last-event-id': z
     .string()
     .regex(/^\d+-\d+$/, 'must be the id of an event of this stream')
-    .optional(),
+    .optional()
+    .meta({ description: 'Resume after this event (EventSource sends it when it reconnects)' }),
 });
 export type EventsHeaders = z.infer<typeof EventsHeaders>;
 

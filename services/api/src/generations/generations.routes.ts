@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { CreateGenerationRequest, ListGenerationsQuery, isTerminal } from '@imagegen/shared';
+import { CreateGenerationRequest, ListGenerationsQuery, isTerminal, type StreamToken } from '@imagegen/shared';
 import { authOf } from '../http/authenticate';
 import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
@@ -64,7 +64,7 @@ export function generationRoutes(service: GenerationService, streams: Generation
     const generation = await service.get(claims.sub, id);
     const token = tokens.sign(claims.sub, claims.role, { ttlSeconds: STREAM_TOKEN_TTL_SECONDS, eventsOf: id });
     const url = `${generation.urls.events}?token=${encodeURIComponent(token)}`;
-    respond(res, 200, 'Stream token', { token, expires_in: STREAM_TOKEN_TTL_SECONDS, url });
+    respond<StreamToken>(res, 200, 'Stream token', { token, expires_in: STREAM_TOKEN_TTL_SECONDS, url });
   });
 
   router.get('/', validate('query', ListGenerationsQuery), async (_req, res) => {

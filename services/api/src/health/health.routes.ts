@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
+import type { ApiSuccess, DependencyState, Liveness, Readiness } from '@imagegen/shared';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-function withTimeout(check: Promise<unknown>): Promise<'ok' | 'unreachable'> {
+function withTimeout(check: Promise<unknown>): Promise<DependencyState> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
@@ -23,12 +24,14 @@ export function healthRoutes(db: Db, redis: Redis[], stopping: () => boolean): R
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
-    res.json({ success: true, message: 'ok', data: { status: 'ok' } });
+    const body: ApiSuccess<Liveness> = { success: true, message: 'ok', data: { status: 'ok' } };
+    res.json(body);
   });
 
   router.get('/readyz', async (_req, res) => {
     if (stopping()) {
-      res.status(503).json({ success: false, message: 'shutting down', data: { stopping: true } });
+      const body: Readiness = { success: false, message: 'shutting down', data: { stopping: true } };
+      res.status(503).json(body);
       return;
     }
     const [mongodb, redisState] = await Promise.all([
@@ -36,11 +39,12 @@ export function healthRoutes(db: Db, redis: Redis[], stopping: () => boolean): R
       withTimeout(Promise.all(redis.map((connection) => connection.ping()))),
     ]);
     const ready = mongodb === 'ok' && redisState === 'ok';
-    res.status(ready ? 200 : 503).json({
+    const body: Readiness = {
       success: ready,
       message: ready ? 'ready' : 'not ready',
       data: { mongodb, redis: redisState },
-    });
+    };
+    res.status(ready ? 200 : 503).json(body);
   });
 
   return router;

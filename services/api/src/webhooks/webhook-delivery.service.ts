@@ -1,5 +1,11 @@
 import { ObjectId } from 'mongodb';
-import { JOBS, redeliveryJobOptions, type WebhookDeliveries, type WebhookJobData } from '@imagegen/shared';
+import {
+  JOBS,
+  redeliveryJobOptions,
+  type WebhookDeliveries,
+  type WebhookJobData,
+  type WebhookRedelivery,
+} from '@imagegen/shared';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { JobQueue } from '../infra/job-queue';
@@ -20,7 +26,7 @@ export class WebhookDeliveryService {
   }
 
   /** Sends the generation's latest message once more, with its `webhook-id`, whatever its state. */
-  async redeliver(userId: string, generationId: string): Promise<{ message_id: string }> {
+  async redeliver(userId: string, generationId: string): Promise<WebhookRedelivery> {
     const id = await this.owned(userId, generationId);
     const [latest] = await this.deliveries.messagesOf(id);
     if (!latest) throw new ConflictError('This generation has sent no webhook message yet');
