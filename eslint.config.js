@@ -20,4 +20,17 @@ module.exports = tseslint.config(
     files: ['packages/devstack/**', 'bench/**', 'test/**', '**/test/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // The browser example runs as is in a page, with no build step.
+    files: ['examples/browser/**'],
+    languageOptions: {
+      globals: {
+        document: 'readonly',
+        fetch: 'readonly',
+        EventSource: 'readonly',
+        FormData: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
 );

@@ -10,6 +10,9 @@ module.exports = {
   transform: { '^.+\\.ts$': tsJest },
   moduleNameMapper: {
     '^@imagegen/shared$': '<rootDir>/packages/shared/src/index.ts',
+    '^@imagegen/shared/contract$': '<rootDir>/packages/shared/src/contract.ts',
+    '^@imagegen/client$': '<rootDir>/packages/client/src/index.ts',
+    '^@imagegen/telemetry$': '<rootDir>/packages/telemetry/src/index.ts',
     '^@imagegen/devstack$': '<rootDir>/packages/devstack/src/index.ts',
   },
   globalSetup: '<rootDir>/test/support/global-setup.ts',

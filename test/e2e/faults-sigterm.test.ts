@@ -25,8 +25,12 @@ const EXIT_MARGIN_MS = 2_000;
 const LOAD_MS = 2_500;
 const CLIENTS = 8;
 const SSE_CLIENTS = 2;
-/** Bounds on each client, so that the load stops by itself whatever happens. */
-const MAX_CREATES_PER_CLIENT = 12;
+/**
+ * Bounds on each client, so that the load stops by itself whatever happens. A client sends a create
+ * about every 250 ms: 24 last well past LOAD_MS, so creates are still being sent when SIGTERM goes
+ * (with 12, a loaded machine could send them all before, and no create was in flight across it).
+ */
+const MAX_CREATES_PER_CLIENT = 24;
 const MAX_REQUESTS_PER_CLIENT = 150;
 const MODEL = 'test/under-load';
 /** Hugging Face's answer time: long enough that jobs are in flight when the worker is told to stop. */

@@ -25,7 +25,7 @@ export type Step =
   /** Send 200 headers and a first chunk of body, then never finish. */
   | { kind: 'stall' };
 
-const json = (status: number, body: unknown, headers?: Record<string, string>): Step => ({
+const json = (status: number, body: unknown, headers?: Record<string, string>): Extract<Step, { kind: 'answer' }> => ({
   kind: 'answer',
   status,
   body: JSON.stringify(body),
@@ -37,8 +37,11 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export const hf = {
   png: (delayMs?: number): Step => ({ kind: 'image', format: 'png', ...(delayMs !== undefined && { delayMs }) }),
   jpeg: (delayMs?: number): Step => ({ kind: 'image', format: 'jpeg', ...(delayMs !== undefined && { delayMs }) }),
-  coldStart: (model: string, estimatedSeconds: number): Step =>
-    json(503, { error: `Model ${model} is currently loading`, estimated_time: estimatedSeconds }),
+  /** `delayMs`: how long the answer takes to come (the router's own answer is not instant either). */
+  coldStart: (model: string, estimatedSeconds: number, delayMs?: number): Step => ({
+    ...json(503, { error: `Model ${model} is currently loading`, estimated_time: estimatedSeconds }),
+    ...(delayMs !== undefined && { delayMs }),
+  }),
   rateLimited: (retryAfterSeconds?: number): Step =>
     json(
       429,

@@ -107,7 +107,8 @@ async function spawnAndWait(
   portVar: string,
   path: string,
 ): Promise<SpawnedService> {
-  const port = await freePort();
+  // A port given by the test (one it had to know before the start) is kept; else any free one.
+  const port = env[portVar] ? Number(env[portVar]) : await freePort();
   const { child, output } = runService(name, { ...env, [portVar]: String(port) });
   const base = `http://127.0.0.1:${port}`;
   try {

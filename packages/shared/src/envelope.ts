@@ -4,6 +4,20 @@ import { z } from 'zod';
 export const FieldError = z.object({ field: z.string(), message: z.string() });
 export type FieldError = z.infer<typeof FieldError>;
 
+/** Zod issues as `{field, message}`, one per field at fault, so clients can point at the input. */
+export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
+  return error.issues.flatMap((issue) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        field: prefix + [...issue.path, key].join('.'),
+        message: 'is not a known field',
+      }));
+    }
+    const path = issue.path.join('.');
+    return [{ field: path ? prefix + path : prefix.replace(/\.$/, '') || 'body', message: issue.message }];
+  });
+}
+
 /** Every refused request answers with this envelope; `errors` comes with a 400 that names its fields. */
 export const ApiFailure = z.object({
   success: z.literal(false),

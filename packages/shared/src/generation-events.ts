@@ -1,12 +1,22 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { GenerationStatus, GenerationSummary } from './generation';
+import { GenerationStatus, GenerationSummary, QueuePlace } from './generation';
 
 /** What a generation's live stream (`GET /api/generations/:id/events`) carries, as each event's `data`. */
 export const GenerationEvent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('status'), status: GenerationStatus, generation: GenerationSummary }),
+  z.object({
+    type: z.literal('status'),
+    status: GenerationStatus,
+    /** A `pending` event, as a stream sends it, also tells where the generation stood in the queue then. */
+    generation: GenerationSummary.extend(QueuePlace.partial().shape),
+  }),
   /** A wait inside a run: "model loading, retrying in 18 s". */
   z.object({ type: z.literal('notice'), message: z.string(), retry_in_seconds: z.number().nullable() }),
+  /**
+   * A pending generation's place, as on its record: sent when a stream opens on it and whenever the
+   * place changes. It has no event id, since it is read from the queue, not stored.
+   */
+  z.object({ type: z.literal('queue'), ...QueuePlace.shape }),
 ]);
 export type GenerationEvent = z.infer<typeof GenerationEvent>;
 

@@ -132,6 +132,18 @@ export const GenerationSummary = z.object({
 });
 export type GenerationSummary = z.infer<typeof GenerationSummary>;
 
+/** Where a pending generation stands in the queue. */
+export const QueuePlace = z.object({
+  /** While pending: 1 when it is the next to start; null once it runs (or while it waits to retry). */
+  queue_position: z.int().nullable(),
+  /** While pending: about when it starts, from the workers' recent average run time; null if unknown. */
+  estimated_start_seconds: z.number().nullable(),
+});
+export type QueuePlace = z.infer<typeof QueuePlace>;
+
+/** The place of a generation that is not waiting in the queue. */
+export const NOT_QUEUED: QueuePlace = { queue_position: null, estimated_start_seconds: null };
+
 /** A single generation: the summary plus `image_url`, a data URL once completed (as the seed promised). */
 export const Generation = GenerationSummary.extend({
   image_url: z
@@ -141,10 +153,7 @@ export const Generation = GenerationSummary.extend({
       description: 'Once completed, the image itself as a base64 data URL (`data:image/png;base64,…`); else null.',
     })
     .nullable(),
-  /** While pending: 1 when it is the next to start; null once it runs (or while it waits to retry). */
-  queue_position: z.int().nullable(),
-  /** While pending: about when it starts, from the workers' recent average run time; null if unknown. */
-  estimated_start_seconds: z.number().nullable(),
+  ...QueuePlace.shape,
 });
 export type Generation = z.infer<typeof Generation>;
 

@@ -19,6 +19,7 @@ import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
 import { apiDocsRoutes } from './openapi/docs.routes';
+import { playgroundRoutes } from './web/playground.routes';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
 import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
@@ -67,7 +68,10 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   app.use(
     requestLog(deps.logger),
     deps.metrics.timing(),
-    helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }),
+    // `blob:` images: the playground shows images it fetched with the user's token as object URLs.
+    helmet({
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] } },
+    }),
   );
   if (deps.corsOrigins.length > 0) {
     const origin = deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins;
@@ -80,6 +84,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   app.use(deps.metrics.routes());
   // The OpenAPI document (/openapi.json) and its interactive reference (/docs).
   app.use(apiDocsRoutes());
+  app.use(playgroundRoutes());
   app.use('/api/auth', authRoutes(deps.auth));
   app.use(
     '/api/generations',

@@ -79,7 +79,11 @@ export function compose(
   const jobs = new GenerationJobs(generationQueue, deadlineQueue);
   const retries = new GenerationRetryService(generationRepository, jobs, lifecycle);
   const views = new GenerationViews(config.PUBLIC_BASE_URL);
-  const streams = new GenerationStreams(events, hub, views, config.EVENTS_HEARTBEAT_MS);
+  const standings = new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX));
+  const streams = new GenerationStreams(events, hub, views, standings, {
+    heartbeatMs: config.EVENTS_HEARTBEAT_MS,
+    queuePlaceMs: config.EVENTS_QUEUE_PLACE_MS,
+  });
   const generations = new GenerationService({
     generations: generationRepository,
     images: new ImageRepository(db),
@@ -99,7 +103,7 @@ export function compose(
     lifecycle,
     canceller: new GenerationCanceller(db, redis, config.QUEUE_PREFIX, generationQueue.queue, lifecycle),
     retries,
-    standings: new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX)),
+    standings,
     views,
     limits: new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {
       perWindow: config.CREATE_RATE_LIMIT,

@@ -30,6 +30,8 @@ export const ApiEnv = CommonEnv.extend({
   HF_ALLOWED_MODELS: commaList.pipe(z.array(ModelId)).optional(),
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),
+  /** How often an event stream of a pending generation checks its place in the queue. */
+  EVENTS_QUEUE_PLACE_MS: durationMs(2000),
   /** Failed sign-ins per account, and per IP, within LOGIN_FAILURE_WINDOW before sign-ins are refused (429). */
   LOGIN_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(10_000).default(10),
   LOGIN_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100_000).default(100),

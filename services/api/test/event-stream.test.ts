@@ -26,7 +26,7 @@ let user: ApiClient;
 const streams = new SseClients();
 
 beforeAll(async () => {
-  h = await startHarness({ EVENTS_HEARTBEAT_MS: '100' });
+  h = await startHarness({ EVENTS_HEARTBEAT_MS: '100', EVENTS_QUEUE_PLACE_MS: '100' });
   redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
   events = new GenerationEvents(redis, h.iso.queuePrefix);
   user = await h.user('streamer@example.com');
@@ -89,6 +89,43 @@ test('when a pending generation is streamed, then it starts with retry:, its pen
   // Heartbeats are comments only: nothing else was dispatched, and the stream is still open.
   expect(stream.events).toHaveLength(1);
   expect(stream.done).toBe(false);
+});
+
+test('when a pending generation waits behind others, then its pending event tells its place, and a queue event (no id) follows each change', async () => {
+  const ahead = await create();
+  const alsoAhead = await create();
+  const behind = await create();
+  const place = (await user.get(behind.id)).body as ApiSuccess<Generation>;
+  const position = place.data.queue_position!;
+  expect(position).toBeGreaterThanOrEqual(3);
+
+  const stream = await open(behind.id);
+  const first = await stream.nextEvent();
+  expect(JSON.parse(first.data)).toMatchObject({
+    type: 'status',
+    status: 'pending',
+    generation: { id: behind.id, queue_position: position, estimated_start_seconds: null },
+  });
+
+  // The job ahead leaves the queue; nothing is written to this generation's own stream.
+  expect((await user.request('POST', `/api/generations/${ahead.id}/cancel`)).status).toBe(200);
+  const moved = await stream.nextEvent();
+  expect(moved.event).toBe('queue');
+  expect(moved.id).toBeUndefined();
+  expect(JSON.parse(moved.data)).toEqual({
+    type: 'queue',
+    queue_position: position - 1,
+    estimated_start_seconds: null,
+  });
+
+  // Once it runs, its place is no longer told, even though (the test being the worker) its job
+  // still sits in the queue and moves up again.
+  await events.append(behind.id, await statusEvent(behind.id, 'processing'));
+  expect(JSON.parse((await stream.nextEvent()).data)).toMatchObject({ type: 'status', status: 'processing' });
+  expect((await user.request('POST', `/api/generations/${alsoAhead.id}/cancel`)).status).toBe(200);
+  const heartbeats = stream.comments.length;
+  await stream.waitFor('three more heartbeats', (c) => c.comments.length >= heartbeats + 3);
+  expect(stream.events).toHaveLength(3);
 });
 
 test('when the client aborts its stream, then the API closes it and openStreams() returns to 0', async () => {

@@ -35,6 +35,7 @@ const UNDOCUMENTED: Array<[RegExp, string]> = [
   [/^\w+ \/admin(\/|$)/, 'the admin browser area: HTML pages, and bull-board’s own JSON API'],
   [/^GET \/openapi\.json$/, 'the document itself'],
   [/^GET \/metrics$/, 'Prometheus scrape, in its text format'],
+  [/^GET \/(assets\/.*)?$/, 'the web playground: its page and assets'],
 ];
 
 const PASSWORD = 'password123';

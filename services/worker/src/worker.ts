@@ -19,6 +19,7 @@ import {
   type Logger,
   type WebhookJobData,
 } from '@imagegen/shared';
+import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from './config';
 import { INTERNAL_ERROR, failedForGood } from './final-failure';
 import { generateImageProcessor } from './generate-image.processor';
@@ -77,7 +78,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const queueRedis = redis.duplicate();
   queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
   const generations = new GenerationRepository(mongo.db);
-  const queueOptions = { connection: queueRedis, prefix: config.QUEUE_PREFIX };
+  const queueOptions = { connection: queueRedis, prefix: config.QUEUE_PREFIX, telemetry: queueTelemetry() };
   const webhookQueue = new Queue<WebhookJobData>(QUEUES.webhooks, queueOptions);
   const generationQueue = new Queue(QUEUES.generations, queueOptions);
   const deadlineQueue = new Queue(QUEUES.deadlines, queueOptions);
@@ -111,6 +112,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
       // Started only once the health endpoint listens, so a bad port never strands a taken job.
       autorun: false,
+      telemetry: queueTelemetry(),
     },
   );
   worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));

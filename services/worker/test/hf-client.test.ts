@@ -224,6 +224,17 @@ describe('HfClient against the Hugging Face emulator', () => {
     expect(notices.reduce((sum, n) => sum + n.delayMs, 0)).toBeLessThanOrEqual(500);
   });
 
+  test('when the budget runs out during an attempt, then the failure reports the last answer Hugging Face gave', async () => {
+    const model = newModel();
+    emulator.script(model, hf.coldStart(model, 0.1), hf.stall());
+    const { failure, notices } = await renderFailure(client({ maxWaitMs: 600 }), model);
+    expect(emulator.requestsFor(model)).toHaveLength(2);
+    expect(notices).toHaveLength(1);
+    expect(failure.message).toBe(
+      `Hugging Face did not produce an image within 0.6 s (2 attempts); last answer: model ${model} is loading (about 0.1 s)`,
+    );
+  });
+
   test('when the answer is larger than maxImageBytes, then it rejects with an HfFailure after one request', async () => {
     const model = newModel();
     const { failure } = await renderFailure(client({ maxImageBytes: 100 }), model);

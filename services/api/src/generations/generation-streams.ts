@@ -7,6 +7,7 @@ import {
   type StoredEvent,
 } from '@imagegen/shared';
 import type { EventHub } from '../infra/event-hub';
+import type { QueueStandings } from '../infra/queue-standing';
 import type { GenerationViews } from './generation.mapper';
 
 /** The id of a status made up from the record; Redis stream ids start above it. */
@@ -17,8 +18,8 @@ const ends = (event: GenerationEvent) => event.type === 'status' && isTerminal(e
 /**
  * Server-Sent Events of one generation, read from its event stream in Redis: every event after
  * `Last-Event-ID` (all of them on a first connection), then each new one as it is written, by this
- * process or any other, until the terminal status. Heartbeats keep it open; a client that goes
- * away is cleaned up at once.
+ * process or any other, until the terminal status. While the generation is pending, `queue` events
+ * tell its place as it changes. Heartbeats keep it open; a client that goes away is cleaned up at once.
  */
 export class GenerationStreams {
   /** Each open stream's end. */
@@ -31,8 +32,13 @@ export class GenerationStreams {
     private readonly events: GenerationEvents,
     private readonly hub: EventHub,
     private readonly views: GenerationViews,
-    /** A comment line this often keeps proxies and browsers from closing an idle stream. */
-    private readonly heartbeatMs: number,
+    private readonly standings: QueueStandings,
+    private readonly timing: {
+      /** A comment line this often keeps proxies and browsers from closing an idle stream. */
+      heartbeatMs: number;
+      /** How often a pending generation's place is read again (jobs ahead of it start at any time). */
+      queuePlaceMs: number;
+    },
   ) {}
 
   /** Streams open now (each ends at its generation's end, or when its client goes away). */
@@ -44,6 +50,10 @@ export class GenerationStreams {
     const id = doc._id.toHexString();
     let last = lastEventId;
     let sentAny = last !== undefined;
+    // A retried generation's stream still holds its earlier runs, whose final status would end a
+    // new connection at once: one without Last-Event-ID starts at the current run's first status.
+    const run = doc.history.length;
+    let current = lastEventId !== undefined;
     // A client that already had the end (EventSource reconnects whenever a stream closes): 204 is
     // how SSE tells it to stop reconnecting.
     if (last && (await this.hadTheEnd(id, last, doc))) {
@@ -62,18 +72,47 @@ export class GenerationStreams {
     let done = false;
     let reading: Promise<void> | null = null;
     let again = false;
+    let status = doc.status;
+    /** The place last sent, so that an unchanged one is not sent again. */
+    let place: string | null = null;
+    let placing = false;
     const finish = () => {
       if (done) return;
       done = true;
       unfollow();
       clearInterval(heartbeat);
+      clearInterval(placeCheck);
       this.open.delete(res);
       res.end();
     };
     const send = ({ id: eventId, event }: Partial<StoredEvent> & { event: GenerationEvent }) => {
       res.write(`${eventId ? `id: ${eventId}\n` : ''}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      if (event.type === 'queue') return;
       sentAny = true;
+      if (event.type === 'status') status = event.status;
       if (ends(event)) finish();
+    };
+    // A pending status goes out with the place it has now, so a client never shows "queued" alone.
+    const sendStatus = async (stored: StoredEvent) => {
+      const { event } = stored;
+      if (event.type !== 'status' || event.status !== 'pending') return send(stored);
+      const now = await this.standings.of(doc);
+      if (done) return;
+      place = JSON.stringify(now);
+      send({ ...stored, event: { ...event, generation: { ...event.generation, ...now } } });
+    };
+    // Jobs ahead start, or are canceled, without an event of this generation's: read the place again.
+    const sendPlace = async () => {
+      if (done || placing || status !== 'pending') return;
+      placing = true;
+      try {
+        const now = await this.standings.of(doc);
+        if (done || status !== 'pending' || JSON.stringify(now) === place) return;
+        place = JSON.stringify(now);
+        send({ event: { type: 'queue', ...now } });
+      } finally {
+        placing = false;
+      }
     };
     // One read at a time, in order; a notice during a read makes one more read after it.
     const catchUp = (): Promise<void> => {
@@ -86,7 +125,9 @@ export class GenerationStreams {
           again = false;
           for (const stored of await this.events.after(id, last)) {
             if (done) return;
-            send(stored);
+            const { event } = stored;
+            if (event.type === 'status') current ||= event.generation.history.length >= run;
+            if (current) await sendStatus(stored);
             last = stored.id;
           }
         } while (again && !done);
@@ -100,7 +141,8 @@ export class GenerationStreams {
       res.write(': heartbeat\n\n');
       // Also a safety net: a notice lost while Redis reconnected is made up for here.
       void catchUp().catch(finish);
-    }, this.heartbeatMs);
+    }, this.timing.heartbeatMs);
+    const placeCheck = setInterval(() => void sendPlace().catch(finish), this.timing.queuePlaceMs);
     // The response closes when the client goes away (a request's own 'close' may come earlier).
     res.on('close', finish);
 
@@ -108,8 +150,13 @@ export class GenerationStreams {
     // Nothing recorded (a generation older than its stream's retention): say where it stands now,
     // under the id before any real one, so that a reconnect resumes from the start of the stream.
     if (!done && !sentAny) {
-      send({ id: SYNTHETIC_ID, event: { type: 'status', status: doc.status, generation: this.views.summary(doc) } });
+      await sendStatus({
+        id: SYNTHETIC_ID,
+        event: { type: 'status', status: doc.status, generation: this.views.summary(doc) },
+      });
     }
+    // A pending status sent above already told the place.
+    if (place === null) await sendPlace();
     // The server stopped while this stream was being opened: the client reconnects from here.
     if (this.closed) finish();
   }

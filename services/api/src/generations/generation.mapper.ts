@@ -5,15 +5,9 @@ import {
   type GenerationPage,
   type GenerationSummary,
   type ImageDocument,
+  NOT_QUEUED,
+  type QueuePlace,
 } from '@imagegen/shared';
-
-/** Where a pending generation stands in the queue. */
-export interface QueueStanding {
-  position: number | null;
-  estimatedStartSeconds: number | null;
-}
-
-const NOT_QUEUED: QueueStanding = { position: null, estimatedStartSeconds: null };
 
 /** Records as clients see them, with their URLs under PUBLIC_BASE_URL. */
 export class GenerationViews {
@@ -24,15 +18,14 @@ export class GenerationViews {
   }
 
   /** The full record; `image_url` is a data URL whose MIME type is the one sniffed from the stored bytes. */
-  full(doc: GenerationDocument, image: ImageDocument | null, standing: QueueStanding = NOT_QUEUED): Generation {
+  full(doc: GenerationDocument, image: ImageDocument | null, place: QueuePlace = NOT_QUEUED): Generation {
     const imageUrl = image
       ? `data:${image.mime_type};base64,${Buffer.from(image.data.buffer).toString('base64')}`
       : null;
     return {
       ...this.summary(doc),
       image_url: imageUrl,
-      queue_position: standing.position,
-      estimated_start_seconds: standing.estimatedStartSeconds,
+      ...place,
     };
   }
 

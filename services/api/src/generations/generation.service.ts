@@ -153,8 +153,8 @@ export class GenerationService {
   }
 
   async present(doc: GenerationDocument, image: ImageDocument | null): Promise<Generation> {
-    const standing = doc.status === 'pending' ? await this.deps.standings.of(doc) : undefined;
-    return this.deps.views.full(doc, image, standing);
+    const place = doc.status === 'pending' ? await this.deps.standings.of(doc) : undefined;
+    return this.deps.views.full(doc, image, place);
   }
 
   /** The generation an earlier request with the same key made, once it is written. */

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler } from 'express';
 import type { z } from 'zod';
+import { fieldErrors } from '@imagegen/shared';
 import { ValidationError } from '../errors';
-import { fieldErrors } from './field-errors';
 
 type Source = 'body' | 'query' | 'params' | 'headers';
 

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@imagegen/shared';
+import { queueTelemetry } from '@imagegen/telemetry';
 import { ServiceUnavailableError } from '../errors';
 
 /** How long an add may take before the request gives up and answers 503. */
@@ -18,7 +19,7 @@ export class JobQueue<Data extends object> {
     prefix: string,
     logger: Logger,
   ) {
-    this.queue = new Queue(name, { connection, prefix });
+    this.queue = new Queue(name, { connection, prefix, telemetry: queueTelemetry() });
     this.queue.on('error', (err) => logger.warn({ err: err.message, queue: name }, 'queue error'));
   }
 

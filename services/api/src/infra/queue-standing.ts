@@ -1,7 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { generationJobId, RunTimes, type GenerationDocument } from '@imagegen/shared';
-import type { QueueStanding } from '../generations/generation.mapper';
+import { generationJobId, NOT_QUEUED, RunTimes, type GenerationDocument, type QueuePlace } from '@imagegen/shared';
 
 /**
  * A pending generation's place in the generations queue. BullMQ adds jobs at the head of its wait
@@ -14,7 +13,7 @@ export class QueueStandings {
     private readonly runTimes: RunTimes,
   ) {}
 
-  async of(generation: GenerationDocument): Promise<QueueStanding> {
+  async of(generation: GenerationDocument): Promise<QueuePlace> {
     const base = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}`;
     const jobId = generationJobId(generation._id.toHexString(), generation.run);
     // One pipeline, one write to the socket: on the create path each Redis write is a measurable
@@ -32,10 +31,13 @@ export class QueueStandings {
     }) as [number | null, number, number, string[]];
     const average = RunTimes.mean(recent);
     // Not waiting: delayed before a retry, taken by a worker this instant, or the queue is paused.
-    if (index === null) return { position: null, estimatedStartSeconds: null };
+    if (index === null) return NOT_QUEUED;
     const position = length - index;
     // The jobs running show how many slots the workers have; each slot takes one job per average run.
     const rounds = Math.ceil(position / Math.max(1, running));
-    return { position, estimatedStartSeconds: average === null ? null : Math.round((rounds * average) / 1000) };
+    return {
+      queue_position: position,
+      estimated_start_seconds: average === null ? null : Math.round((rounds * average) / 1000),
+    };
   }
 }

@@ -39,8 +39,9 @@ const ConditionalHeaders = z.object({
 
 const EventStream = z.string().meta({
   description:
-    'Server-Sent Events. Each event has an `id` (send it back as Last-Event-ID to resume), `event`: ' +
-    '`status` or `notice`, and `data`: a GenerationEvent (#/components/schemas/GenerationEvent) as JSON. ' +
+    'Server-Sent Events. Each event has an `event`: `status`, `notice` or `queue` (a pending ' +
+    "generation's new place), and `data`: a GenerationEvent (#/components/schemas/GenerationEvent) as JSON; " +
+    'each but `queue` has an `id` (send it back as Last-Event-ID to resume). ' +
     'The stream ends after the status that ends the generation; comment lines keep it open meanwhile.',
 });
 

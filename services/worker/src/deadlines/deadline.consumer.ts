@@ -2,6 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { DeadlineJobData, QUEUES, type GenerationCanceller, type Logger } from '@imagegen/shared';
+import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from '../config';
 
 /**
@@ -39,6 +40,7 @@ export function deadlineConsumer(
       lockDuration: config.WORKER_LOCK_MS,
       stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
       autorun: false,
+      telemetry: queueTelemetry(),
     },
   );
   worker.on('error', (err) => logger.error({ err: err.message }, 'deadline worker error'));

@@ -19,6 +19,9 @@ export interface HfClientOptions {
 
 class BodyTooLarge extends Error {}
 
+/** An attempt the retry budget cut short: no answer of Hugging Face's, so not one to report. */
+type AttemptOutcome = HfOutcome | { kind: 'out-of-time'; detail: string };
+
 /**
  * Hugging Face text-to-image over undici with a keep-alive pool. One `render` retries cold starts,
  * rate limits and transient errors with bounded backoff, and fails at once on answers that retrying
@@ -46,17 +49,20 @@ export class HfClient implements ImageSource {
 
   async render(req: RenderRequest, { signal, onRetry }: RenderOptions): Promise<SniffedImage> {
     const started = this.now();
+    const outOfTime = (attempts: number, lastAnswer: string) =>
+      new HfFailure(
+        `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${attempts} attempts); last answer: ${lastAnswer}`,
+      );
+    let lastAnswer: string | undefined;
     for (let retry = 0; ; retry++) {
       const outcome = await this.attempt(req, signal, started + this.options.maxWaitMs);
       if (outcome.kind === 'image') return outcome.image;
       if (outcome.kind === 'fail') throw outcome.failure;
+      if (outcome.kind === 'out-of-time') throw outOfTime(retry + 1, lastAnswer ?? outcome.detail);
+      lastAnswer = outcome.detail;
       const delayMs = retryDelay(this.options.backoff, outcome.reason, retry);
       const waited = this.now() - started;
-      if (waited + delayMs > this.options.maxWaitMs) {
-        throw new HfFailure(
-          `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${retry + 1} attempts); last answer: ${outcome.detail}`,
-        );
-      }
+      if (waited + delayMs > this.options.maxWaitMs) throw outOfTime(retry + 1, outcome.detail);
       this.options.observer?.retrying(outcome.reason.kind, delayMs);
       onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
       // timers/promises rejects with a generic AbortError; callers expect the reason, as in `attempt`.
@@ -71,9 +77,10 @@ export class HfClient implements ImageSource {
   }
 
   /** One request; it may not run past the job's retry budget (`deadline`). */
-  private async attempt(req: RenderRequest, signal: AbortSignal, deadline: number): Promise<HfOutcome> {
+  private async attempt(req: RenderRequest, signal: AbortSignal, deadline: number): Promise<AttemptOutcome> {
     const { model } = req.settings;
-    const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, deadline - this.now()));
+    const budgetLeftMs = deadline - this.now();
+    const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, budgetLeftMs));
     const timeout = AbortSignal.timeout(timeoutMs);
     const sent = this.now();
     const answered = (code: string) => this.options.observer?.answered(code, (this.now() - sent) / 1000);
@@ -106,9 +113,12 @@ export class HfClient implements ImageSource {
           failure: new HfFailure(`Hugging Face answered more than ${this.options.maxImageBytes} bytes`),
         };
       }
-      const detail = timeout.aborted
-        ? `no complete answer within ${seconds(timeoutMs)}`
-        : `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
+      if (!timeout.aborted) {
+        const detail = `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
+        return { kind: 'retry', reason: { kind: 'network' }, detail };
+      }
+      const detail = `no complete answer within ${seconds(timeoutMs)}`;
+      if (budgetLeftMs < this.options.timeoutMs) return { kind: 'out-of-time', detail };
       return { kind: 'retry', reason: { kind: 'network' }, detail };
     }
   }

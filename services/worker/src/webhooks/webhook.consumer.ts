@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData, type Logger } from '@imagegen/shared';
+import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from '../config';
 import { failedForGood } from '../final-failure';
 import { RetryLater, deliverWebhookProcessor } from './deliver-webhook.processor';
@@ -43,6 +44,7 @@ export function webhookConsumer(
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
     autorun: false,
+    telemetry: queueTelemetry(),
     settings: {
       // The processor decided the delay (schedule, jitter, Retry-After) and logged it; our own faults
       // (a database blip before the log was written) follow the schedule.

@@ -1,0 +1,1 @@
+export { queueTelemetry, startTracing, type Tracing } from './tracing';

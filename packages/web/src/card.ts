@@ -1,0 +1,122 @@
+import {
+  describeEvent,
+  GenerationError,
+  type Generation,
+  type GenerationEvent,
+  type GenerationSummary,
+  type ImagegenClient,
+} from '@imagegen/client';
+import { isTerminal } from '@imagegen/shared/contract';
+import { h } from './dom';
+import type { ImageCache } from './images';
+
+export interface CardDeps {
+  client: ImagegenClient;
+  images: ImageCache;
+  /** Shows the generation full size. */
+  open: (generation: GenerationSummary) => void;
+  /** Images load only once their card is near the screen. */
+  visibility: IntersectionObserver;
+}
+
+/**
+ * One generation in the gallery: its prompt, its live state while it runs (from the event
+ * stream), its image once done, and the cancel and retry buttons its state allows.
+ */
+export class GenerationCard {
+  readonly element: HTMLLIElement;
+  private generation: GenerationSummary;
+  private readonly state = h('p', { className: 'state' });
+  private readonly figure = h('button', { type: 'button', className: 'thumb' });
+  private readonly cancel = h('button', { type: 'button', className: 'secondary', textContent: 'Cancel' });
+  private readonly retry = h('button', { type: 'button', className: 'secondary', textContent: 'Retry' });
+  private following = false;
+
+  /** `generation`: a listed summary, or the full record a create answered. */
+  constructor(
+    generation: GenerationSummary | Generation,
+    private readonly deps: CardDeps,
+  ) {
+    this.generation = generation;
+    this.state.setAttribute('role', 'status');
+    this.element = h(
+      'li',
+      { className: 'card' },
+      this.figure,
+      h('p', { className: 'prompt', textContent: generation.prompt }),
+      this.state,
+      h('div', { className: 'actions' }, this.cancel, this.retry),
+    );
+    this.element.dataset.id = generation.id;
+    this.figure.setAttribute('aria-label', `Open “${generation.prompt}” full size`);
+    this.figure.addEventListener('click', () => deps.open(this.generation));
+    this.cancel.addEventListener('click', () => void this.act(() => deps.client.cancelGeneration(this.generation.id)));
+    this.retry.addEventListener('click', () => {
+      void this.act(() => deps.client.retryGeneration(this.generation.id)).then((retried) => {
+        if (retried) this.follow(retried);
+      });
+    });
+    this.show({ type: 'status', status: generation.status, generation });
+    if (!isTerminal(generation.status)) this.follow('image_url' in generation ? generation : undefined);
+  }
+
+  /**
+   * Follows the live state until the generation ends (once at a time); on from `record` when the
+   * card has just been given it, so that a quick run's states all show.
+   */
+  follow(record?: Generation): void {
+    if (this.following) return;
+    this.following = true;
+    this.deps.client
+      .waitFor(record ?? this.generation.id, { onEvent: (event) => this.show(event) })
+      .then(
+        (done: Generation) => this.show({ type: 'status', status: done.status, generation: done }),
+        (err: unknown) => {
+          if (err instanceof GenerationError)
+            this.show({ type: 'status', status: err.generation.status, generation: err.generation });
+          else this.state.textContent = `lost track of it: ${(err as Error).message}`;
+        },
+      )
+      .finally(() => (this.following = false));
+  }
+
+  /** The image, fetched once the card is on screen. */
+  loadImage(): void {
+    if (this.generation.status !== 'completed' || this.figure.querySelector('img')) return;
+    const img = h('img', {
+      alt: this.generation.prompt,
+      width: this.generation.settings.width,
+      height: this.generation.settings.height,
+    });
+    this.figure.replaceChildren(img);
+    this.deps.images.url(this.generation.id).then(
+      (url) => (img.src = url),
+      () => this.figure.replaceChildren(h('span', { textContent: 'image unavailable' })),
+    );
+  }
+
+  private show(event: GenerationEvent): void {
+    if (event.type === 'status') {
+      this.generation = event.generation;
+      this.element.dataset.status = event.status;
+    }
+    const { status } = this.generation;
+    this.state.textContent = describeEvent(event);
+    this.cancel.hidden = isTerminal(status);
+    this.retry.hidden = status !== 'failed' && status !== 'canceled';
+    this.figure.disabled = status !== 'completed';
+    if (status === 'completed') this.deps.visibility.observe(this.element);
+    else this.figure.replaceChildren(h('span', { className: 'placeholder', textContent: status }));
+  }
+
+  private async act(action: () => Promise<Generation>): Promise<Generation | null> {
+    try {
+      const generation = await action();
+      this.show({ type: 'status', status: generation.status, generation });
+      return generation;
+    } catch (err) {
+      this.state.textContent = (err as Error).message;
+      return null;
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import type { Generation, GenerationSummary, ImagegenClient } from '@imagegen/client';
+import { GenerationCard, type CardDeps } from './card';
+import { byId } from './dom';
+import type { ImageCache } from './images';
+
+/** Cards per page of the cursor API. */
+const PAGE_SIZE = 12;
+
+/**
+ * The user's generations, newest first: a page at first, the next one whenever the end of the list
+ * comes near the screen (or "Load more" is pressed), and new generations on top.
+ */
+export class Gallery {
+  private readonly list = byId<HTMLOListElement>('gallery');
+  private readonly empty = byId('gallery-empty');
+  private readonly more = byId<HTMLButtonElement>('load-more');
+  private readonly cards = new Map<string, GenerationCard>();
+  private readonly deps: CardDeps;
+  private cursor: string | null | undefined;
+  private loading: Promise<void> | undefined;
+  private readonly nearEnd: IntersectionObserver;
+
+  constructor(
+    private readonly client: ImagegenClient,
+    images: ImageCache,
+    open: (generation: GenerationSummary) => void,
+  ) {
+    const visibility = new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) {
+          if (!entry.isIntersecting) continue;
+          visibility.unobserve(entry.target);
+          this.cards.get((entry.target as HTMLElement).dataset.id ?? '')?.loadImage();
+        }
+      },
+      { rootMargin: '200px' },
+    );
+    this.deps = { client, images, open, visibility };
+    this.nearEnd = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting)) void this.loadMore();
+    });
+    this.more.addEventListener('click', () => void this.loadMore());
+  }
+
+  async start(): Promise<void> {
+    this.nearEnd.observe(byId('gallery-end'));
+    await this.loadMore();
+  }
+
+  /** A generation just created, on top. */
+  add(generation: Generation): void {
+    this.list.prepend(this.cardOf(generation).element);
+    this.empty.hidden = true;
+  }
+
+  /** The next page, unless one is loading or there is none. */
+  loadMore(): Promise<void> {
+    if (this.cursor === null) return Promise.resolve();
+    this.loading ??= this.client
+      .listGenerations({ limit: PAGE_SIZE, ...(this.cursor && { cursor: this.cursor }) })
+      .then((page) => {
+        // A generation added on top since the first page is not shown twice.
+        for (const generation of page.items) {
+          if (!this.cards.has(generation.id)) this.list.append(this.cardOf(generation).element);
+        }
+        this.cursor = page.next_cursor;
+        this.more.hidden = page.next_cursor === null;
+        this.empty.hidden = this.cards.size > 0;
+      })
+      .finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  private cardOf(generation: GenerationSummary | Generation): GenerationCard {
+    const card = new GenerationCard(generation, this.deps);
+    this.cards.set(generation.id, card);
+    return card;
+  }
+
+  stop(): void {
+    this.nearEnd.disconnect();
+    this.deps.visibility.disconnect();
+  }
+}

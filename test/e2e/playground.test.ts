@@ -1,0 +1,304 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ImagegenClient } from '@imagegen/client';
+import { ARTIFACTS, launchBrowser } from '../support/browser';
+import { hf } from '../support/hf-emulator';
+import { eventually } from '../support/lifecycle';
+import { startSystem, type System } from '../support/system';
+
+/** The worker's model when a request names none: the playground has no model field. */
+const MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
+const PASSWORD = 'password123';
+
+/** The web playground at `/`, driven in headless Chromium against the live API and worker. */
+describe('the web playground', () => {
+  let system: System;
+  let browser: Browser;
+  let page: Page;
+  const email = `web-${process.pid}@example.com`;
+
+  beforeAll(async () => {
+    system = await startSystem({
+      // Room for the gallery test's many generations in flight at once; queue places told often.
+      apiEnv: { MAX_IN_FLIGHT_PER_USER: '100', CREATE_RATE_LIMIT: '1000', EVENTS_QUEUE_PLACE_MS: '250' },
+      // One job at a time, so that a slow one makes the next ones wait in line; waits long enough
+      // to read on a card.
+      workerEnv: {
+        WORKER_CONCURRENCY: '1',
+        HF_TIMEOUT_MS: '10000',
+        HF_MAX_WAIT_MS: '10000',
+        HF_BACKOFF_MAX_MS: '1000',
+      },
+    });
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await system?.stop();
+  });
+
+  /** The API, as the signed-in user of the page. */
+  async function api(): Promise<ImagegenClient> {
+    const saved = (await page.evaluate(`localStorage.getItem('imagegen.session')`)) as string | null;
+    const { token } = JSON.parse(saved ?? '{}') as { token: string };
+    return new ImagegenClient({ baseUrl: system.api.url, token });
+  }
+
+  /**
+   * Records, from now on, every `data-status` each card of the gallery takes and every text its
+   * state line shows, each in order. Mutation records come in batches, so the values a batch went
+   * through are read from their old values, not from the page as it is by then. Page scripts are
+   * strings here: the tests' TypeScript has no DOM library.
+   */
+  async function recordStates(): Promise<void> {
+    await page.evaluate(`(() => {
+      const states = (window.states = {});
+      const texts = (window.texts = {});
+      const push = (lists, card, value) => {
+        const list = (lists[card.dataset.id] ??= []);
+        if (value && list.at(-1) !== value) list.push(value);
+      };
+      const noteAll = () =>
+        document.querySelectorAll('li.card').forEach((card) => {
+          push(states, card, card.dataset.status);
+          push(texts, card, card.querySelector('.state')?.textContent);
+        });
+      noteAll();
+      new MutationObserver((records) => {
+        for (const record of records) {
+          const card = record.target instanceof Element ? record.target.closest('li.card') : null;
+          if (!card) continue;
+          if (record.type === 'attributes') push(states, card, record.oldValue);
+          else if (record.target.matches('.state'))
+            push(texts, card, [...record.removedNodes].map((node) => node.textContent).join(''));
+        }
+        noteAll();
+      }).observe(document.getElementById('gallery'), {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        attributeOldValue: true,
+        attributeFilter: ['data-status'],
+      });
+    })()`);
+  }
+
+  const statesOf = (id: string) => page.evaluate(`window.states[${JSON.stringify(id)}] ?? []`) as Promise<string[]>;
+  const textsOf = (id: string) => page.evaluate(`window.texts[${JSON.stringify(id)}] ?? []`) as Promise<string[]>;
+
+  /** `texts` shows a text matching each pattern, in this order (others may come between). */
+  function expectInOrder(texts: string[], patterns: RegExp[]): void {
+    let from = 0;
+    for (const pattern of patterns) {
+      const at = texts.findIndex((text, i) => i >= from && pattern.test(text));
+      if (at < 0) throw new Error(`no ${pattern} after the first ${from} of ${JSON.stringify(texts)}`);
+      from = at + 1;
+    }
+  }
+  const card = (id: string) => page.locator(`li.card[data-id="${id}"]`);
+  const newestCard = () => page.locator('li.card').first();
+
+  /** Presses Generate and resolves with the id of the card it adds on top. */
+  async function generate(): Promise<string> {
+    const first = page.locator('li.card').first();
+    const before = (await first.count()) > 0 ? await first.getAttribute('data-id') : null;
+    await page.getByRole('button', { name: 'Generate' }).click();
+    const added = page.locator(`#gallery > li.card:first-child${before ? `:not([data-id="${before}"])` : ''}`);
+    await added.waitFor();
+    return (await added.getAttribute('data-id')) as string;
+  }
+
+  test('signs up, generates with the chosen settings, and shows the card going from queued to done', async () => {
+    await page.goto(`${system.api.url}/`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByLabel('Name').fill('Web User');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByText('Nothing yet').waitFor();
+    expect(await page.locator('#account-email').innerText()).toBe(email);
+
+    system.emulator.script(MODEL, hf.png(1500));
+    await page.getByRole('button', { name: 'A cute cat sitting on a windowsill' }).click();
+    expect(await page.getByLabel('Prompt', { exact: true }).inputValue()).toBe('A cute cat sitting on a windowsill');
+    await page.locator('summary', { hasText: 'Settings' }).click();
+    await page.getByLabel('Width').selectOption('768');
+    await page.getByLabel('Style').selectOption('watercolor');
+    await page.getByLabel('Seed').fill('42');
+    await page.getByLabel('Steps').fill('30');
+    await page.getByLabel('Guidance').fill('7.5');
+    await page.getByLabel('Negative prompt').fill('blurry, text');
+    await recordStates();
+    const sent = system.emulator.requestsFor(MODEL).length;
+    const id = await generate();
+    await card(id).locator('img').waitFor();
+    expect(await statesOf(id)).toEqual(['pending', 'processing', 'completed']);
+    expect(await card(id).getByRole('status').innerText()).toBe('done');
+    // Drawn, at the generated size: the bytes arrived and decoded.
+    const width = await eventually('image drawn', async () => {
+      const drawn = await card(id)
+        .locator('img')
+        .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth);
+      return drawn > 0 ? drawn : undefined;
+    });
+    expect(width).toBe(768);
+    const record = await (await api()).getGeneration(id);
+    const settings = { num_inference_steps: 30, guidance_scale: 7.5, negative_prompt: 'blurry, text', seed: 42 };
+    expect(record.settings).toMatchObject({ width: 768, style: 'watercolor', ...settings });
+    // And on to Hugging Face, as the worker sends them.
+    const [request] = system.emulator.requestsFor(MODEL).slice(sent);
+    expect(request?.body.parameters).toMatchObject({ width: 768, ...settings });
+    expect(request?.body.inputs).toMatch(/^A cute cat sitting on a windowsill, watercolor painting/);
+    await page.screenshot({ path: join(ARTIFACTS, 'playground-desktop.png'), fullPage: true });
+  });
+
+  test('opens an image full size with its settings, downloads it, and reuses its settings', async () => {
+    const id = (await newestCard().getAttribute('data-id')) as string;
+    await page.getByLabel('Prompt', { exact: true }).fill('something else');
+    await card(id)
+      .getByRole('button', { name: /full size/ })
+      .click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    expect(await dialog.locator('#viewer-prompt').innerText()).toBe('A cute cat sitting on a windowsill');
+    expect(await dialog.locator('dl').innerText()).toMatch(/Style\s+watercolor[\s\S]*Seed\s+42/);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByText('Download').click()]);
+    expect(download.suggestedFilename()).toBe(`imagegen-${id}.png`);
+    const served = await (await api()).getImage(id);
+    expect((await readFile(await download.path())).equals(Buffer.from(served.bytes))).toBe(true);
+
+    await dialog.getByRole('button', { name: 'Use these settings again' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.getByLabel('Prompt', { exact: true }).inputValue()).toBe('A cute cat sitting on a windowsill');
+    expect(await page.getByLabel('Seed').inputValue()).toBe('42');
+    expect(await page.getByLabel('Style').inputValue()).toBe('watercolor');
+    expect(await page.getByLabel('Width').inputValue()).toBe('768');
+  });
+
+  test('shows a waiting card its place as the queue moves, and a cold model with its wait', async () => {
+    // The only worker slot is taken by a slow job, so the next two wait; the first of them then meets
+    // a model that is still loading (told after half a second, so "generating" shows first).
+    system.emulator.script(MODEL, hf.png(4000), hf.coldStart(MODEL, 1, 500), hf.png(1500), hf.png());
+    const client = await api();
+    const busy = await client.createGeneration({ prompt: 'keeps the only worker busy' });
+    await eventually('the worker to take the slow job', async () =>
+      (await client.getGeneration(busy.id)).status === 'processing' ? true : undefined,
+    );
+    await recordStates();
+    await page.getByLabel('Prompt', { exact: true }).fill('second in line');
+    const second = await generate();
+    await page.getByLabel('Prompt', { exact: true }).fill('third in line');
+    const third = await generate();
+    await card(third).and(page.locator('[data-status="completed"]')).waitFor({ timeout: 30_000 });
+
+    const secondTexts = await textsOf(second);
+    expectInOrder(secondTexts, [
+      /^queued, position 1\b/,
+      /^generating$/,
+      new RegExp(`^model ${MODEL} is loading \\(about 1 s\\); retrying in (0\\.9|1) s$`),
+      /^done$/,
+    ]);
+    expect(secondTexts.some((text) => text === 'queued')).toBe(false);
+    const thirdTexts = await textsOf(third);
+    expectInOrder(thirdTexts, [/^queued, position 2\b/, /^queued, position 1\b/, /^generating$/, /^done$/]);
+    expect(thirdTexts.some((text) => text === 'queued')).toBe(false);
+  });
+
+  test('cancels a slow generation, shows a failed one with its reason, and retries it', async () => {
+    system.emulator.script(MODEL, hf.png(20_000));
+    await page.getByLabel('Prompt', { exact: true }).fill('a very slow painting');
+    await recordStates();
+    const slow = await generate();
+    await card(slow).and(page.locator('[data-status="processing"]')).waitFor();
+    await card(slow).getByRole('button', { name: 'Cancel' }).click();
+    await card(slow).and(page.locator('[data-status="canceled"]')).waitFor();
+    expect(await card(slow).getByRole('status').innerText()).toBe('canceled');
+    expect((await (await api()).getGeneration(slow)).status).toBe('canceled');
+
+    system.emulator.script(MODEL, hf.outOfCredits());
+    await page.getByLabel('Prompt', { exact: true }).fill('a painting nobody pays for');
+    const broke = await generate();
+    await card(broke).and(page.locator('[data-status="failed"]')).waitFor();
+    expect(await card(broke).getByRole('status').innerText()).toMatch(/^failed: .*out of credits/);
+    expect(await card(broke).getByRole('button', { name: 'Cancel' }).isHidden()).toBe(true);
+
+    await card(broke).getByRole('button', { name: 'Retry' }).click();
+    await card(broke).and(page.locator('[data-status="completed"]')).waitFor();
+    expect(await statesOf(broke)).toEqual(['pending', 'processing', 'failed', 'pending', 'processing', 'completed']);
+    expect((await (await api()).getGeneration(broke)).history).toHaveLength(1);
+  });
+
+  test('is usable from the keyboard alone', async () => {
+    await page.getByLabel('Prompt', { exact: true }).fill('typed and sent without a mouse');
+    await page.getByLabel('Prompt', { exact: true }).focus();
+    for (let i = 0; i < 40; i++) {
+      const focused = await page.evaluate('document.activeElement?.textContent');
+      if (focused === 'Generate') break;
+      await page.keyboard.press('Tab');
+    }
+    await page.keyboard.press('Enter');
+    await page.locator('li.card', { hasText: 'typed and sent without a mouse' }).waitFor();
+  });
+
+  test('pages the gallery newest first as it scrolls, loading images only near the screen', async () => {
+    const client = await api();
+    for (let i = 0; i < 30; i++) await client.createGeneration({ prompt: `gallery item ${i}` });
+    const all: string[] = [];
+    for await (const generation of client.generations({ limit: 100 })) all.push(generation.id);
+    for (const id of all) await client.waitFor(id).catch(() => undefined);
+
+    const lists: string[] = [];
+    const images: string[] = [];
+    page.on('request', (request) => {
+      const { pathname, search } = new URL(request.url());
+      if (pathname === '/api/generations') lists.push(search);
+      if (pathname.endsWith('/image')) images.push(pathname);
+    });
+    await page.reload();
+    await page.locator('li.card').nth(11).waitFor();
+    // The first page only, and only the images on (or near) the screen.
+    expect(lists).toHaveLength(1);
+    expect(images.length).toBeLessThan(all.filter(Boolean).length);
+
+    for (let i = 0; i < 20 && (await page.locator('li.card').count()) < all.length; i++) {
+      await page.locator('#gallery-end').scrollIntoViewIfNeeded();
+      await page.waitForTimeout(200);
+    }
+    const shown = await page.locator('li.card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-id')));
+    expect(shown).toEqual(all);
+    expect(lists.length).toBeGreaterThan(2);
+    expect(lists.slice(1).every((search) => search.includes('cursor='))).toBe(true);
+    expect(await page.locator('#load-more').isHidden()).toBe(true);
+
+    // Each image is fetched once: opening one full size, and closing it, fetches nothing again.
+    const openedId = images.at(-1)?.split('/')[3] as string;
+    expect(all).toContain(openedId);
+    expect(new Set(images).size).toBe(images.length);
+    const fetched = images.length;
+    await card(openedId)
+      .getByRole('button', { name: /full size/ })
+      .click();
+    await page.locator('#viewer img').and(page.locator('[src^="blob:"]')).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    expect(images).toHaveLength(fetched);
+  });
+
+  test('fits a phone-sized screen', async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await phone.goto(`${system.api.url}/`);
+    await phone.getByLabel('Email').fill(email);
+    await phone.getByLabel('Password').fill(PASSWORD);
+    await phone.getByRole('button', { name: 'Sign in' }).click();
+    await phone.locator('li.card img').first().waitFor();
+    const overflow = (await phone.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+    expect(overflow).toBeLessThanOrEqual(0);
+    // Nothing but the session is kept in the browser.
+    expect(await phone.evaluate('Object.keys(localStorage)')).toEqual(['imagegen.session']);
+    await phone.screenshot({ path: join(ARTIFACTS, 'playground-phone.png') });
+    await phone.close();
+  });
+});
