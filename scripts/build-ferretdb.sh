@@ -26,6 +26,7 @@ cp -r "$dir" "$work/src"
 chmod -R u+w "$work/src"
 printf '%s' "$version" > "$work/src/build/version/version.txt"
 mkdir -p "$(dirname "$bin")"
-(cd "$work/src" && CGO_ENABLED=0 go build -tags ferretdb_no_postgresql -o "$bin.tmp" ./cmd/ferretdb) >&2
-mv "$bin.tmp" "$bin"
+# A per-process name, so that two builds at once (a test run beside a setup) each finish whole.
+(cd "$work/src" && CGO_ENABLED=0 go build -tags ferretdb_no_postgresql -o "$bin.$$.tmp" ./cmd/ferretdb) >&2
+mv "$bin.$$.tmp" "$bin"
 echo "$bin"

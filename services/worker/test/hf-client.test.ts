@@ -212,16 +212,29 @@ describe('HfClient against the Hugging Face emulator', () => {
   test('when the model never warms up, then it gives up with "did not produce an image within" after a bounded number of requests', async () => {
     const model = newModel();
     const scripted = 100;
-    emulator.script(model, ...Array.from({ length: scripted }, () => hf.coldStart(model, 0.05)));
-    const { failure, notices } = await renderFailure(client({ maxWaitMs: 500 }), model);
+    emulator.script(model, ...Array.from({ length: scripted }, () => hf.coldStart(model, 0.2)));
+    const { failure, notices } = await renderFailure(client({ maxWaitMs: 1_500 }), model);
     const requests = emulator.requestsFor(model).length;
-    expect(failure.message).toMatch(/^Hugging Face did not produce an image within /);
+    expect(failure.message).toMatch(/^Hugging Face did not produce an image within 1.5 s /);
     expect(failure.message).toContain(`(${requests} attempts); last answer: model ${model} is loading`);
-    // Waits of ≥45 ms within 500 ms: at most 12 requests, far from the scripted 100.
+    // Waits of ≥180 ms within 1.5 s, the last leaving as long again for its attempt: at most 8
+    // requests, far from the scripted 100.
     expect(requests).toBeGreaterThanOrEqual(2);
-    expect(requests).toBeLessThanOrEqual(12);
+    expect(requests).toBeLessThanOrEqual(8);
     expect(notices).toHaveLength(requests - 1);
-    expect(notices.reduce((sum, n) => sum + n.delayMs, 0)).toBeLessThanOrEqual(500);
+    expect(notices.reduce((sum, n) => sum + n.delayMs, 0)).toBeLessThanOrEqual(1_500);
+  });
+
+  test('when the wait Hugging Face asks for leaves no time for the attempt after it, then it gives up at once instead of waiting', async () => {
+    const model = newModel();
+    emulator.script(model, hf.coldStart(model, 0.6), hf.coldStart(model, 0.6));
+    const patient = client({ maxWaitMs: 1_000, backoff: { baseMs: 20, maxDelayMs: 2_000 } });
+    const { failure, notices } = await renderFailure(patient, model);
+    expect(emulator.requestsFor(model)).toHaveLength(1);
+    expect(notices).toEqual([]);
+    expect(failure.message).toBe(
+      `Hugging Face did not produce an image within 1 s (1 attempt); last answer: model ${model} is loading (about 0.6 s)`,
+    );
   });
 
   test('when the budget runs out during an attempt, then the failure reports the last answer Hugging Face gave', async () => {

@@ -51,7 +51,7 @@ export class HfClient implements ImageSource {
     const started = this.now();
     const outOfTime = (attempts: number, lastAnswer: string) =>
       new HfFailure(
-        `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${attempts} attempts); last answer: ${lastAnswer}`,
+        `Hugging Face did not produce an image within ${seconds(this.options.maxWaitMs)} (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}); last answer: ${lastAnswer}`,
       );
     let lastAnswer: string | undefined;
     for (let retry = 0; ; retry++) {
@@ -62,7 +62,11 @@ export class HfClient implements ImageSource {
       lastAnswer = outcome.detail;
       const delayMs = retryDelay(this.options.backoff, outcome.reason, retry);
       const waited = this.now() - started;
-      if (waited + delayMs > this.options.maxWaitMs) throw outOfTime(retry + 1, outcome.detail);
+      // A wait is only worth taking if the attempt after it can run at least as long again: one
+      // squeezed into the budget's last moments is cut off before Hugging Face can answer, and only
+      // holds the worker's slot.
+      const attemptWindow = Math.min(delayMs, this.options.timeoutMs);
+      if (waited + delayMs + attemptWindow > this.options.maxWaitMs) throw outOfTime(retry + 1, outcome.detail);
       this.options.observer?.retrying(outcome.reason.kind, delayMs);
       onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
       // timers/promises rejects with a generic AbortError; callers expect the reason, as in `attempt`.
