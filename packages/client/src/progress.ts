@@ -22,5 +22,8 @@ export function describeEvent(event: GenerationEvent): string {
 
 function queued(position: number | null, startSeconds: number | null): string {
   if (position === null) return 'queued';
-  return `queued, position ${position}${startSeconds === null ? '' : `, starts in about ${Math.ceil(startSeconds)} s`}`;
+  if (startSeconds === null) return `queued, position ${position}`;
+  // 0: a worker has just taken the job, or the one ahead ends within the second.
+  if (startSeconds === 0) return `queued, position ${position}, starting now`;
+  return `queued, position ${position}, starts in about ${Math.ceil(startSeconds)} s`;
 }

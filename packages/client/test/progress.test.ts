@@ -17,6 +17,11 @@ describe('describeEvent', () => {
       'queued, position 1',
     ],
     [
+      'a pending event of a job a worker has just taken',
+      { queue_position: 1, estimated_start_seconds: 0 },
+      'queued, position 1, starting now',
+    ],
+    [
       'a pending event of a job not in line (waiting to retry)',
       { queue_position: null, estimated_start_seconds: null },
       'queued',

@@ -136,7 +136,10 @@ export type GenerationSummary = z.infer<typeof GenerationSummary>;
 export const QueuePlace = z.object({
   /** While pending: 1 when it is the next to start; null once it runs (or while it waits to retry). */
   queue_position: z.int().nullable(),
-  /** While pending: about when it starts, from the workers' recent average run time; null if unknown. */
+  /**
+   * While pending: about when it starts, from the workers' recent average run time; null if unknown.
+   * 0 with position 1 once a worker has taken the job, until the record says `processing`.
+   */
   estimated_start_seconds: z.number().nullable(),
 });
 export type QueuePlace = z.infer<typeof QueuePlace>;

@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import {
   COLLECTIONS,
   GenerationEvents,
+  QUEUES,
   toSummary,
   type ApiSuccess,
   type Generation,
@@ -126,6 +128,38 @@ test('when a pending generation waits behind others, then its pending event tell
   const heartbeats = stream.comments.length;
   await stream.waitFor('three more heartbeats', (c) => c.comments.length >= heartbeats + 3);
   expect(stream.events).toHaveLength(3);
+});
+
+test('when a worker has taken the job but not yet said processing, then the place is next, starting now, never none', async () => {
+  const generation = await create();
+  const stream = await open(generation.id);
+  expect(JSON.parse((await stream.nextEvent()).data)).toMatchObject({ type: 'status', status: 'pending' });
+
+  // A real BullMQ worker takes every waiting job, this one among them, and holds them: the moment
+  // between its taking a job and its first write, made to last.
+  let release = () => undefined as void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const connection = redis.duplicate();
+  const worker = new Worker(QUEUES.generations, () => held, {
+    connection,
+    prefix: h.iso.queuePrefix,
+    concurrency: 1_000,
+  });
+  try {
+    await new Promise<void>((resolve) => {
+      worker.on('active', (job) => job.id === generation.id && resolve());
+    });
+    const starting = { queue_position: 1, estimated_start_seconds: 0 };
+    expect(JSON.parse((await stream.nextEvent()).data)).toEqual({ type: 'queue', ...starting });
+    // A stream opened now replays the pending status with the same place, as does the record.
+    const late = await open(generation.id);
+    expect(JSON.parse((await late.nextEvent()).data)).toMatchObject({ status: 'pending', generation: starting });
+    expect(((await user.get(generation.id)).body as ApiSuccess<Generation>).data).toMatchObject(starting);
+  } finally {
+    release();
+    await worker.close();
+    connection.disconnect();
+  }
 });
 
 test('when the client aborts its stream, then the API closes it and openStreams() returns to 0', async () => {
