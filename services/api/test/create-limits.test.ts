@@ -117,25 +117,29 @@ describe('per-user cap on generations in flight', () => {
     expect((await erin.request('POST', '/api/generations', { prompt: 'three' })).status).toBe(429);
   });
 
-  test('when a generation ended without leaving the in-flight set (its process stopped between the two writes), then at the cap the set is checked against the records and the stale member dropped, but a young one is kept', async () => {
+  test('when generations ended but are still in the in-flight set (a worker between its two writes, or stopped there), then at the cap their records are read and they are dropped, but a young member with no record yet is kept', async () => {
     const frank = await h.user('cap-frank@example.com');
     const userId = new ObjectId(subjectOf(frank.token!));
     const redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
     try {
       const key = `${h.iso.queuePrefix}:in-flight:${userId.toHexString()}`;
       const generations = h.db.collection(COLLECTIONS.generations);
-      // Ended records whose ends never reached the set: one from two minutes ago, one from now.
+      // Ended records whose ends have not reached the set: one from two minutes ago, one from now.
       const old = ObjectId.createFromTime(Math.floor(Date.now() / 1000) - 120);
       const young = new ObjectId();
       for (const _id of [old, young]) {
         await generations.insertOne({ _id, user_id: userId, prompt: 'ended', status: 'completed' });
         await redis.sadd(key, _id.toHexString());
       }
+      // And a create that has reserved its place but not yet written its record.
+      const writing = new ObjectId();
+      await redis.sadd(key, writing.toHexString());
 
-      // At the cap by the set alone: the old member is looked up and dropped, the young one kept.
+      // Over the cap by the set alone: both ended members are dropped, the one being written kept.
       expect((await frank.request('POST', '/api/generations', { prompt: 'fits' })).status).toBe(202);
       expect(await redis.sismember(key, old.toHexString())).toBe(0);
-      expect(await redis.sismember(key, young.toHexString())).toBe(1);
+      expect(await redis.sismember(key, young.toHexString())).toBe(0);
+      expect(await redis.sismember(key, writing.toHexString())).toBe(1);
       const refused = await frank.request<ApiFailure>('POST', '/api/generations', { prompt: 'over' });
       expect(refused.status).toBe(429);
     } finally {
@@ -143,6 +147,7 @@ describe('per-user cap on generations in flight', () => {
     }
   });
 });
+
 describe('limit settings', () => {
   test.each([
     ['CREATE_RATE_LIMIT', '0'],

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { ObjectId } from 'mongodb';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { InFlightGenerations } from '@imagegen/shared';
+import { isTerminal, type InFlightGenerations } from '@imagegen/shared';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 import type { GenerationRepository } from './generation.repository';
 
-/** How old (by its id) a generation in a user's in-flight set must be for its record to be looked up. */
+/** How old (by its id) a generation in a user's in-flight set must be for its record to surely exist. */
 const SETTLED_AFTER_MS = 60_000;
 
 export interface CreateLimitPolicy {
@@ -61,17 +61,22 @@ export class CreateLimits {
 
   /**
    * Counts the new generation against the user's cap on generations in flight, or refuses it (429)
-   * when the user already has as many pending or processing as allowed. Members left behind by a
-   * stopped process are dropped once they are old enough that their record must exist: a younger
-   * one may belong to a create that has not written its record yet.
+   * when the user already has as many pending or processing as allowed. At the cap, the members'
+   * records are read: a worker takes an ended generation out of the set just after writing its end
+   * (or never, if it stopped in between), and a user who has seen it end may create the next at
+   * once. A member with no record is a create still writing it, unless it is too old to be one.
    */
   async reserveInFlight(userId: ObjectId, generationId: ObjectId): Promise<void> {
     const max = this.policy.maxInFlight;
     if ((await this.inFlight.reserve(userId, generationId, max)) === null) return;
     const settled = Date.now() - SETTLED_AFTER_MS;
-    const old = (await this.inFlight.members(userId)).filter((id) => id.getTimestamp().getTime() < settled);
-    const live = new Set((await this.generations.inFlightAmong(old)).map((id) => id.toHexString()));
-    await this.inFlight.remove(userId, ...old.filter((id) => !live.has(id.toHexString())));
+    const members = await this.inFlight.members(userId);
+    const statuses = await this.generations.statusesOf(members);
+    const gone = members.filter((id) => {
+      const status = statuses.get(id.toHexString());
+      return status ? isTerminal(status) : id.getTimestamp().getTime() < settled;
+    });
+    await this.inFlight.remove(userId, ...gone);
     const size = await this.inFlight.reserve(userId, generationId, max);
     if (size !== null) {
       throw new RateLimitedError(

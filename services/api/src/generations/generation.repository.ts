@@ -23,13 +23,11 @@ export class GenerationRepository {
     await this.generations.deleteOne({ _id: id, status: 'pending' });
   }
 
-  /** Those of `ids` whose records are pending or processing. */
-  async inFlightAmong(ids: ObjectId[]): Promise<ObjectId[]> {
-    if (ids.length === 0) return [];
-    const docs = await this.generations
-      .find({ _id: { $in: ids }, status: { $in: ['pending', 'processing'] } }, { projection: { _id: 1 } })
-      .toArray();
-    return docs.map((doc) => doc._id);
+  /** The status of each of `ids` that has a record, by hex id. */
+  async statusesOf(ids: ObjectId[]): Promise<Map<string, GenerationStatus>> {
+    if (ids.length === 0) return new Map();
+    const docs = await this.generations.find({ _id: { $in: ids } }, { projection: { status: 1 } }).toArray();
+    return new Map(docs.map((doc) => [doc._id.toHexString(), doc.status]));
   }
 
   findById(id: ObjectId): Promise<GenerationDocument | null> {
