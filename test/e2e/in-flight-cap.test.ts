@@ -15,7 +15,7 @@ describe('the cap on generations in flight, as the worker ends them', () => {
 
   beforeAll(async () => {
     system = await startSystem({ apiEnv: { MAX_IN_FLIGHT_PER_USER: '1' } });
-    system.emulator.always(COMPLETES, hf.png(300));
+    system.emulator.always(COMPLETES, hf.png());
     system.emulator.always(FAILS, hf.notFound(FAILS));
   });
 
@@ -26,8 +26,12 @@ describe('the cap on generations in flight, as the worker ends them', () => {
   test('when the one generation allowed completes, or fails, then the user may create the next', async () => {
     const client = await newUser(system);
 
+    // Held at Hugging Face until the second create has been refused, so the first is surely in flight.
+    let release = () => undefined as void;
+    system.emulator.script(COMPLETES, hf.pngWhen(new Promise<void>((resolve) => (release = resolve))));
     const first = await client.create({ prompt: 'completes', model: COMPLETES });
     const refused = await client.request<ApiFailure>('POST', '/api/generations', { prompt: 'too many' });
+    release();
     expect(refused.status).toBe(429);
     expect((await client.waitFor(first.id, ['completed'])).status).toBe('completed');
 

@@ -6,7 +6,8 @@ import { PNG } from 'pngjs';
 
 /** One scripted answer of the emulator. */
 export type Step =
-  | { kind: 'image'; format: 'png' | 'jpeg'; delayMs?: number }
+  /** `until`: the answer waits for it, so a test holds a worker slot for exactly as long as it needs. */
+  | { kind: 'image'; format: 'png' | 'jpeg'; delayMs?: number; until?: Promise<unknown> }
   | {
       kind: 'answer';
       status: number;
@@ -37,6 +38,8 @@ const json = (status: number, body: unknown, headers?: Record<string, string>): 
 export const hf = {
   png: (delayMs?: number): Step => ({ kind: 'image', format: 'png', ...(delayMs !== undefined && { delayMs }) }),
   jpeg: (delayMs?: number): Step => ({ kind: 'image', format: 'jpeg', ...(delayMs !== undefined && { delayMs }) }),
+  /** A PNG, answered once `until` settles (or the client goes away, or the emulator closes). */
+  pngWhen: (until: Promise<unknown>): Step => ({ kind: 'image', format: 'png', until }),
   /** `delayMs`: how long the answer takes to come (the router's own answer is not instant either). */
   coldStart: (model: string, estimatedSeconds: number, delayMs?: number): Step => ({
     ...json(503, { error: `Model ${model} is currently loading`, estimated_time: estimatedSeconds }),
@@ -192,16 +195,21 @@ export class HfEmulator {
 
   /** Waits `ms`, or less if the client goes away first or the emulator closes. */
   private delay(ms: number, res: ServerResponse): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return this.hold((end) => (timer = setTimeout(end, ms)), res).finally(() => clearTimeout(timer));
+  }
+
+  /** Waits until `start`'s callback is called, or less if the client goes away first or the emulator closes. */
+  private hold(start: (end: () => void) => void, res: ServerResponse): Promise<void> {
     return new Promise((resolve) => {
       const end = () => {
-        clearTimeout(timer);
         res.off('close', end);
         this.delays.delete(end);
         resolve();
       };
-      const timer = setTimeout(end, ms);
       res.once('close', end);
       this.delays.add(end);
+      start(end);
     });
   }
 
@@ -211,11 +219,12 @@ export class HfEmulator {
     req: IncomingMessage,
     res: ServerResponse,
   ): Promise<void> {
-    if ('delayMs' in step && step.delayMs) {
-      await this.delay(step.delayMs, res);
-      // The client gave up (its timeout, or a stopping worker) or the emulator closed: nobody to answer.
-      if (res.destroyed || !res.socket || res.socket.destroyed) return;
-    }
+    const delayMs = 'delayMs' in step ? step.delayMs : undefined;
+    const until = step.kind === 'image' ? step.until : undefined;
+    if (delayMs) await this.delay(delayMs, res);
+    if (until) await this.hold((end) => void until.then(end, end), res);
+    // The client gave up (its timeout, or a stopping worker) or the emulator closed: nobody to answer.
+    if ((delayMs || until) && (res.destroyed || !res.socket || res.socket.destroyed)) return;
     switch (step.kind) {
       case 'image': {
         const width = Number(body.parameters?.width ?? 512);

@@ -240,11 +240,12 @@ describe('HfClient against the Hugging Face emulator', () => {
   test('when the budget runs out during an attempt, then the failure reports the last answer Hugging Face gave', async () => {
     const model = newModel();
     emulator.script(model, hf.coldStart(model, 0.1), hf.stall());
-    const { failure, notices } = await renderFailure(client({ maxWaitMs: 600 }), model);
+    // A budget well beyond the first answer and its wait, so that only the stall can use it up.
+    const { failure, notices } = await renderFailure(client({ maxWaitMs: 2_000 }), model);
     expect(emulator.requestsFor(model)).toHaveLength(2);
     expect(notices).toHaveLength(1);
     expect(failure.message).toBe(
-      `Hugging Face did not produce an image within 0.6 s (2 attempts); last answer: model ${model} is loading (about 0.1 s)`,
+      `Hugging Face did not produce an image within 2 s (2 attempts); last answer: model ${model} is loading (about 0.1 s)`,
     );
   });
 
