@@ -14,7 +14,7 @@ import {
 } from '@imagegen/shared';
 import { ApiClient, type Reply } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
-import { HfTap, eventually } from '../support/lifecycle';
+import { HfTap, eventually, stateAfterActive } from '../support/lifecycle';
 import { spawnApi, type SpawnedService } from '../support/services';
 import { newUser, startSystem, type System } from '../support/system';
 
@@ -622,12 +622,7 @@ describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
       expect(asBob.status).toBe(404);
       expect(asBob.body).toEqual((await retry(bob, '0123456789abcdef01234567')).body);
       expect(dataOf(await alice.get(failed.id))).toMatchObject({ status: 'failed', history: [] });
-      // The record says failed a moment before BullMQ moves the job out of active.
-      const state = await eventually('the job to leave active', async () => {
-        const now = await jobState(failed.id);
-        return now === 'active' ? undefined : now;
-      });
-      expect(state).toBe('failed');
+      expect(await stateAfterActive(() => jobState(failed.id))).toBe('failed');
     });
   });
 

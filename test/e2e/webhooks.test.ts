@@ -6,7 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import { QUEUES, WebhookPayload, webhookMessageId, type Generation, type WebhookType } from '@imagegen/shared';
 import type { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
-import { eventually } from '../support/lifecycle';
+import { stateAfterActive } from '../support/lifecycle';
 import { freePort } from '@imagegen/devstack';
 import { runScript, spawnWorker, waitForOutput, type SpawnedService } from '../support/services';
 import { newUser, startSystem, type System } from '../support/system';
@@ -228,14 +228,9 @@ describe('webhooks: signed deliveries, retries, the delivery log and redelivery'
     expect(log.attempts).toEqual([
       expect.objectContaining({ status_code: 410, outcome: 'stopped', next_retry_at: null }),
     ]);
-    // Its job has failed for good, so no further attempt can come. The attempt is logged before the
-    // processor throws, so the job may still be active for a moment.
+    // Its job has failed for good, so no further attempt can come.
     const messageId = webhookMessageId(created.id, 'generation.completed');
-    const state = await eventually('the job to leave active', async () => {
-      const now = await webhookQueue.getJobState(messageId);
-      return now === 'active' ? undefined : now;
-    });
-    expect(state).toBe('failed');
+    expect(await stateAfterActive(() => webhookQueue.getJobState(messageId))).toBe('failed');
     expect(receiver.deliveriesTo('/gone')).toHaveLength(1);
   });
 

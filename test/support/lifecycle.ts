@@ -115,3 +115,14 @@ export async function eventually<T>(what: string, probe: () => Promise<T | undef
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * A BullMQ job's state once it has left `active`: a processor's last write (a record's end, an
+ * attempt's log) comes a moment before BullMQ moves its job on.
+ */
+export function stateAfterActive(read: () => Promise<string | null>): Promise<string | null> {
+  return eventually('the job to leave active', async () => {
+    const state = await read();
+    return state === 'active' ? undefined : state;
+  });
+}
