@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '@imagegen/devstack';
 import { ImagegenClient } from '@imagegen/client';
+import { DEFAULT_HF_MODEL } from '@imagegen/shared';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';
 import { exitOf, waitForOutput } from '../support/services';
@@ -58,9 +59,11 @@ describe('imagegen CLI', () => {
   }
 
   it('says it is not logged in (exit 3), and refuses a wrong password (exit 3)', async () => {
-    const notYet = await run(['list']);
-    expect(notYet.code).toBe(3);
-    expect(notYet.stderr).toMatch(/Not logged in: run `imagegen login`/);
+    for (const command of ['list', 'models']) {
+      const notYet = await run([command]);
+      expect(notYet.code).toBe(3);
+      expect(notYet.stderr).toMatch(/Not logged in: run `imagegen login`/);
+    }
 
     await run(['login', '--email', `nobody-${process.pid}@example.com`, '--name', 'N', '--password-stdin'], {
       stdin: 'password123\n',
@@ -96,7 +99,8 @@ describe('imagegen CLI', () => {
     expect(lines[0]).toMatch(/^queued(, position \d+)?/);
     expect(lines).toContainEqual(expect.stringMatching(/loading/));
     expect(lines).toContain('generating');
-    expect(lines.at(-1)).toBe('done');
+    // The system's worker sends every request to its one endpoint (HF_BASE_URL).
+    expect(lines.at(-1)).toBe('done, served by hf-endpoint');
 
     const client = await api();
     const [latest] = (await client.listGenerations({ limit: 1 })).items;
@@ -117,7 +121,7 @@ describe('imagegen CLI', () => {
     const [code] = (await once(child, 'close')) as [number | null];
     expect(code).toBe(0);
     expect(output).toContain('\r\x1b[2Kqueued');
-    expect(output).toContain('\r\x1b[2Kdone (');
+    expect(output).toContain('\r\x1b[2Kdone, served by hf-endpoint (');
   });
 
   it('list and status show the generations, as text or --json', async () => {
@@ -136,9 +140,38 @@ describe('imagegen CLI', () => {
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^status:\s+completed$/m);
     expect(status.stdout).toMatch(/^image:\s+512×512 image\/png$/m);
+    expect(/^model:\s+(.+)$/m.exec(status.stdout)?.[1]).toBe(DEFAULT_HF_MODEL);
+    expect(status.stdout).toMatch(/^provider:\s+hf-endpoint$/m);
+    // It asked for no provider: the line is left out.
+    expect(status.stdout).not.toMatch(/^provider asked:/m);
     const statusJson = JSON.parse((await run(['status', id, '--json'])).stdout) as Record<string, unknown>;
     expect(statusJson).toMatchObject({ id, status: 'completed' });
     expect(statusJson).not.toHaveProperty('image_url');
+    expect(statusJson).toMatchObject({ provider: 'hf-endpoint', settings: { provider: null } });
+  });
+
+  it('models lists each model with its providers, marking the default, as text or --json', async () => {
+    const text = await run(['models']);
+    expect(text).toMatchObject({ code: 0, stderr: '' });
+    // The system's API knows one model, its default, served by the one endpoint its worker uses.
+    expect(text.stdout.split('\n')).toEqual([
+      `${DEFAULT_HF_MODEL}  (default)`,
+      expect.stringMatching(/^ {4}hf-endpoint {2}\S+$/),
+      '',
+    ]);
+
+    const json = await run(['models', '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      items: [
+        {
+          id: DEFAULT_HF_MODEL,
+          default: true,
+          providers: [{ provider: 'hf-endpoint', provider_id: expect.any(String), status: 'live' }],
+        },
+      ],
+    });
+    expect((await run(['models', 'extra'])).code).toBe(2);
   });
 
   it('exits 1 with the reason when the generation fails, and writes no file', async () => {
@@ -160,9 +193,19 @@ describe('imagegen CLI', () => {
     expect((await run(['frobnicate'])).code).toBe(2);
     expect((await run(['status'])).code).toBe(2);
     expect((await run(['list', '--status', 'done'])).stderr).toContain('--status must be one of');
+    // Only a provider a request may name: `hf-endpoint` is a deployment's, not a choice.
+    const unknown = await run(['generate', 'a cat', '--provider', 'hf-endpoint']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('--provider must be one of fal-ai, hf-inference,');
+    // A provider the API is asked for, which this one (a single dedicated endpoint) cannot use.
+    const refused = await run(['generate', 'a cat', '--provider', 'fal-ai']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^ {2}provider: this deployment serves one dedicated endpoint/m);
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('Exit codes:');
+    expect(help.stdout).toMatch(/^ {6}--provider P .*\n {29}fal-ai, hf-inference, .*openai\n/m);
+    expect(help.stdout).toMatch(/^ {2}models {2,}the models you may ask for/m);
   });
 
   it('exits 4 for an unknown generation and 5 when the API cannot be reached', async () => {

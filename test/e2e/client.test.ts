@@ -11,6 +11,7 @@ import {
   ValidationError,
   type GenerationEvent,
 } from '@imagegen/client';
+import { DEFAULT_HF_MODEL } from '@imagegen/shared';
 import { ApiProxy, type ProxiedRequest } from '../support/api-proxy';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';
@@ -68,12 +69,46 @@ describe('@imagegen/client', () => {
     const client = await newClient();
     const before = proxy.requests.length;
     const refused = await client
-      .createGeneration({ prompt: 'a cat', width: 100, colour: 'red' } as never)
+      // `hf-endpoint` says who served a record; no request may ask for it.
+      .createGeneration({ prompt: 'a cat', width: 100, colour: 'red', provider: 'hf-endpoint' } as never)
       .catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(ValidationError);
     const fields = new Set((refused as ValidationError).errors.map((e) => e.field));
-    expect([...fields].sort()).toEqual(['colour', 'width']);
+    expect([...fields].sort()).toEqual(['colour', 'provider', 'width']);
     expect(requestsSince(before, isCreate)).toHaveLength(0);
+  });
+
+  it('models() lists the default model and the provider serving it; a record says who served it once known', async () => {
+    const client = await newClient();
+    const before = proxy.requests.length;
+    const models = await client.models();
+    // The system's worker sends every request to its one endpoint (HF_BASE_URL), for any model.
+    expect(models).toEqual({
+      items: [
+        {
+          id: DEFAULT_HF_MODEL,
+          default: true,
+          providers: [{ provider: 'hf-endpoint', provider_id: expect.any(String), status: 'live' }],
+        },
+      ],
+    });
+    expect(requestsSince(before, (r) => r.method === 'GET' && r.path === '/api/models')).toHaveLength(1);
+
+    const created = await client.createGeneration({ prompt: 'a served cat' });
+    expect(created).toMatchObject({
+      status: 'pending',
+      provider: null,
+      settings: { model: DEFAULT_HF_MODEL, provider: null },
+    });
+    const done = await client.waitFor(created);
+    expect(done).toMatchObject({ status: 'completed', provider: 'hf-endpoint', settings: { provider: null } });
+    const [listed] = (await client.listGenerations({ limit: 1 })).items;
+    expect(listed).toMatchObject({ id: created.id, provider: 'hf-endpoint' });
+
+    // A provider is sent as asked; this API, with one dedicated endpoint, can use none but its own.
+    const refused = await client.createGeneration({ prompt: 'a cat', provider: 'fal-ai' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(refused).toMatchObject({ status: 422, errors: [{ field: 'provider', message: expect.any(String) }] });
   });
 
   it('generate() follows the live stream through a cold start and returns the image', async () => {
@@ -86,7 +121,7 @@ describe('@imagegen/client', () => {
       { onEvent: (e) => events.push(e) },
     );
 
-    expect(generation.status).toBe('completed');
+    expect(generation).toMatchObject({ status: 'completed', provider: 'hf-endpoint' });
     expect(statusesOf(events)).toEqual(expect.arrayContaining(['pending', 'processing']));
     expect(statusesOf(events).at(-1)).toBe('completed');
     expect(events).toContainEqual(

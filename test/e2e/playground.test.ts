@@ -1,14 +1,17 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { ImagegenClient } from '@imagegen/client';
+import { ImagegenClient, type ModelList } from '@imagegen/client';
+import { DEFAULT_HF_MODEL } from '@imagegen/shared';
 import { ARTIFACTS, launchBrowser } from '../support/browser';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';
 import { startSystem, type System } from '../support/system';
 
-/** The worker's model when a request names none: the playground has no model field. */
-const MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
+/** The API's model when a request names none (no HF_MODEL here): the playground selects it first. */
+const MODEL = DEFAULT_HF_MODEL;
+/** A second model, which only the page is told of (see the provider test). */
+const ROUTED = 'web/routed';
 const PASSWORD = 'password123';
 
 /** The web playground at `/`, driven in headless Chromium against the live API and worker. */
@@ -98,6 +101,20 @@ describe('the web playground', () => {
       from = at + 1;
     }
   }
+  /** A select by the text its label starts with (the select is inside its label). */
+  const select = (label: string, on: Page = page) => on.getByLabel(new RegExp(`^${label}`));
+  /** Resolves with the next create the page sends. */
+  const nextCreate = () =>
+    page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === '/api/generations');
+  /** The options of the select labelled `label`, as their texts show them. */
+  function optionsOf(label: string) {
+    const options = select(label).locator('option');
+    return {
+      texts: () => options.allTextContents(),
+      /** Until the options include `text` (the list comes from the API after sign-in). */
+      waitFor: (text: string) => options.filter({ hasText: text }).waitFor({ state: 'attached' }),
+    };
+  }
   const card = (id: string) => page.locator(`li.card[data-id="${id}"]`);
   const newestCard = () => page.locator('li.card').first();
 
@@ -124,6 +141,11 @@ describe('the web playground', () => {
     await page.getByRole('button', { name: 'A cute cat sitting on a windowsill' }).click();
     expect(await page.getByLabel('Prompt', { exact: true }).inputValue()).toBe('A cute cat sitting on a windowsill');
     await page.locator('summary', { hasText: 'Settings' }).click();
+    // GET /api/models lists the default model alone, served by the worker's one endpoint: no
+    // request may name that provider, so "auto" is the only choice.
+    await optionsOf('Model').waitFor(`${MODEL} (default)`);
+    expect(await select('Model').inputValue()).toBe(MODEL);
+    expect(await optionsOf('Provider').texts()).toEqual(['auto']);
     await page.getByLabel('Width').selectOption('768');
     await page.getByLabel('Style').selectOption('watercolor');
     await page.getByLabel('Seed').fill('42');
@@ -132,10 +154,16 @@ describe('the web playground', () => {
     await page.getByLabel('Negative prompt').fill('blurry, text');
     await recordStates();
     const sent = system.emulator.requestsFor(MODEL).length;
+    const posted = nextCreate();
     const id = await generate();
+    // "auto" leaves the provider out.
+    const body = (await posted).postDataJSON() as Record<string, unknown>;
+    expect(body).toMatchObject({ model: MODEL });
+    expect(body).not.toHaveProperty('provider');
     await card(id).locator('img').waitFor();
     expect(await statesOf(id)).toEqual(['pending', 'processing', 'completed']);
     expect(await card(id).getByRole('status').innerText()).toBe('done');
+    expect(await card(id).locator('.served').innerText()).toBe('served by hf-endpoint');
     // Drawn, at the generated size: the bytes arrived and decoded.
     const width = await eventually('image drawn', async () => {
       const drawn = await card(id)
@@ -146,7 +174,14 @@ describe('the web playground', () => {
     expect(width).toBe(768);
     const record = await (await api()).getGeneration(id);
     const settings = { num_inference_steps: 30, guidance_scale: 7.5, negative_prompt: 'blurry, text', seed: 42 };
-    expect(record.settings).toMatchObject({ width: 768, style: 'watercolor', ...settings });
+    expect(record.settings).toMatchObject({
+      width: 768,
+      style: 'watercolor',
+      model: MODEL,
+      provider: null,
+      ...settings,
+    });
+    expect(record.provider).toBe('hf-endpoint');
     // And on to Hugging Face, as the worker sends them.
     const [request] = system.emulator.requestsFor(MODEL).slice(sent);
     expect(request?.body.parameters).toMatchObject({ width: 768, ...settings });
@@ -154,16 +189,68 @@ describe('the web playground', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'playground-desktop.png'), fullPage: true });
   });
 
+  test('offers the providers a request may name for the chosen model; one this API cannot use is refused at its field', async () => {
+    // This API lists one model, served by its one endpoint; its answer gains a second model served
+    // by two Inference Providers, so that the provider choices have a model to follow.
+    await page.route('**/api/models', async (route) => {
+      const response = await route.fetch();
+      const envelope = (await response.json()) as { data: ModelList };
+      envelope.data.items.push({
+        id: ROUTED,
+        default: false,
+        providers: [
+          { provider: 'fal-ai', provider_id: 'fal-ai/routed', status: 'live' },
+          { provider: 'together', provider_id: 'routed-turbo', status: 'staging' },
+        ],
+      });
+      await route.fulfill({ response, json: envelope });
+    });
+    await page.reload();
+    await page.locator('summary', { hasText: 'Settings' }).click();
+    await optionsOf('Model').waitFor(ROUTED);
+    expect(await optionsOf('Model').texts()).toEqual([`${MODEL} (default)`, ROUTED]);
+    expect(await select('Model').inputValue()).toBe(MODEL);
+    expect(await optionsOf('Provider').texts()).toEqual(['auto']);
+
+    await select('Model').selectOption(ROUTED);
+    expect(await optionsOf('Provider').texts()).toEqual(['auto', 'fal-ai', 'together (staging)']);
+    expect(await select('Provider').inputValue()).toBe('');
+    await select('Provider').selectOption('together');
+    // A model that provider does not serve: back to auto.
+    await select('Model').selectOption(MODEL);
+    expect(await optionsOf('Provider').texts()).toEqual(['auto']);
+    expect(await select('Provider').inputValue()).toBe('');
+
+    await select('Model').selectOption(ROUTED);
+    await select('Provider').selectOption('fal-ai');
+    await page.getByLabel('Prompt', { exact: true }).fill('a cat through fal-ai');
+    const posted = nextCreate();
+    await page.getByRole('button', { name: 'Generate' }).click();
+    expect((await posted).postDataJSON()).toMatchObject({ model: ROUTED, provider: 'fal-ai' });
+    // It serves one dedicated endpoint (HF_BASE_URL): a request may name no provider.
+    const error = page.locator('#generate-error');
+    await error.filter({ hasText: 'provider:' }).waitFor();
+    expect(await error.innerText()).toMatch(/provider: this deployment serves one dedicated endpoint/);
+    expect(await select('Provider').getAttribute('aria-invalid')).toBe('true');
+  });
+
   test('opens an image full size with its settings, downloads it, and reuses its settings', async () => {
     const id = (await newestCard().getAttribute('data-id')) as string;
     await page.getByLabel('Prompt', { exact: true }).fill('something else');
+    // Settings other than the generation's, which "use these settings again" puts back.
+    await select('Model').selectOption(ROUTED);
+    await select('Provider').selectOption('fal-ai');
     await card(id)
       .getByRole('button', { name: /full size/ })
       .click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
     expect(await dialog.locator('#viewer-prompt').innerText()).toBe('A cute cat sitting on a windowsill');
-    expect(await dialog.locator('dl').innerText()).toMatch(/Style\s+watercolor[\s\S]*Seed\s+42/);
+    const listed = await dialog.locator('dl').innerText();
+    expect(listed).toMatch(/Served by\s+hf-endpoint[\s\S]*Style\s+watercolor[\s\S]*Seed\s+42/);
+    expect(listed).toContain(MODEL);
+    // It asked for no provider.
+    expect(listed).not.toContain('Provider asked');
 
     const [download] = await Promise.all([page.waitForEvent('download'), dialog.getByText('Download').click()]);
     expect(download.suggestedFilename()).toBe(`imagegen-${id}.png`);
@@ -176,6 +263,8 @@ describe('the web playground', () => {
     expect(await page.getByLabel('Seed').inputValue()).toBe('42');
     expect(await page.getByLabel('Style').inputValue()).toBe('watercolor');
     expect(await page.getByLabel('Width').inputValue()).toBe('768');
+    expect(await select('Model').inputValue()).toBe(MODEL);
+    expect(await select('Provider').inputValue()).toBe('');
   });
 
   test('shows a waiting card its place as the queue moves, and a cold model with its wait', async () => {
@@ -307,6 +396,9 @@ describe('the web playground', () => {
     await phone.getByLabel('Password').fill(PASSWORD);
     await phone.getByRole('button', { name: 'Sign in' }).click();
     await phone.locator('li.card img').first().waitFor();
+    // With the settings open too, whose model ids are long.
+    await phone.locator('summary', { hasText: 'Settings' }).click();
+    await select('Model', phone).locator('option', { hasText: MODEL }).waitFor({ state: 'attached' });
     const overflow = (await phone.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
     expect(overflow).toBeLessThanOrEqual(0);
     // Nothing but the session is kept in the browser.

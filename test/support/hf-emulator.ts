@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { HeldAnswers } from './held-answers';
 
 /** One scripted answer of the emulator. */
 export type Step =
@@ -82,6 +83,7 @@ export interface RecordedRequest {
   /** The request's path, e.g. `/hf-inference/models/owner/name`. */
   path: string;
   authorization: string | undefined;
+  headers: IncomingMessage['headers'];
   body: { inputs: string; parameters: Record<string, unknown> };
 }
 
@@ -128,8 +130,7 @@ export class HfEmulator {
   private readonly fallbacks = new Map<string, Step>();
   private readonly events = new EventEmitter();
   private readonly sockets = new Set<Socket>();
-  /** Pending delays, ended by `close()` so that a long scripted delay never outlives the test file. */
-  private readonly delays = new Set<() => void>();
+  private readonly held = new HeldAnswers();
 
   private constructor(private readonly server: Server) {
     server.on('connection', (socket) => {
@@ -171,7 +172,7 @@ export class HfEmulator {
   }
 
   async close(): Promise<void> {
-    for (const end of this.delays) end();
+    this.held.releaseAll();
     for (const socket of this.sockets) socket.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -186,31 +187,17 @@ export class HfEmulator {
     }
     const model = decodeURIComponent(match[1]);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RecordedRequest['body'];
-    this.requests.push({ model, path: req.url ?? '', authorization: req.headers.authorization, body });
+    this.requests.push({
+      model,
+      path: req.url ?? '',
+      authorization: req.headers.authorization,
+      headers: req.headers,
+      body,
+    });
     this.events.emit('request');
 
     const step = this.scripts.get(model)?.shift() ?? this.fallbacks.get(model) ?? hf.png();
     await this.answer(step, body, req, res);
-  }
-
-  /** Waits `ms`, or less if the client goes away first or the emulator closes. */
-  private delay(ms: number, res: ServerResponse): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    return this.hold((end) => (timer = setTimeout(end, ms)), res).finally(() => clearTimeout(timer));
-  }
-
-  /** Waits until `start`'s callback is called, or less if the client goes away first or the emulator closes. */
-  private hold(start: (end: () => void) => void, res: ServerResponse): Promise<void> {
-    return new Promise((resolve) => {
-      const end = () => {
-        res.off('close', end);
-        this.delays.delete(end);
-        resolve();
-      };
-      res.once('close', end);
-      this.delays.add(end);
-      start(end);
-    });
   }
 
   private async answer(
@@ -221,8 +208,8 @@ export class HfEmulator {
   ): Promise<void> {
     const delayMs = 'delayMs' in step ? step.delayMs : undefined;
     const until = step.kind === 'image' ? step.until : undefined;
-    if (delayMs) await this.delay(delayMs, res);
-    if (until) await this.hold((end) => void until.then(end, end), res);
+    if (delayMs) await this.held.delay(delayMs, res);
+    if (until) await this.held.hold((end) => void until.then(end, end), res);
     // The client gave up (its timeout, or a stopping worker) or the emulator closed: nobody to answer.
     if ((delayMs || until) && (res.destroyed || !res.socket || res.socket.destroyed)) return;
     switch (step.kind) {

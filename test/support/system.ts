@@ -32,7 +32,10 @@ export async function startSystem(
   const env = isolation();
   const emulator = await HfEmulator.start();
   const workerEnv = { ...env.env, ...FAST_HF, HF_BASE_URL: emulator.baseUrl, ...options.workerEnv };
-  const started = await Promise.allSettled([spawnApi({ ...env.env, ...options.apiEnv }), spawnWorker(workerEnv)]);
+  // The API reads where images come from too (to check a create's model and provider), as compose
+  // passes it to both.
+  const apiEnv = { ...env.env, HF_TOKEN: FAST_HF.HF_TOKEN, HF_BASE_URL: emulator.baseUrl, ...options.apiEnv };
+  const started = await Promise.allSettled([spawnApi(apiEnv), spawnWorker(workerEnv)]);
   const [api, worker] = started.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
   const stopAll = async () => {
     await Promise.all([api?.stop(), worker?.stop()]);

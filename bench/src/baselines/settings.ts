@@ -5,6 +5,7 @@ export const DEFAULT_SETTINGS: GenerationSettings = {
   width: 512,
   height: 512,
   model: 'bench/model',
+  provider: null,
   style: null,
   negative_prompt: null,
   num_inference_steps: null,

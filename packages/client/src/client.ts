@@ -11,6 +11,7 @@ import {
   type GenerationStatus,
   type GenerationSummary,
   type Liveness,
+  type ModelList,
   type StreamToken,
   type WebhookDeliveries,
   type WebhookRedelivery,
@@ -224,6 +225,11 @@ export class ImagegenClient {
       }
       throw err;
     }
+  }
+
+  /** The models a request may name, each with the providers that serve it, in the order they are tried. */
+  async models(options: CallOptions = {}): Promise<ModelList> {
+    return this.data('GET', '/api/models', { signal: options.signal, idempotent: true });
   }
 
   async webhookSecret(options: CallOptions = {}): Promise<WebhookSecretView> {

@@ -11,3 +11,4 @@ export * from './health';
 export * from './styles';
 export * from './webhook-request';
 export * from './webhooks';
+export * from './providers';

@@ -1,6 +1,7 @@
 import { MongoServerError, ObjectId, type Binary, type Db } from 'mongodb';
 import type { UserRole } from './auth';
 import type { CancelReason, GenerationSettings, GenerationStatus, ImageMeta } from './generation';
+import type { ServingProvider } from './providers';
 import type { WebhookEvent } from './webhook-request';
 import type { WebhookAttemptOutcome, WebhookMessageState, WebhookTrigger, WebhookType } from './webhooks';
 
@@ -63,6 +64,8 @@ export interface GenerationDocument {
   /** Earlier runs, oldest first. */
   history: PastRunDocument[];
   image: ImageMeta | null;
+  /** Who served the current run; absent on records written before providers were recorded. */
+  provider?: ServingProvider | null;
   webhook: GenerationWebhook | null;
   created_at: Date;
   started_at: Date | null;
@@ -98,6 +101,7 @@ export function newGeneration(
     run: 1,
     history: [],
     image: null,
+    provider: null,
     webhook,
     created_at: now,
     started_at: null,

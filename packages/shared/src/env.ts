@@ -49,6 +49,3 @@ export const CommonEnv = z.object({
    */
   WEBHOOK_ALLOW_PRIVATE: z.stringbool().default(false),
 });
-
-export const DEFAULT_HF_MODEL = 'stable-diffusion-v1-5/stable-diffusion-v1-5';
-export const DEFAULT_HF_BASE_URL = 'https://router.huggingface.co/hf-inference/models';

@@ -17,7 +17,9 @@ export function toSummary(doc: GenerationDocument, baseUrl: string): GenerationS
     user_id: doc.user_id.toHexString(),
     prompt: doc.prompt,
     status: doc.status,
-    settings: doc.settings,
+    // Records written before `provider` existed have neither field.
+    settings: { ...doc.settings, provider: doc.settings.provider ?? null },
+    provider: doc.provider ?? null,
     image: doc.image,
     error: doc.error,
     cancel_reason: doc.cancel_reason,

@@ -3,14 +3,24 @@ import { Text } from './text';
 import { parseDuration } from './durations';
 import { STYLE_NAMES } from './styles';
 import { WebhookEvent, WebhookEvents, WebhookUrl } from './webhook-request';
+import { OPENAI_MODELS, RequestedProvider, ServingProvider } from './providers';
 
 // Spelled without the `i` flag: JSON Schema patterns (OpenAPI) carry no flags.
 export const ObjectIdString = z.string().regex(/^[0-9a-fA-F]{24}$/, 'must be a 24-character hex id');
 
+/**
+ * A Hugging Face model id (`owner/name`), or an OpenAI Images model. A `.` or `..` segment is
+ * refused: the id becomes part of a URL path, where such a segment would climb out of it.
+ */
 export const ModelId = z
   .string()
   .max(96)
-  .regex(/^[\w.-]+\/[\w.-]+$/, 'must be a Hugging Face model id, owner/name');
+  .refine(
+    (id) =>
+      (OPENAI_MODELS as readonly string[]).includes(id) ||
+      (/^[\w.-]+\/[\w.-]+$/.test(id) && id.split('/').every((part) => part !== '.' && part !== '..')),
+    `must be a Hugging Face model id, owner/name (or an OpenAI model: ${OPENAI_MODELS.join(', ')})`,
+  );
 
 const Dimension = z
   .int()
@@ -53,6 +63,8 @@ export const CreateGenerationRequest = z
     guidance_scale: z.number().min(0).max(50).optional(),
     seed: z.int().min(0).max(4_294_967_295).optional(),
     model: ModelId.optional(),
+    /** Serve it through this provider only; left out, providers are chosen as HF_PROVIDER says. */
+    provider: RequestedProvider.optional(),
     style: z.enum(STYLE_NAMES).nullable().default(null),
     /** Called when the generation starts or ends (see `webhook_events`), signed per Standard Webhooks. */
     webhook_url: WebhookUrl.optional(),
@@ -72,6 +84,8 @@ export const GenerationSettings = z.object({
   width: z.int(),
   height: z.int(),
   model: ModelId,
+  /** The provider the request asked for; null when it left the choice to the service. */
+  provider: RequestedProvider.nullable(),
   style: z.enum(STYLE_NAMES).nullable(),
   negative_prompt: z.string().nullable(),
   num_inference_steps: z.int().nullable(),
@@ -115,6 +129,8 @@ export const GenerationSummary = z.object({
   prompt: z.string(),
   status: GenerationStatus,
   settings: GenerationSettings,
+  /** Who produced (or is producing) the image; null until a provider has been chosen. */
+  provider: ServingProvider.nullable(),
   image: ImageMeta.nullable(),
   error: z.string().nullable(),
   cancel_reason: CancelReason.nullable(),

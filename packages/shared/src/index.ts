@@ -23,3 +23,7 @@ export * from './outage';
 export * from './generation-scheduling';
 export * from './text';
 export * from './in-flight';
+export * from './providers';
+export * from './provider-settings';
+export * from './provider-mapping';
+export * from './provider-plan';

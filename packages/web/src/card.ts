@@ -10,11 +10,14 @@ import { isTerminal } from '@imagegen/shared/contract';
 import { h } from './dom';
 import type { ImageCache } from './images';
 
+/** A generation as a card shows it: a stream's status events carry it without its `history`. */
+export type ShownGeneration = Omit<GenerationSummary, 'history'>;
+
 export interface CardDeps {
   client: ImagegenClient;
   images: ImageCache;
   /** Shows the generation full size. */
-  open: (generation: GenerationSummary) => void;
+  open: (generation: ShownGeneration) => void;
   /** Images load only once their card is near the screen. */
   visibility: IntersectionObserver;
 }
@@ -25,8 +28,10 @@ export interface CardDeps {
  */
 export class GenerationCard {
   readonly element: HTMLLIElement;
-  private generation: GenerationSummary;
+  private generation: ShownGeneration;
   private readonly state = h('p', { className: 'state' });
+  /** Who served it, once a provider has been chosen. */
+  private readonly served = h('p', { className: 'served' });
   private readonly figure = h('button', { type: 'button', className: 'thumb' });
   private readonly cancel = h('button', { type: 'button', className: 'secondary', textContent: 'Cancel' });
   private readonly retry = h('button', { type: 'button', className: 'secondary', textContent: 'Retry' });
@@ -45,6 +50,7 @@ export class GenerationCard {
       this.figure,
       h('p', { className: 'prompt', textContent: generation.prompt }),
       this.state,
+      this.served,
       h('div', { className: 'actions' }, this.cancel, this.retry),
     );
     this.element.dataset.id = generation.id;
@@ -102,6 +108,14 @@ export class GenerationCard {
     }
     const { status } = this.generation;
     this.state.textContent = describeEvent(event);
+    const { provider } = this.generation;
+    this.served.hidden = !provider;
+    // Until it is done, the provider is the one trying (or the one that failed).
+    this.served.textContent = !provider
+      ? ''
+      : status === 'completed'
+        ? `served by ${provider}`
+        : `provider: ${provider}`;
     this.cancel.hidden = isTerminal(status);
     this.retry.hidden = status !== 'failed' && status !== 'canceled';
     this.figure.disabled = status !== 'completed';

@@ -1,5 +1,5 @@
 import type { Generation, GenerationSummary, ImagegenClient } from '@imagegen/client';
-import { GenerationCard, type CardDeps } from './card';
+import { GenerationCard, type CardDeps, type ShownGeneration } from './card';
 import { byId } from './dom';
 import type { ImageCache } from './images';
 
@@ -23,7 +23,7 @@ export class Gallery {
   constructor(
     private readonly client: ImagegenClient,
     images: ImageCache,
-    open: (generation: GenerationSummary) => void,
+    open: (generation: ShownGeneration) => void,
   ) {
     const visibility = new IntersectionObserver(
       (entries) => {

@@ -1,6 +1,7 @@
-import type { CreateGenerationInput, FieldError, GenerationSettings } from '@imagegen/client';
+import type { CreateGenerationInput, FieldError, GenerationSettings, ModelList } from '@imagegen/client';
 import { STYLE_NAMES } from '@imagegen/shared/contract';
 import { byId, h } from './dom';
+import { ModelChoice } from './model-choice';
 
 /** The seed's example prompts, one click away. */
 const EXAMPLES = [
@@ -19,6 +20,7 @@ const NUMBERS = ['num_inference_steps', 'guidance_scale', 'seed'] as const;
 export class GenerateForm {
   readonly form = byId<HTMLFormElement>('generate-form');
   private readonly error = byId('generate-error');
+  private readonly models = new ModelChoice(this.select('model'), this.select('provider'));
 
   constructor(onSubmit: (request: CreateGenerationInput) => Promise<void>) {
     for (const name of ['width', 'height']) {
@@ -57,6 +59,9 @@ export class GenerateForm {
       height: Number(text('height')),
       style: text('style') || null,
     };
+    if (text('model')) request.model = text('model');
+    // "auto" leaves the choice to the service.
+    if (text('provider')) request.provider = text('provider');
     if (text('negative_prompt')) request.negative_prompt = text('negative_prompt');
     for (const name of NUMBERS) if (text(name) !== '') request[name] = Number(text(name));
     return request as CreateGenerationInput;
@@ -70,11 +75,17 @@ export class GenerateForm {
       this.select('width').value = String(settings.width);
       this.select('height').value = String(settings.height);
       this.select('style').value = settings.style ?? '';
+      this.models.select(settings.model, settings.provider);
       this.field('negative_prompt').value = settings.negative_prompt ?? '';
       for (const name of NUMBERS) this.field(name).value = settings[name] === null ? '' : String(settings[name]);
       this.form.querySelector('details')?.setAttribute('open', '');
     }
     this.field('prompt').focus();
+  }
+
+  /** The models of `GET /api/models` (none: it could not be had, and the API's default is used). */
+  offerModels(list: ModelList): void {
+    this.models.offer(list);
   }
 
   /** The API's refusal, next to the fields at fault. */

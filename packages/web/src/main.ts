@@ -33,6 +33,11 @@ function signIn(session: Session): void {
   gallery.start().catch((err: unknown) => {
     if (err instanceof AuthenticationError) signOut('Your session has ended: sign in again.');
   });
+  // Without the list (an older API, say), the form leaves the model and provider to the API.
+  client.models().then(
+    (list) => form.offerModels(list),
+    () => undefined,
+  );
   byId('prompt').focus();
 }
 

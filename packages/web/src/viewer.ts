@@ -1,17 +1,20 @@
-import type { GenerationSettings, GenerationSummary } from '@imagegen/client';
+import type { ShownGeneration } from './card';
 import { byId, h } from './dom';
 import type { ImageCache } from './images';
 
-/** Labels of the settings the viewer lists. */
-const LABELS: [keyof GenerationSettings, string][] = [
-  ['model', 'Model'],
-  ['width', 'Width'],
-  ['height', 'Height'],
-  ['style', 'Style'],
-  ['negative_prompt', 'Negative prompt'],
-  ['num_inference_steps', 'Steps'],
-  ['guidance_scale', 'Guidance'],
-  ['seed', 'Seed'],
+/** What the viewer lists of a generation, by label; empty values are left out. */
+const FIELDS: [string, (generation: ShownGeneration) => unknown][] = [
+  ['Model', (g) => g.settings.model],
+  // What the request asked for, when it did not leave the choice to the service.
+  ['Provider asked', (g) => g.settings.provider],
+  ['Served by', (g) => g.provider],
+  ['Width', (g) => g.settings.width],
+  ['Height', (g) => g.settings.height],
+  ['Style', (g) => g.settings.style],
+  ['Negative prompt', (g) => g.settings.negative_prompt],
+  ['Steps', (g) => g.settings.num_inference_steps],
+  ['Guidance', (g) => g.settings.guidance_scale],
+  ['Seed', (g) => g.settings.seed],
 ];
 
 /** A generation full size, with its prompt and settings, a download, and "use these settings again". */
@@ -19,11 +22,11 @@ export class Viewer {
   private readonly dialog = byId<HTMLDialogElement>('viewer');
   private readonly image = byId<HTMLImageElement>('viewer-image');
   private readonly download = byId<HTMLAnchorElement>('viewer-download');
-  private current: GenerationSummary | undefined;
+  private current: ShownGeneration | undefined;
 
   constructor(
     private readonly images: ImageCache,
-    reuse: (generation: GenerationSummary) => void,
+    reuse: (generation: ShownGeneration) => void,
   ) {
     byId('viewer-close').addEventListener('click', () => this.dialog.close());
     byId('viewer-reuse').addEventListener('click', () => {
@@ -32,7 +35,7 @@ export class Viewer {
     });
   }
 
-  async open(generation: GenerationSummary): Promise<void> {
+  async open(generation: ShownGeneration): Promise<void> {
     this.current = generation;
     const url = await this.images.url(generation.id);
     this.image.src = url;
@@ -41,10 +44,9 @@ export class Viewer {
     this.download.download = `imagegen-${generation.id}.${generation.image?.mime_type === 'image/jpeg' ? 'jpg' : 'png'}`;
     byId('viewer-prompt').textContent = generation.prompt;
     byId('viewer-settings').replaceChildren(
-      ...LABELS.filter(([key]) => generation.settings[key] !== null).flatMap(([key, label]) => [
-        h('dt', { textContent: label }),
-        h('dd', { textContent: String(generation.settings[key]) }),
-      ]),
+      ...FIELDS.map(([label, read]) => [label, read(generation)] as const)
+        .filter(([, value]) => value !== null && value !== undefined)
+        .flatMap(([label, value]) => [h('dt', { textContent: label }), h('dd', { textContent: String(value) })]),
     );
     this.dialog.showModal();
   }

@@ -18,6 +18,8 @@ import { errorHandler, notFoundRoute } from './http/error-handler';
 import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
+import type { ModelCatalog } from './models/model-catalog';
+import { modelRoutes } from './models/models.routes';
 import { apiDocsRoutes } from './openapi/docs.routes';
 import { playgroundRoutes } from './web/playground.routes';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
@@ -41,6 +43,8 @@ export interface AppDeps {
   authenticator: Authenticator;
   generations: GenerationService;
   streams: GenerationStreams;
+  /** The models a user may ask for, and the providers that serve each (`/api/models`). */
+  models: ModelCatalog;
   webhookSecrets: WebhookSecretService;
   webhookDeliveries: WebhookDeliveryService;
   bodyLimitBytes: number;
@@ -94,6 +98,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
     generationRoutes(deps.generations, deps.streams, deps.tokens),
     webhookDeliveryRoutes(deps.webhookDeliveries),
   );
+  app.use('/api/models', authenticate(deps.authenticator), modelRoutes(deps.models));
   app.use('/api/webhooks', authenticate(deps.authenticator), webhookSecretRoutes(deps.webhookSecrets));
   app.use('/api/admin', deps.admin.api);
   app.use('/admin', deps.admin.area);

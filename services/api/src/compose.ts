@@ -5,9 +5,11 @@ import {
   GenerationEvents,
   GenerationLifecycle,
   InFlightGenerations,
+  ProviderMappings,
   QUEUES,
   RunTimes,
   WebhookNotifier,
+  redisMappingCache,
   type DeadlineJobData,
   type GenerationJobData,
   type Logger,
@@ -34,6 +36,7 @@ import { ApiMetrics } from './http/metrics';
 import { EventHub } from './infra/event-hub';
 import { JobQueue } from './infra/job-queue';
 import { QueueStandings } from './infra/queue-standing';
+import { ModelCatalog } from './models/model-catalog';
 import type { UserRepository } from './users/user.repository';
 import { WebhookDeliveryRepository } from './webhooks/webhook-delivery.repository';
 import { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
@@ -75,6 +78,21 @@ export function compose(
     inFlight,
     config.PUBLIC_BASE_URL,
   );
+  // Creates and GET /api/models share it; its cache is in Redis, shared with the other instances and the workers.
+  const models = new ModelCatalog(
+    {
+      backend: config.backend,
+      defaultModel: config.HF_MODEL,
+      ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
+      preference: config.HF_PROVIDER,
+      openaiModel: config.OPENAI_API_KEY ? config.OPENAI_MODEL : null,
+    },
+    new ProviderMappings(redisMappingCache(redis, config.QUEUE_PREFIX), {
+      hubUrl: config.HF_HUB_URL,
+      token: config.HF_TOKEN,
+      ttlMs: config.HF_MAPPING_TTL_MS,
+    }),
+  );
   const generationRepository = new GenerationRepository(db);
   const jobs = new GenerationJobs(generationQueue, deadlineQueue);
   const retries = new GenerationRetryService(generationRepository, jobs, lifecycle);
@@ -89,13 +107,10 @@ export function compose(
     images: new ImageRepository(db),
     requests: new GenerationRequests(
       {
-        models: {
-          defaultModel: config.HF_MODEL,
-          ...(config.HF_ALLOWED_MODELS && { allowedModels: config.HF_ALLOWED_MODELS }),
-        },
         webhookTargets: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
         defaultCancelAfterMs: config.DEFAULT_CANCEL_AFTER ?? null,
       },
+      models,
       webhookSecrets,
     ),
     jobs,
@@ -146,6 +161,7 @@ export function compose(
       authenticator: new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS),
       generations,
       streams,
+      models,
       webhookSecrets,
       webhookDeliveries: new WebhookDeliveryService(
         generationRepository,

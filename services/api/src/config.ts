@@ -1,5 +1,16 @@
 import { z } from 'zod';
-import { CancelAfter, CommonEnv, DEFAULT_HF_MODEL, Duration, ModelId, durationMs, parseEnv } from '@imagegen/shared';
+import {
+  CancelAfter,
+  CommonEnv,
+  DEFAULT_HF_MODEL,
+  Duration,
+  ModelId,
+  OPENAI_MODELS,
+  ProviderSettings,
+  durationMs,
+  parseEnv,
+  resolveProviderSettings,
+} from '@imagegen/shared';
 
 /** `a, b,c` → `['a', 'b', 'c']`. */
 const commaList = z.string().transform((list) =>
@@ -10,6 +21,8 @@ const commaList = z.string().transform((list) =>
 );
 
 export const ApiEnv = CommonEnv.extend({
+  // The API reads them to check a create's model against the providers that serve it, and to list models.
+  ...ProviderSettings.shape,
   /** The model of requests that name none; the worker follows what each record says. */
   HF_MODEL: ModelId.default(DEFAULT_HF_MODEL),
   PORT: z.coerce.number().int().min(0).max(65_535).default(8000),
@@ -89,10 +102,28 @@ export const ApiEnv = CommonEnv.extend({
   if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {
     ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'required in production, at least 32 bytes' });
   }
+  if (env.HF_PROVIDER.kind === 'openai' && !env.OPENAI_API_KEY) {
+    ctx.addIssue({ code: 'custom', path: ['OPENAI_API_KEY'], message: 'required when HF_PROVIDER=openai' });
+  }
+  // ModelId takes OpenAI's ids too (a request may name one with provider "openai"); as a Hugging Face
+  // model, which these settings name, every request would be refused.
+  const openai = (model: string) => (OPENAI_MODELS as readonly string[]).includes(model);
+  if (openai(env.HF_MODEL)) {
+    ctx.addIssue({ code: 'custom', path: ['HF_MODEL'], message: 'is an OpenAI model: set OPENAI_MODEL instead' });
+  }
+  if (env.HF_ALLOWED_MODELS?.some(openai)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['HF_ALLOWED_MODELS'],
+      message: 'lists an OpenAI model: they are offered whenever OPENAI_API_KEY is set',
+    });
+  }
 });
 
-export type ApiConfig = z.infer<typeof ApiEnv>;
+const ApiConfigSchema = ApiEnv.transform((env) => resolveProviderSettings(env));
+
+export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  return parseEnv(ApiEnv, env);
+  return parseEnv(ApiConfigSchema, env);
 }

@@ -22,6 +22,16 @@ export class ValidationError extends AppError {
   }
 }
 
+/**
+ * A well-formed request this deployment cannot serve as asked (a model no provider serves here, a
+ * provider it does not use): `errors` names the field to change. 400 stays for requests the schema refuses.
+ */
+export class UnprocessableError extends AppError {
+  constructor(errors: FieldError[], message = 'Cannot serve this request here') {
+    super(422, message, errors);
+  }
+}
+
 export class UnauthorizedError extends AppError {
   constructor(message = 'Authentication required') {
     super(401, message);

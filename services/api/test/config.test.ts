@@ -56,6 +56,70 @@ describe('loadApiConfig', () => {
     ]);
   });
 
+  describe('providers', () => {
+    test('when HF_PROVIDER is unset or "auto", then it is auto, and the backend follows the token and HF_BASE_URL', () => {
+      expect(loadApiConfig({})).toMatchObject({ HF_PROVIDER: { kind: 'auto' }, backend: 'local' });
+      expect(loadApiConfig({ HF_PROVIDER: ' auto ', HF_TOKEN: 'hf_x' })).toMatchObject({
+        HF_PROVIDER: { kind: 'auto' },
+        backend: 'router',
+      });
+      expect(loadApiConfig({ HF_TOKEN: 'hf_x', HF_BASE_URL: 'https://endpoint.example/' })).toMatchObject({
+        backend: 'endpoint',
+        HF_BASE_URL: 'https://endpoint.example',
+      });
+    });
+
+    test("when only the seed's HUGGIN_API_KEY is set, then it is the token", () => {
+      const config = loadApiConfig({ HUGGIN_API_KEY: 'hf_seed' });
+      expect(config).toMatchObject({ HF_TOKEN: 'hf_seed', backend: 'router' });
+      expect(config).not.toHaveProperty('HUGGIN_API_KEY');
+    });
+
+    test('when HF_PROVIDER lists providers, then they are kept in that order without repeats', () => {
+      expect(loadApiConfig({ HF_PROVIDER: 'nscale, together,fal-ai,nscale' }).HF_PROVIDER).toEqual({
+        kind: 'list',
+        providers: ['nscale', 'together', 'fal-ai'],
+      });
+    });
+
+    test('when HF_PROVIDER lists an unknown provider, then a ConfigError names HF_PROVIDER and the unknown name', () => {
+      const error = configErrorOf({ HF_PROVIDER: 'nscale,nebius' });
+      expect(error.problems).toEqual([expect.stringMatching(/^HF_PROVIDER: .*unknown: nebius/)]);
+    });
+
+    test('when HF_PROVIDER is "openai" without OPENAI_API_KEY, then a ConfigError names OPENAI_API_KEY', () => {
+      expect(configErrorOf({ HF_PROVIDER: 'openai', HF_TOKEN: 'hf_x' }).problems).toEqual([
+        expect.stringMatching(/^OPENAI_API_KEY: /),
+      ]);
+    });
+
+    test('when HF_PROVIDER is "openai" with OPENAI_API_KEY, then the backend is openai whatever the token', () => {
+      expect(loadApiConfig({ HF_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-x', HF_TOKEN: 'hf_x' })).toMatchObject({
+        HF_PROVIDER: { kind: 'openai' },
+        backend: 'openai',
+        OPENAI_MODEL: 'gpt-image-1',
+      });
+    });
+
+    test('when OPENAI_MODEL is not an OpenAI Images model, then a ConfigError names OPENAI_MODEL', () => {
+      expect(configErrorOf({ OPENAI_MODEL: 'dall-e-2' }).problems).toEqual([expect.stringMatching(/^OPENAI_MODEL: /)]);
+    });
+
+    test('when HF_MODEL or HF_ALLOWED_MODELS names an OpenAI model, then a ConfigError names the variable', () => {
+      expect(configErrorOf({ HF_MODEL: 'gpt-image-1' }).problems).toEqual([expect.stringMatching(/^HF_MODEL: /)]);
+      expect(configErrorOf({ HF_ALLOWED_MODELS: 'acme/one,dall-e-3' }).problems).toEqual([
+        expect.stringMatching(/^HF_ALLOWED_MODELS: /),
+      ]);
+    });
+
+    test('when HF_MAPPING_TTL_MS and the Hub URL are set, then they are read (a trailing slash dropped)', () => {
+      expect(loadApiConfig({ HF_MAPPING_TTL_MS: '5000', HF_HUB_URL: 'http://127.0.0.1:9/hub/' })).toMatchObject({
+        HF_MAPPING_TTL_MS: 5000,
+        HF_HUB_URL: 'http://127.0.0.1:9/hub',
+      });
+    });
+  });
+
   test('when AUTH_AUTO_REGISTER is "false", then auto-registration is off', () => {
     expect(loadApiConfig({ AUTH_AUTO_REGISTER: 'false' }).AUTH_AUTO_REGISTER).toBe(false);
   });

@@ -11,6 +11,7 @@ import {
   type GenerationDocument,
   type ImageDocument,
   type ImageMeta,
+  type ModelList,
   type StreamToken,
 } from '@imagegen/shared';
 import { jsonRequest } from '../../../test/support/api-client';
@@ -396,6 +397,17 @@ describe('real answers against the document (b)', () => {
       409,
       send('PATCH', `/api/admin/users/${adminId}`, { token: adminToken, body: { role: 'user' } }),
     );
+  });
+
+  test('models: the list 200 (the default model first), 401 without a token; a create naming a provider not configured here 422 naming provider', async () => {
+    const list = dataOf<ModelList>(await expectStatus(200, send('GET', '/api/models', { token })));
+    expect(list.items[0]).toMatchObject({ default: true, providers: [{ provider: 'local', status: 'live' }] });
+    await expectStatus(401, send('GET', '/api/models'));
+    const refused = await expectStatus(
+      422,
+      send('POST', '/api/generations', { token, body: { prompt: 'Through OpenAI', provider: 'openai' } }),
+    );
+    expect(failureOf(refused).errors?.map((e) => e.field)).toEqual(['provider']);
   });
 
   test('health: /healthz 200, /readyz 200', async () => {

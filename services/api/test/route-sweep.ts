@@ -49,6 +49,7 @@ export const BEARER_ROUTES: readonly BearerRoute[] = [
   { method: 'GET', path: '/api/generations/:id/events', role: 'user', idOf: 'generation', stream: true },
   { method: 'GET', path: '/api/generations/:id/webhook-deliveries', role: 'user', idOf: 'generation' },
   { method: 'POST', path: '/api/generations/:id/webhook-deliveries/redeliver', role: 'user', idOf: 'generation' },
+  { method: 'GET', path: '/api/models', role: 'user' },
   { method: 'GET', path: '/api/webhooks/secret', role: 'user' },
   { method: 'POST', path: '/api/webhooks/secret/rotate', role: 'user' },
   { method: 'GET', path: '/api/admin/queues', role: 'admin' },

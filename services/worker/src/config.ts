@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import {
   CommonEnv,
-  DEFAULT_HF_BASE_URL,
   DurationList,
+  ProviderSettings,
+  checkProviderSettings,
+  resolveProviderSettings,
   MAX_WEBHOOK_RETRIES,
   durationMs,
   parseEnv,
@@ -10,10 +12,14 @@ import {
 
 /** Every setting the worker reads, by its variable's name. */
 export const WorkerSettings = CommonEnv.extend({
-  HF_TOKEN: z.string().optional(),
-  /** The seed's name for the token, still honoured. */
-  HUGGIN_API_KEY: z.string().optional(),
-  HF_BASE_URL: z.url({ protocol: /^https?$/ }).default(DEFAULT_HF_BASE_URL),
+  ...ProviderSettings.shape,
+  /**
+   * Sent as `X-Scale-Up-Timeout` to an HF_BASE_URL endpoint, in seconds: a dedicated Inference
+   * Endpoint scaled to zero then holds the request while it starts, instead of answering 503.
+   */
+  HF_SCALE_UP_TIMEOUT_S: z.coerce.number().int().min(1).max(3600).optional(),
+  /** Overrides every provider's own interval between polls of a queued request (fal-ai 0.5 s, zai-org 5 s). */
+  HF_POLL_INTERVAL_MS: z.coerce.number().int().min(1).optional(),
   /** One request to Hugging Face, headers and body together. */
   HF_TIMEOUT_MS: durationMs(120_000),
   /** First delay of the exponential backoff on 429/5xx/network errors. */
@@ -49,14 +55,7 @@ export const WorkerSettings = CommonEnv.extend({
   WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),
 });
 
-const WorkerEnv = WorkerSettings.transform(({ HUGGIN_API_KEY, ...env }) => ({
-  ...env,
-  HF_TOKEN: env.HF_TOKEN ?? HUGGIN_API_KEY,
-})).superRefine((env, ctx) => {
-  if (env.NODE_ENV === 'production' && !env.HF_TOKEN) {
-    ctx.addIssue({ code: 'custom', path: ['HF_TOKEN'], message: 'required in production (or HUGGIN_API_KEY)' });
-  }
-});
+const WorkerEnv = WorkerSettings.superRefine(checkProviderSettings).transform((env) => resolveProviderSettings(env));
 
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 

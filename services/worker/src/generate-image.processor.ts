@@ -103,7 +103,10 @@ async function run(
       },
     );
     const completed = await retryWhileOutage(() => generations.complete(generation, image), dbRetryMs);
-    log.info({ completed: !!completed, mime: image.mime_type, bytes: image.bytes.length }, 'generation done');
+    log.info(
+      { completed: !!completed, provider: image.provider, mime: image.mime_type, bytes: image.bytes.length },
+      'generation done',
+    );
     if (completed) {
       await lifecycle.ended(completed);
       // For the API's estimate of when pending generations start; a lost sample costs nothing.

@@ -16,6 +16,7 @@ import {
   cancelChannel,
   connectMongo,
   createRedis,
+  redisMappingCache,
   type Logger,
   type WebhookJobData,
 } from '@imagegen/shared';
@@ -24,12 +25,10 @@ import type { WorkerConfig } from './config';
 import { INTERNAL_ERROR, failedForGood } from './final-failure';
 import { generateImageProcessor } from './generate-image.processor';
 import { GenerationRepository } from './generations/generation.repository';
-import { HfClient } from './hf/hf-client';
-import type { ImageSource } from './images/image-source';
-import { LocalRenderer } from './images/local-renderer';
+import { imageSourceFor } from './images/image-sources';
 import { deadlineConsumer } from './deadlines/deadline.consumer';
 import { Reconciler } from './reconcile/reconciler';
-import { WorkerMetrics, type HfObserver } from './metrics';
+import { WorkerMetrics } from './metrics';
 import { CANCELED, SHUTDOWN } from './shutdown';
 import { webhookConsumer } from './webhooks/webhook.consumer';
 import { WebhookRepository } from './webhooks/webhook.repository';
@@ -44,19 +43,6 @@ const RECONCILE_BATCH = 500;
 
 type Processor = (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<void>;
 
-export function imageSourceFor(config: WorkerConfig, observer?: HfObserver): ImageSource {
-  if (!config.HF_TOKEN) return new LocalRenderer();
-  return new HfClient({
-    baseUrl: config.HF_BASE_URL,
-    token: config.HF_TOKEN,
-    timeoutMs: config.HF_TIMEOUT_MS,
-    maxWaitMs: config.HF_MAX_WAIT_MS,
-    maxImageBytes: config.HF_MAX_IMAGE_BYTES,
-    backoff: { baseMs: config.HF_BACKOFF_BASE_MS, maxDelayMs: config.HF_BACKOFF_MAX_MS },
-    ...(observer && { observer }),
-  });
-}
-
 /** One processor per job name; a job whose name has none fails without retrying. */
 function dispatch(processors: Record<string, Processor>): Processor {
   return (job, token, signal) => {
@@ -70,7 +56,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'blocking');
   const metrics = new WorkerMetrics();
-  const source = imageSourceFor(config, metrics);
+  const source = imageSourceFor(config, redisMappingCache(redis, config.QUEUE_PREFIX), metrics);
   logger.info(`images come from ${source.description}`);
 
   // BullMQ's own connection: it defines its dozens of scripts on the connection it is given, and

@@ -1,4 +1,4 @@
-import { ConfigError, DEFAULT_HF_BASE_URL } from '@imagegen/shared';
+import { ConfigError, DEFAULT_HF_HUB_URL, DEFAULT_HF_ROUTER_URL } from '@imagegen/shared';
 import { loadWorkerConfig } from '../src/config';
 
 function configError(env: NodeJS.ProcessEnv): ConfigError {
@@ -16,7 +16,10 @@ describe('loadWorkerConfig', () => {
     const config = loadWorkerConfig({});
     expect(config).toMatchObject({
       NODE_ENV: 'development',
-      HF_BASE_URL: DEFAULT_HF_BASE_URL,
+      HF_ROUTER_URL: DEFAULT_HF_ROUTER_URL,
+      HF_HUB_URL: DEFAULT_HF_HUB_URL,
+      HF_PROVIDER: { kind: 'auto' },
+      backend: 'local',
       HF_TIMEOUT_MS: 120_000,
       HF_BACKOFF_BASE_MS: 1_000,
       HF_BACKOFF_MAX_MS: 60_000,
@@ -30,7 +33,9 @@ describe('loadWorkerConfig', () => {
     expect(config.HF_TOKEN).toBeUndefined();
     // The model comes from each record (the API's HF_MODEL), so the worker has no setting for it.
     expect(config).not.toHaveProperty('HF_MODEL');
-    expect(config.HF_BASE_URL).toBe('https://router.huggingface.co/hf-inference/models');
+    // Inference Providers through the router, unless a dedicated endpoint is named.
+    expect(config.HF_BASE_URL).toBeUndefined();
+    expect(config.HF_ROUTER_URL).toBe('https://router.huggingface.co');
   });
 
   test('when numbers are given as strings, then they are read as numbers', () => {
@@ -85,5 +90,41 @@ describe('loadWorkerConfig', () => {
     ];
     const error = configError(Object.fromEntries(zeros.map((name) => [name, '0'])));
     expect(error.problems.map((problem) => problem.split(':')[0]).sort()).toEqual([...zeros].sort());
+  });
+
+  describe('where images come from', () => {
+    test('when a token is set and no HF_BASE_URL, then the backend is the router with the Hub mapping', () => {
+      expect(loadWorkerConfig({ HF_TOKEN: 'hf_x' }).backend).toBe('router');
+    });
+
+    test('when HF_BASE_URL is set with a token, then the backend is that one endpoint', () => {
+      const config = loadWorkerConfig({ HF_TOKEN: 'hf_x', HF_BASE_URL: 'https://x.endpoints.huggingface.cloud/' });
+      expect(config).toMatchObject({ backend: 'endpoint', HF_BASE_URL: 'https://x.endpoints.huggingface.cloud' });
+    });
+
+    test('when only the seed name HUGGIN_API_KEY is set, then it is the token', () => {
+      expect(loadWorkerConfig({ HUGGIN_API_KEY: 'hf_seed' })).toMatchObject({ HF_TOKEN: 'hf_seed', backend: 'router' });
+    });
+
+    test('when HF_PROVIDER is an ordered list, then it is kept in that order without repeats', () => {
+      expect(loadWorkerConfig({ HF_PROVIDER: 'nscale, together,fal-ai,nscale' }).HF_PROVIDER).toEqual({
+        kind: 'list',
+        providers: ['nscale', 'together', 'fal-ai'],
+      });
+    });
+
+    test('when HF_PROVIDER names an unknown provider, then a ConfigError names HF_PROVIDER and the provider', () => {
+      const error = configError({ HF_PROVIDER: 'nscale,black-forest-labs' });
+      expect(error.problems).toEqual([expect.stringMatching(/^HF_PROVIDER: .*unknown: black-forest-labs/)]);
+    });
+
+    test('when HF_PROVIDER is openai without OPENAI_API_KEY, then a ConfigError names OPENAI_API_KEY', () => {
+      expect(configError({ HF_PROVIDER: 'openai' }).problems).toEqual([expect.stringMatching(/^OPENAI_API_KEY: /)]);
+    });
+
+    test('when HF_PROVIDER is openai with a key, then the backend is OpenAI and needs no HF token in production', () => {
+      const config = loadWorkerConfig({ HF_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-x', NODE_ENV: 'production' });
+      expect(config).toMatchObject({ backend: 'openai', OPENAI_MODEL: 'gpt-image-1' });
+    });
   });
 });

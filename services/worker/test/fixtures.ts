@@ -5,9 +5,17 @@ export const SETTINGS: GenerationSettings = {
   width: 256,
   height: 256,
   model: 'a/b',
+  provider: null,
   style: null,
   negative_prompt: null,
   num_inference_steps: null,
   guidance_scale: null,
   seed: null,
 };
+
+/** Settings for `model`, with `overrides`: what a create with only a prompt and these fields stores. */
+export const settingsFor = (model: string, overrides: Partial<GenerationSettings> = {}): GenerationSettings => ({
+  ...SETTINGS,
+  model,
+  ...overrides,
+});

@@ -11,7 +11,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
   let client: MongoClient;
   let db: Db;
   let repo: GenerationRepository;
-  const image = sniffImage(makeImage('png', 256, 256)) as SniffedImage;
+  const image = { ...(sniffImage(makeImage('png', 256, 256)) as SniffedImage), provider: 'hf-endpoint' as const };
 
   beforeAll(async () => {
     env = isolation();
@@ -44,7 +44,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     expect(await repo.fail(id, 1, 'late failure')).toBeNull();
 
     const doc = await read(id);
-    expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1 });
+    expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1, provider: 'hf-endpoint' });
     expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: image.bytes.length, width: 256, height: 256 });
     expect(await db.collection(COLLECTIONS.images).countDocuments({ _id: id })).toBe(1);
   });
@@ -53,13 +53,17 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     const id = await pending();
     const started = await repo.start(id, 1);
     await repo.complete(started!, image);
-    const other = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
+    const other = { ...(sniffImage(makeImage('png', 128, 64)) as SniffedImage), provider: 'nscale' as const };
 
     expect(await repo.complete(started!, other)).toBeNull();
 
     const stored = await db.collection(COLLECTIONS.images).findOne({ _id: id });
     expect(Buffer.from(stored!.data.buffer)).toEqual(image.bytes);
-    expect(await read(id)).toMatchObject({ status: 'completed', image: { width: 256, height: 256 } });
+    expect(await read(id)).toMatchObject({
+      status: 'completed',
+      provider: 'hf-endpoint',
+      image: { width: 256, height: 256 },
+    });
   });
 
   test('when an earlier delivery stored bytes but died before completing, then the run that holds the record replaces them', async () => {

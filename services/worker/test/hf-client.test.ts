@@ -3,6 +3,7 @@ import { HfEmulator, hf } from '../../../test/support/hf-emulator';
 import { HfFailure } from '../src/hf/hf-answer';
 import { HfClient, type HfClientOptions } from '../src/hf/hf-client';
 import type { RetryNotice } from '../src/images/image-source';
+import { settingsFor } from './fixtures';
 
 const TOKEN = 'hf_test_token';
 
@@ -44,19 +45,8 @@ describe('HfClient against the Hugging Face emulator', () => {
     return created;
   }
 
-  function settings(model: string, overrides: Partial<GenerationSettings> = {}): GenerationSettings {
-    return {
-      width: 32,
-      height: 24,
-      model,
-      style: null,
-      negative_prompt: null,
-      num_inference_steps: null,
-      guidance_scale: null,
-      seed: null,
-      ...overrides,
-    };
-  }
+  const settings = (model: string, overrides: Partial<GenerationSettings> = {}) =>
+    settingsFor(model, { width: 32, height: 24, ...overrides });
 
   /** Renders `model` with a fresh signal, collecting the retry notices. */
   async function render(source: HfClient, model: string, signal = new AbortController().signal) {
@@ -362,4 +352,27 @@ describe('HfClient against the Hugging Face emulator', () => {
     );
     expect(emulator.requestsFor(model)[0]!.body.parameters).toEqual({ width: 32, height: 24, seed: 0 });
   });
+
+  test('when HF_SCALE_UP_TIMEOUT_S is set, then the endpoint is asked to hold the request while it starts', async () => {
+    const model = newModel();
+    const { image } = await render(client({ scaleUpTimeoutS: 600 }), model);
+    expect(image.provider).toBe('hf-endpoint');
+    expect(emulator.requestsFor(model)[0]!.headers['x-scale-up-timeout']).toBe('600');
+  });
+
+  test('when no scale-up timeout is set, then no such header is sent', async () => {
+    const model = newModel();
+    await render(client(), model);
+    expect(emulator.requestsFor(model)[0]!.headers['x-scale-up-timeout']).toBeUndefined();
+  });
+
+  test.each(['../..', 'a/..', './b'])(
+    'when a record names the model id %s, then it fails at once and no request leaves',
+    async (model) => {
+      const before = emulator.requests.length;
+      const { failure } = await renderFailure(client(), model);
+      expect(failure.message).toMatch(/is not a Hugging Face model id/);
+      expect(emulator.requests).toHaveLength(before);
+    },
+  );
 });

@@ -1,7 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { GenerationStatus, type Generation } from '@imagegen/shared/contract';
+import {
+  GenerationStatus,
+  RequestedProvider,
+  type Generation,
+  type GenerationEvent,
+  type ModelList,
+} from '@imagegen/shared/contract';
 import { imageOf, ImagegenClient, type CreateGenerationInput } from '../client';
+import { describeEvent } from '../progress';
 import { configPath, forgetLogin, readLogin, saveLogin } from './config-file';
 import { askHidden, readAll, type CliIo } from './io';
 import { ProgressLine } from './progress';
@@ -79,6 +86,7 @@ const SETTINGS = {
   style: { field: 'style', number: false },
   negative: { field: 'negative_prompt', number: false },
   model: { field: 'model', number: false },
+  provider: { field: 'provider', number: false },
   timeout: { field: 'cancel_after', number: false },
 } as const;
 
@@ -99,8 +107,12 @@ export async function generate(args: string[], io: CliIo): Promise<number> {
     if (number && !Number.isFinite(Number(value))) throw new UsageError(`--${flag} must be a number, not "${value}"`);
     request[field] = number ? Number(value) : value;
   }
+  const provider = str(values.provider);
+  if (provider !== undefined && !RequestedProvider.safeParse(provider).success) {
+    throw new UsageError(`--provider must be one of ${RequestedProvider.options.join(', ')}`);
+  }
   const client = await connect(io, values);
-  const progress = new ProgressLine(io.stderr);
+  const progress = new ProgressLine(io.stderr, describeProgress);
   let generation: Generation;
   let id: string | undefined;
   try {
@@ -123,6 +135,22 @@ export async function generate(args: string[], io: CliIo): Promise<number> {
   const path = str(values.output) ?? `${generation.id}.${image.mimeType === 'image/jpeg' ? 'jpg' : 'png'}`;
   await writeFile(path, image.bytes);
   io.stdout.write(values.json ? `${JSON.stringify(withoutImage(generation), null, 2)}\n` : `${path}\n`);
+  return 0;
+}
+
+/** The progress line's words, with who served the image once it is done. */
+function describeProgress(event: GenerationEvent): string {
+  const text = describeEvent(event);
+  const served = event.type === 'status' && event.status === 'completed' ? event.generation.provider : null;
+  return served ? `${text}, served by ${served}` : text;
+}
+
+/** The models a request may name, each with its providers in the order they are tried. */
+export async function models(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, { ...URL_OPTION, ...JSON_OPTION });
+  if (positionals.length > 0) throw new UsageError('models takes no arguments');
+  const list = await (await connect(io, values)).models({ signal: io.signal });
+  io.stdout.write(values.json ? `${JSON.stringify(list, null, 2)}\n` : describeModels(list));
   return 0;
 }
 
@@ -189,6 +217,9 @@ function describeRecord(generation: Generation): string {
     ['status', generation.status],
     ['prompt', generation.prompt],
     ['queue position', generation.queue_position],
+    ['model', generation.settings.model],
+    ['provider asked', generation.settings.provider],
+    ['provider', generation.provider],
     ['error', generation.error],
     ['cancel reason', generation.cancel_reason],
     ['image', generation.image && `${generation.image.width}×${generation.image.height} ${generation.image.mime_type}`],
@@ -199,6 +230,21 @@ function describeRecord(generation: Generation): string {
   return lines
     .filter(([, value]) => value !== null && value !== undefined)
     .map(([label, value]) => `${`${label}:`.padEnd(16)}${String(value)}\n`)
+    .join('');
+}
+
+function describeModels(list: ModelList): string {
+  if (list.items.length === 0) return 'No models are offered\n';
+  return list.items
+    .map((model) => {
+      const head = `${model.id}${model.default ? '  (default)' : ''}\n`;
+      if (model.providers.length === 0) return `${head}    no provider serves it for text-to-image now\n`;
+      const width = Math.max(...model.providers.map((p) => p.provider.length));
+      const rows = model.providers.map(
+        (p) => `    ${p.provider.padEnd(width)}  ${p.provider_id}${p.status === 'staging' ? '  (staging)' : ''}\n`,
+      );
+      return head + rows.join('');
+    })
     .join('');
 }
 

@@ -6,7 +6,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../errors';
-import { STYLE_NAMES } from '@imagegen/shared/contract';
+import { RequestedProvider, STYLE_NAMES } from '@imagegen/shared/contract';
 import * as commands from './commands';
 import type { CliIo } from './io';
 
@@ -37,14 +37,17 @@ Commands:
       --width N --height N   256–1024, multiples of 8 (default 512)
       --steps N --guidance X --seed N --negative TEXT --model owner/name
       --style S              ${STYLE_NAMES.join(', ')}
+      --provider P           serve it only through P (else the API chooses; see \`models\`):
+                             ${RequestedProvider.options.join(', ')}
       --timeout 10m          cancel it if not done by then
       --poll                 poll instead of following the live stream
   list [--status S] [--limit N] [--cursor C]       your generations, newest first
+  models                                          the models you may ask for, with their providers
   status <id>                                     one generation
   cancel <id>                                     cancel a pending or running generation
 
 Every command takes --url (else IMAGEGEN_URL, else the saved login's, else ${commands.DEFAULT_URL});
-generate, list and status take --json. IMAGEGEN_TOKEN overrides the saved login.
+generate, list, status and models take --json. IMAGEGEN_TOKEN overrides the saved login.
 
 Exit codes: 0 done; 1 the generation failed or was canceled; 2 wrong usage or invalid request;
 3 not logged in or refused; 4 not found; 5 API unreachable or failing; 6 a local file
@@ -58,6 +61,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   list: commands.list,
   status: commands.status,
   cancel: commands.cancel,
+  models: commands.models,
 };
 
 /** Runs one command line; resolves with the exit code, having said why on stderr when it is not 0. */

@@ -13,13 +13,16 @@ export class ProgressLine {
   private readonly started = Date.now();
   private readonly ticker: NodeJS.Timeout | undefined;
 
-  constructor(private readonly out: ProgressOutput) {
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly describe: (event: GenerationEvent) => string = describeEvent,
+  ) {
     // A terminal's line is redrawn each second so the clock moves during a long wait.
     if (out.isTTY) this.ticker = setInterval(() => this.draw(), 1000).unref();
   }
 
   update(event: GenerationEvent): void {
-    const text = describeEvent(event);
+    const text = this.describe(event);
     if (text === this.text) return;
     this.text = text;
     if (this.out.isTTY) this.draw();

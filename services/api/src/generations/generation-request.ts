@@ -11,16 +11,10 @@ import {
   type TargetPolicy,
 } from '@imagegen/shared';
 import { ServiceUnavailableError, ValidationError } from '../errors';
+import type { ModelCatalog } from '../models/model-catalog';
 import type { WebhookSecretService } from '../webhooks/webhook-secret.service';
 
-export interface ModelPolicy {
-  defaultModel: string;
-  /** When set, the only models a request may name (the default is always allowed). */
-  allowedModels?: string[];
-}
-
 export interface RequestPolicy {
-  models: ModelPolicy;
   webhookTargets: TargetPolicy;
   /** `cancel_after` of requests that give none (ms), or null for no deadline. */
   defaultCancelAfterMs: number | null;
@@ -30,11 +24,13 @@ export interface RequestPolicy {
 export class GenerationRequests {
   constructor(
     private readonly policy: RequestPolicy,
+    private readonly models: ModelCatalog,
     private readonly webhookSecrets: WebhookSecretService,
   ) {}
 
   async toDocument(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
-    const settings = this.settingsOf(input);
+    // Before the webhook: a model no provider serves is refused before its secret is made.
+    const settings = await this.settingsOf(input);
     const webhook = await this.webhookOf(userId, input);
     const cancelAfterMs = input.cancel_after ?? this.policy.defaultCancelAfterMs;
     return newGeneration(new ObjectId(userId), input.prompt, settings, { id, webhook, cancelAfterMs });
@@ -57,18 +53,13 @@ export class GenerationRequests {
     return { url: input.webhook_url, events: input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS };
   }
 
-  private settingsOf(input: CreateGenerationRequest): GenerationSettings {
-    const { allowedModels, defaultModel } = this.policy.models;
-    const model = input.model ?? defaultModel;
-    if (allowedModels && model !== defaultModel && !allowedModels.includes(model)) {
-      throw new ValidationError([
-        { field: 'model', message: `is not offered here; use one of: ${[defaultModel, ...allowedModels].join(', ')}` },
-      ]);
-    }
+  private async settingsOf(input: CreateGenerationRequest): Promise<GenerationSettings> {
+    const { model, provider } = await this.models.choose(input);
     return {
       width: input.width,
       height: input.height,
       model,
+      provider,
       style: input.style,
       negative_prompt: input.negative_prompt ?? null,
       num_inference_steps: input.num_inference_steps ?? null,

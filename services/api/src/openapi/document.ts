@@ -6,6 +6,7 @@ import { registerAuthPaths } from './auth.paths';
 import { componentDefinitions, registerSecuritySchemes } from './components';
 import { registerGenerationPaths } from './generations.paths';
 import { registerHealthPaths } from './health.paths';
+import { registerModelPaths } from './models.paths';
 import { registerWebhookPaths } from './webhooks.paths';
 
 export type OpenApiDocument = ReturnType<OpenApiGeneratorV31['generateDocument']>;
@@ -22,6 +23,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
   registerSecuritySchemes(registry);
   registerAuthPaths(registry);
   registerGenerationPaths(registry);
+  registerModelPaths(registry);
   registerWebhookPaths(registry);
   registerAdminPaths(registry);
   registerHealthPaths(registry);
@@ -32,12 +34,13 @@ export function buildOpenApiDocument(): OpenApiDocument {
       title: 'imagegen API',
       version: serviceVersion(),
       description:
-        'Text-to-image through Hugging Face, queued. Every JSON answer is an envelope: `{success, message, data}` ' +
+        'Text-to-image through Hugging Face Inference Providers (or OpenAI Images), queued. Every JSON answer is an envelope: `{success, message, data}` ' +
         'on success, `{success: false, message, errors?}` when refused. Every answer carries an X-Request-Id.',
     },
     tags: [
       { name: 'Auth', description: 'Accounts and bearer tokens' },
       { name: 'Generations', description: 'Creating and following generations' },
+      { name: 'Models', description: 'The models and providers a generation may ask for' },
       { name: 'Webhooks', description: 'Signed notifications of a generation’s start and end' },
       { name: 'Admin', description: 'For admins: queues, everyone’s generations, roles' },
       { name: 'Health', description: 'For load balancers and orchestrators' },

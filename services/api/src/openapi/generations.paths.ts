@@ -53,7 +53,9 @@ export function registerGenerationPaths(registry: OpenAPIRegistry): void {
     security,
     summary: 'Create a generation',
     description:
-      'Queues a text-to-image generation. With `Prefer: wait=N` the answer waits until it ends (200) or N seconds pass (202).',
+      'Queues a text-to-image generation. With `Prefer: wait=N` the answer waits until it ends (200) or N seconds pass (202). ' +
+      '`model` and `provider` are checked at once against what this deployment serves (`GET /api/models`): a model no ' +
+      'provider serves here, or a provider that does not serve it, is refused with 422 naming the field.',
     request: {
       headers: CreateGenerationHeaders,
       body: { required: true, content: json(CreateGenerationRequest) },
@@ -65,9 +67,13 @@ export function registerGenerationPaths(registry: OpenAPIRegistry): void {
         ...BODY_REFUSALS,
         ...BEARER_REFUSALS,
         409: 'A request with this Idempotency-Key is still being processed; retry shortly',
-        422: 'This Idempotency-Key was used with a different request body',
+        422:
+          'Not served here: `errors` names `model` or `provider` (a model no provider serves, a provider that does ' +
+          'not serve it, OpenAI Images not configured); or this Idempotency-Key was used with a different request body',
         429: 'Too many creates in the window, or too many generations pending or processing',
-        503: 'A dependency (MongoDB, Redis, the webhook host’s DNS) is unavailable: retry after Retry-After',
+        503:
+          'A dependency (MongoDB, Redis, the webhook host’s DNS, the Hugging Face Hub’s model mapping) is unavailable: ' +
+          'retry after Retry-After',
       }),
     },
   });

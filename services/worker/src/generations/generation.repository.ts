@@ -6,7 +6,7 @@ import {
   type ImageDocument,
   type ImageMeta,
 } from '@imagegen/shared';
-import type { SniffedImage } from '../images/sniff';
+import type { RenderedImage } from '../images/image-source';
 
 /**
  * The worker's writes. Each transition filters on the run and status it expects, so a job
@@ -61,7 +61,7 @@ export class GenerationRepository {
    * Stores the image under the generation's id, then completes the record and returns it; null
    * when the run no longer holds it (canceled, failed, or completed by another delivery of the job).
    */
-  async complete(generation: GenerationDocument, image: SniffedImage): Promise<GenerationDocument | null> {
+  async complete(generation: GenerationDocument, image: RenderedImage): Promise<GenerationDocument | null> {
     const meta: ImageMeta = {
       mime_type: image.mime_type,
       size_bytes: image.bytes.length,
@@ -93,7 +93,16 @@ export class GenerationRepository {
     }
     const completed = await this.generations.findOneAndUpdate(
       { _id: generation._id, run: generation.run, status: 'processing' },
-      { $set: { status: 'completed', image: meta, error: null, completed_at: now, updated_at: now } },
+      {
+        $set: {
+          status: 'completed',
+          image: meta,
+          provider: image.provider,
+          error: null,
+          completed_at: now,
+          updated_at: now,
+        },
+      },
       { returnDocument: 'after' },
     );
     if (!completed) {

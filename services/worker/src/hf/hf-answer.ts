@@ -16,7 +16,12 @@ export class HfFailure extends Error {
 export type HfOutcome =
   | { kind: 'image'; image: SniffedImage }
   | { kind: 'retry'; reason: RetryReason; detail: string }
-  | { kind: 'fail'; failure: HfFailure };
+  | { kind: 'fail'; failure: HfFailure }
+  /**
+   * Through the router only: this provider cannot serve the job, but another may. `unsupported`: it
+   * says it does not serve the model, so the cached mapping is out of date.
+   */
+  | { kind: 'move-on'; detail: string; unsupported?: boolean };
 
 export interface HfAnswer {
   status: number;
@@ -31,11 +36,21 @@ const fail = (message: string, status?: number): HfOutcome => ({
   failure: new HfFailure(message, status),
 });
 
-/** What one answer from Hugging Face means for the job. */
-export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
+/** Words with which the router and its providers say a model is not theirs. */
+const NOT_SERVED = /not supported|not found|does not exist|unknown model|no such model|not available/i;
+
+/**
+ * What one answer from Hugging Face means for the job. `provider` is set for Inference Providers
+ * through the router, where a model one provider does not serve may be served by the next.
+ */
+export function classifyAnswer(model: string, answer: HfAnswer, provider?: string): HfOutcome {
+  if (provider) {
+    const routed = classifyRouted(model, answer, provider);
+    if (routed) return routed;
+  }
   const { status } = answer;
-  const said = errorText(answer);
-  if (status === 200) {
+  const said = errorText(answer.body);
+  if (status >= 200 && status < 300) {
     const sniffed = sniff(answer.body);
     if (sniffed.kind === 'image') return { kind: 'image', image: sniffed.image };
     // Cut short on the way (a proxy, a dropped connection the length did not show): asking again helps.
@@ -93,15 +108,48 @@ export function classifyAnswer(model: string, answer: HfAnswer): HfOutcome {
   }
 }
 
-/** The `error` of a JSON answer, else the start of the text, so messages say what HF said. */
-function errorText(answer: HfAnswer): string {
-  const text = answer.body.subarray(0, 4096).toString('utf8');
+/** The answers that mean something else through the router than from a dedicated endpoint. */
+function classifyRouted(model: string, answer: HfAnswer, provider: string): HfOutcome | undefined {
+  const { status } = answer;
+  const said = errorText(answer.body);
+  const who = `Hugging Face (${provider})`;
+  if (status >= 200 && status < 300) {
+    const sniffed = sniff(answer.body);
+    if (sniffed.kind !== 'not-image') return undefined;
+    return { kind: 'move-on', detail: `answered ${status} but not with an image: ${said}` };
+  }
+  if (status === 404 || status === 410 || (status === 400 && NOT_SERVED.test(said))) {
+    return { kind: 'move-on', unsupported: true, detail: `does not serve ${model} (${status}: ${said})` };
+  }
+  if (status === 403) {
+    return fail(
+      `${who} refused the token (403: ${said}): give HF_TOKEN the "Make calls to Inference Providers" permission`,
+      status,
+    );
+  }
+  if (status === 402) {
+    return fail(
+      `The Hugging Face account is out of credits for Inference Providers (402: ${said}); add credits or a billing method at huggingface.co/settings/billing`,
+      status,
+    );
+  }
+  return undefined;
+}
+
+/**
+ * What an error answer says: JSON `error` (a string, a list, or `{message}`), `detail` (fal),
+ * `message` (wavespeed, zai-org), else the start of the text.
+ */
+export function errorText(body: Buffer): string {
+  const text = body.subarray(0, 4096).toString('utf8');
   try {
     const json: unknown = JSON.parse(text);
-    if (json && typeof json === 'object' && 'error' in json) {
-      const error = (json as { error: unknown }).error;
-      if (Array.isArray(error)) return error.join('; ');
-      return typeof error === 'string' ? error : JSON.stringify(error);
+    if (json && typeof json === 'object') {
+      const { error, detail, message } = json as { error?: unknown; detail?: unknown; message?: unknown };
+      const said = error ?? detail ?? message;
+      if (Array.isArray(said)) return said.map((item) => (typeof item === 'string' ? item : describe(item))).join('; ');
+      if (typeof said === 'string') return said;
+      if (said !== undefined) return describe(said);
     }
   } catch {
     // Not JSON: fall through to the raw text.
@@ -112,6 +160,16 @@ function errorText(answer: HfAnswer): string {
     .trim();
   if (!plain) return 'empty body';
   return plain.length > 200 ? `${plain.slice(0, 200)}…` : plain;
+}
+
+/** `{message}` or `{msg}` objects (OpenAI, fal's validation details) by their text, others as JSON. */
+function describe(value: unknown): string {
+  if (value && typeof value === 'object') {
+    const { message, msg } = value as { message?: unknown; msg?: unknown };
+    if (typeof message === 'string') return message;
+    if (typeof msg === 'string') return msg;
+  }
+  return JSON.stringify(value);
 }
 
 function estimatedTimeMs(body: Buffer): number | undefined {

@@ -1,4 +1,4 @@
-import type { GenerationSettings } from '@imagegen/shared';
+import type { GenerationSettings, ServingProvider } from '@imagegen/shared';
 import type { SniffedImage } from './sniff';
 
 export interface RenderRequest {
@@ -19,9 +19,14 @@ export interface RenderOptions {
   onRetry?: (notice: RetryNotice) => void;
 }
 
-/** Something that turns a prompt into image bytes: Hugging Face, or the local renderer. */
+/** The image, and who drew it. */
+export interface RenderedImage extends SniffedImage {
+  provider: ServingProvider;
+}
+
+/** Something that turns a prompt into image bytes: Hugging Face, OpenAI, or the local renderer. */
 export interface ImageSource {
   readonly description: string;
-  render(request: RenderRequest, options: RenderOptions): Promise<SniffedImage>;
+  render(request: RenderRequest, options: RenderOptions): Promise<RenderedImage>;
   close(): Promise<void>;
 }

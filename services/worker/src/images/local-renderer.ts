@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PNG } from 'pngjs';
-import type { ImageSource, RenderRequest } from './image-source';
-import { sniffImage, type SniffedImage } from './sniff';
+import type { ImageSource, RenderRequest, RenderedImage } from './image-source';
+import { sniffImage } from './sniff';
 
 /**
  * Draws a deterministic PNG from the prompt and settings, for running the system with no Hugging
@@ -10,7 +10,7 @@ import { sniffImage, type SniffedImage } from './sniff';
 export class LocalRenderer implements ImageSource {
   readonly description = 'the built-in local renderer (no HF token; images are placeholders, not AI output)';
 
-  async render({ prompt, settings }: RenderRequest): Promise<SniffedImage> {
+  async render({ prompt, settings }: RenderRequest): Promise<RenderedImage> {
     const digest = createHash('sha256')
       .update(JSON.stringify([prompt, settings]))
       .digest();
@@ -33,7 +33,7 @@ export class LocalRenderer implements ImageSource {
     }
     const image = sniffImage(PNG.sync.write(png));
     if (!image) throw new Error('local renderer produced an unreadable PNG');
-    return image;
+    return { ...image, provider: 'local' };
   }
 
   async close(): Promise<void> {}

@@ -1,0 +1,329 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request } from 'undici';
+import type { RetryNotice } from '../images/image-source';
+import { sniff, type SniffedImage } from '../images/sniff';
+import { retryDelay, seconds, type BackoffPolicy } from '../hf/backoff';
+import { HfFailure, classifyAnswer, type HfOutcome } from '../hf/hf-answer';
+import type { HfObserver } from '../metrics';
+import {
+  MalformedAnswer,
+  type Followup,
+  type ProviderAdapter,
+  type ProviderAnswer,
+  type ProviderJob,
+  type ProviderRequest,
+} from './adapter';
+
+export interface ProviderClientOptions {
+  /** One request, headers and body together. */
+  timeoutMs: number;
+  maxImageBytes: number;
+  backoff: BackoffPolicy;
+  /** Overrides every provider's own interval between polls. */
+  pollIntervalMs?: number;
+  /** Told of every answer and every wait (the worker's metrics). */
+  observer?: HfObserver;
+}
+
+/** How one provider's call fits the job: its budget, and whether another provider comes after it. */
+export interface CallPlan {
+  signal: AbortSignal;
+  /** When the job's whole budget (HF_MAX_WAIT_MS) ends. */
+  deadline: number;
+  /** The whole budget, for messages. */
+  budgetMs: number;
+  /**
+   * Set when another provider could take the job: a failure it might not have (5xx, a connection
+   * error, a cold start) then moves on at once, and a rate limit once this provider's share of the
+   * budget (`shareEndsAt`) would be spent waiting.
+   */
+  nextProvider?: { shareEndsAt: number };
+  /** The router's name of the provider (Inference Providers), whose answers mean more than an endpoint's. */
+  routed?: string;
+  /** Who messages name when it is not Hugging Face (OpenAI). */
+  who?: string;
+  onRetry?: (notice: RetryNotice) => void;
+}
+
+export type CallResult =
+  { kind: 'image'; image: SniffedImage } | { kind: 'move-on'; detail: string; unsupported?: boolean };
+
+/** The job's budget ran out with no image. `detail` says how, for a message that names every provider tried. */
+export class OutOfTime extends HfFailure {
+  constructor(
+    message: string,
+    readonly detail: string,
+  ) {
+    super(message);
+    this.name = 'OutOfTime';
+  }
+}
+
+class BodyTooLarge extends Error {}
+
+/** An upstream cancel gets this long: we are leaving anyway. */
+const CANCEL_TIMEOUT_MS = 5_000;
+
+/**
+ * Runs one provider's protocol for one job over undici with a keep-alive pool: the submit, polls of
+ * a queued job, and the download of the image, with bounded backoff on answers that retrying can
+ * change and at once on those it cannot. The same for every provider; what differs is the adapter.
+ */
+export class ProviderClient {
+  private readonly agent: Agent;
+
+  constructor(
+    private readonly options: ProviderClientOptions,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.agent = new Agent({
+      connections: 32,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: 10_000 },
+      // The whole-answer timeout is an AbortSignal per request (see `send`), so undici's own idle
+      // timers are off: a body that trickles forever is cut all the same.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  /** Asks `adapter`'s provider for the job's image with `token`; throws HfFailure when nobody could do better. */
+  async call(adapter: ProviderAdapter, token: string, job: ProviderJob, plan: CallPlan): Promise<CallResult> {
+    let request = adapter.submit(job);
+    // A queued job we stop waiting for is withdrawn, so the provider neither runs nor bills it.
+    let cancel: ProviderRequest | undefined;
+    let submits = 0;
+    let retry = 0;
+    let lastAnswer: string | undefined;
+    const outOfTime = (detail: string) => {
+      const tries = `${submits} ${submits === 1 ? 'attempt' : 'attempts'}`;
+      const said = `did not produce an image within ${seconds(plan.budgetMs)} (${tries}); last answer: ${lastAnswer ?? detail}`;
+      return new OutOfTime(`${whoOf(plan)} ${said}`, said);
+    };
+    try {
+      for (;;) {
+        if (request.stage === 'submit') submits += 1;
+        const outcome = await this.step(adapter, token, request, job, plan);
+        // A job whose result has been read has ended upstream: there is nothing left to withdraw.
+        if (request.stage === 'result' && outcome.kind !== 'followup') cancel = undefined;
+        switch (outcome.kind) {
+          case 'followup': {
+            retry = 0;
+            const next = outcome.followup;
+            if (next.kind === 'download') {
+              request = { method: 'GET', url: next.url, stage: 'download' };
+              continue;
+            }
+            if (next.kind === 'job-failed') {
+              cancel = undefined;
+              return this.moveOn(plan, next.detail);
+            }
+            cancel = next.cancel ?? cancel;
+            const waitMs = next.afterMs === 0 ? 0 : (this.options.pollIntervalMs ?? next.afterMs);
+            if (this.now() + waitMs >= plan.deadline) throw outOfTime(`still queued at ${adapter.name}`);
+            await this.wait(waitMs, plan.signal);
+            request = next.request;
+            continue;
+          }
+          case 'image':
+            cancel = undefined;
+            return outcome;
+          case 'fail':
+            throw outcome.failure;
+          case 'move-on':
+            return this.moveOn(plan, outcome.detail, outcome.unsupported);
+          case 'out-of-time':
+            throw outOfTime(outcome.detail);
+          case 'retry': {
+            lastAnswer = outcome.detail;
+            const delayMs = retryDelay(this.options.backoff, outcome.reason, retry);
+            const verdict = this.afterRetryable(outcome, delayMs, request.stage, plan);
+            if (verdict === 'out-of-time') throw outOfTime(outcome.detail);
+            if (verdict === 'move-on') return this.moveOn(plan, outcome.detail);
+            this.options.observer?.retrying(outcome.reason.kind, delayMs);
+            plan.onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
+            await this.wait(delayMs, plan.signal);
+            retry += 1;
+          }
+        }
+      }
+    } finally {
+      if (cancel) void this.withdraw(adapter, token, cancel);
+    }
+  }
+
+  /**
+   * Whether to wait `delayMs` and ask again, move on to the next provider, or give up. A wait is only
+   * worth taking if the request after it can run at least as long again: one squeezed into the
+   * budget's last moments is cut off before the provider can answer, and only holds the worker's
+   * slot. A submit with another provider after it moves on at once, except on a rate limit, which
+   * may wait out this provider's share of the budget; a queued job's polls are never moved on from.
+   */
+  private afterRetryable(
+    outcome: Extract<HfOutcome, { kind: 'retry' }>,
+    delayMs: number,
+    stage: string,
+    plan: CallPlan,
+  ): 'wait' | 'move-on' | 'out-of-time' {
+    const ready = this.now() + delayMs + Math.min(delayMs, this.options.timeoutMs);
+    if (plan.nextProvider && stage === 'submit') {
+      if (outcome.reason.kind !== 'rate-limited' || ready > plan.nextProvider.shareEndsAt) return 'move-on';
+    }
+    return ready > plan.deadline ? 'out-of-time' : 'wait';
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private moveOn(plan: CallPlan, detail: string, unsupported?: boolean): CallResult {
+    if (!plan.routed) throw new HfFailure(`${whoOf(plan)}: ${detail}`);
+    return { kind: 'move-on', detail, ...(unsupported && { unsupported }) };
+  }
+
+  /** timers/promises rejects with a generic AbortError; callers expect the signal's reason. */
+  private async wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (ms <= 0) {
+      if (signal.aborted) throw signal.reason;
+      return;
+    }
+    await sleep(ms, undefined, { signal }).catch((err: unknown) => {
+      throw signal.aborted ? (signal.reason ?? err) : err;
+    });
+  }
+
+  /** One request and what its answer means. */
+  private async step(
+    adapter: ProviderAdapter,
+    token: string,
+    req: ProviderRequest,
+    job: ProviderJob,
+    plan: CallPlan,
+  ): Promise<
+    | HfOutcome
+    | { kind: 'followup'; followup: Exclude<Followup, { kind: 'image' }> }
+    | { kind: 'out-of-time'; detail: string }
+  > {
+    const sent = await this.send(adapter, token, req, plan);
+    if ('kind' in sent) return sent;
+    const model = job.settings.model;
+    const isImage = req.stage === 'download';
+    if (sent.status < 200 || sent.status >= 300) {
+      if (isImage) {
+        return sent.status >= 500 || sent.status === 429
+          ? { kind: 'retry', reason: { kind: 'server-error' }, detail: `image download answered ${sent.status}` }
+          : { kind: 'move-on', detail: `its image could not be downloaded (${sent.status})` };
+      }
+      return adapter.classify?.(sent, job, req) ?? classifyAnswer(model, answerOf(sent), plan.routed);
+    }
+    if (isImage) return imageOutcome(model, answerOf(sent), plan);
+    let followup: Followup;
+    try {
+      followup = adapter.read(sent, req);
+    } catch (err) {
+      if (!(err instanceof MalformedAnswer)) throw err;
+      return { kind: 'move-on', detail: err.message };
+    }
+    if (followup.kind === 'image') {
+      return imageOutcome(model, { ...answerOf(sent), body: followup.bytes }, plan);
+    }
+    if (followup.kind === 'download' && followup.url.startsWith('data:')) {
+      const bytes = Buffer.from(followup.url.slice(followup.url.indexOf(',') + 1), 'base64');
+      return imageOutcome(model, { ...answerOf(sent), contentType: undefined, body: bytes }, plan);
+    }
+    return { kind: 'followup', followup };
+  }
+
+  /** Sends `req` within the job's budget; credentials go only to the adapter's own origin, never to a download. */
+  private async send(
+    adapter: ProviderAdapter,
+    token: string,
+    req: ProviderRequest,
+    plan: CallPlan,
+  ): Promise<ProviderAnswer | HfOutcome | { kind: 'out-of-time'; detail: string }> {
+    const budgetLeftMs = plan.deadline - this.now();
+    const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, budgetLeftMs));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const sent = this.now();
+    const answered = (code: string) => this.options.observer?.answered(code, (this.now() - sent) / 1000);
+    const ours = req.stage !== 'download' && new URL(req.url).origin === adapter.origin;
+    try {
+      const res = await request(req.url, {
+        method: req.method,
+        dispatcher: this.agent,
+        signal: AbortSignal.any([plan.signal, timeout]),
+        headers: {
+          ...(req.body !== undefined && { 'content-type': 'application/json' }),
+          ...req.headers,
+          ...(ours && { authorization: `Bearer ${token}` }),
+        },
+        ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
+      });
+      const body = await readAtMost(res.body, this.options.maxImageBytes);
+      answered(String(res.statusCode));
+      const headers = Object.fromEntries(
+        Object.entries(res.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
+      );
+      return { status: res.statusCode, headers, body };
+    } catch (err) {
+      if (plan.signal.aborted) throw plan.signal.reason ?? err;
+      answered(err instanceof BodyTooLarge ? 'too-large' : 'network');
+      if (err instanceof BodyTooLarge) {
+        const what = req.stage === 'download' ? `its image was more than` : 'answered more than';
+        return {
+          kind: 'fail',
+          failure: new HfFailure(`${whoOf(plan)} ${what} ${this.options.maxImageBytes} bytes`),
+        };
+      }
+      if (!timeout.aborted) {
+        const detail = `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
+        return { kind: 'retry', reason: { kind: 'network' }, detail };
+      }
+      const detail = `no complete answer within ${seconds(timeoutMs)}`;
+      if (budgetLeftMs < this.options.timeoutMs) return { kind: 'out-of-time', detail };
+      return { kind: 'retry', reason: { kind: 'network' }, detail };
+    }
+  }
+
+  /** Withdraws a queued job upstream; best effort, as the generation has ended for us either way. */
+  private async withdraw(adapter: ProviderAdapter, token: string, cancel: ProviderRequest): Promise<void> {
+    await this.send(adapter, token, cancel, {
+      signal: new AbortController().signal,
+      deadline: this.now() + CANCEL_TIMEOUT_MS,
+      budgetMs: CANCEL_TIMEOUT_MS,
+    }).catch(() => undefined);
+  }
+}
+
+const whoOf = (plan: CallPlan) => plan.who ?? (plan.routed ? `Hugging Face (${plan.routed})` : 'Hugging Face');
+
+/** What bytes that should be an image are: Hugging Face's rules for its answers, plain sniffing for others. */
+function imageOutcome(model: string, answer: ReturnType<typeof answerOf>, plan: CallPlan): HfOutcome {
+  if (!plan.who) return classifyAnswer(model, answer, plan.routed);
+  const sniffed = sniff(answer.body);
+  if (sniffed.kind === 'image') return sniffed;
+  if (sniffed.kind === 'truncated') {
+    return { kind: 'retry', reason: { kind: 'network' }, detail: `the ${sniffed.mime_type} answer was cut short` };
+  }
+  return { kind: 'fail', failure: new HfFailure(`${plan.who} answered ${answer.status} but not with an image`) };
+}
+
+function answerOf(answer: ProviderAnswer) {
+  return {
+    status: answer.status,
+    contentType: answer.headers['content-type'],
+    retryAfter: answer.headers['retry-after'],
+    body: answer.body,
+  };
+}
+
+async function readAtMost(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
