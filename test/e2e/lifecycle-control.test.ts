@@ -12,7 +12,7 @@ import {
   type GenerationSummary,
   type Mongo,
 } from '@imagegen/shared';
-import { ApiClient, type Reply } from '../support/api-client';
+import { ApiClient, cancel, dataOf, retry } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { HfTap, eventually, stateAfterActive } from '../support/lifecycle';
 import { spawnApi, type SpawnedService } from '../support/services';
@@ -20,19 +20,6 @@ import { newUser, startSystem, type System } from '../support/system';
 
 const PUBLIC_BASE_URL = 'http://imagegen.test';
 const ENDED: GenerationStatus[] = ['completed', 'failed', 'canceled'];
-
-type Answer = Reply<ApiSuccess<Generation> | ApiFailure>;
-
-const cancel = (client: ApiClient, id: string): Promise<Answer> =>
-  client.request('POST', `/api/generations/${id}/cancel`);
-const retry = (client: ApiClient, id: string): Promise<Answer> =>
-  client.request('POST', `/api/generations/${id}/retry`);
-
-/** The record of a successful answer (fails the test with the answer otherwise). */
-function dataOf(reply: Answer): Generation {
-  if (!reply.body.success) throw new Error(`expected a success, got ${reply.status} ${JSON.stringify(reply.body)}`);
-  return reply.body.data;
-}
 
 /** `created_at + ms` as the API writes it. */
 const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOString();

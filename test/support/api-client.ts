@@ -145,3 +145,18 @@ export class ApiClient {
     throw new Error(`generation ${id} still ${last?.status} after ${timeoutMs} ms`);
   }
 }
+
+/** An answer about one generation: its record, or the error envelope. */
+export type GenerationAnswer = Reply<ApiSuccess<Generation> | ApiFailure>;
+
+export const cancel = (client: ApiClient, id: string): Promise<GenerationAnswer> =>
+  client.request('POST', `/api/generations/${id}/cancel`);
+
+export const retry = (client: ApiClient, id: string): Promise<GenerationAnswer> =>
+  client.request('POST', `/api/generations/${id}/retry`);
+
+/** The record of a successful answer (fails the test with the answer otherwise). */
+export function dataOf(reply: GenerationAnswer): Generation {
+  if (!reply.body.success) throw new Error(`expected a success, got ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body.data;
+}

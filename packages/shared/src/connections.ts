@@ -33,3 +33,22 @@ export function createRedis(url: string, kind: 'blocking' | 'fail-fast'): Redis 
       : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 };
   return new Redis(url, { ...options, lazyConnect: false });
 }
+
+/**
+ * Resolves once `redis` is ready, or after `timeoutMs` either way. A service waits for this before
+ * it takes work: a fail-fast connection queues nothing while it connects, so requests in its first
+ * moments would otherwise get a 503 from a Redis that is fine. One that stays away is the
+ * readiness check's to report.
+ */
+export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
+}

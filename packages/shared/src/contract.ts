@@ -6,7 +6,7 @@
 export * from './auth';
 export * from './envelope';
 export * from './generation';
-export { GenerationEvent } from './generation-events';
+export { GenerationEvent, StreamedGeneration } from './generation-events';
 export * from './health';
 export * from './styles';
 export * from './webhook-request';

@@ -32,6 +32,11 @@ export interface UserDocument {
   created_at: Date;
   /** Made on first need (a generation with a webhook, or the secret asked for). */
   webhook_secret?: WebhookSecretDocument;
+  /**
+   * Tokens (and dashboard sessions) issued before this are revoked: set when the role or the
+   * password changes, so that what the account held before opens nothing after.
+   */
+  tokens_valid_after?: Date;
 }
 
 export interface GenerationWebhook {

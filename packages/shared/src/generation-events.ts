@@ -2,13 +2,25 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { GenerationStatus, GenerationSummary, QueuePlace } from './generation';
 
+/**
+ * A generation as its stream events carry it: the summary without `history`. Every status event is
+ * stored and read again by each connection, so it must not grow with the runs that came before (a
+ * generation retried over and over made each event, and its stream, grow without end); the record
+ * (`GET /api/generations/:id`) has them.
+ */
+export const StreamedGeneration = GenerationSummary.omit({ history: true });
+export type StreamedGeneration = z.infer<typeof StreamedGeneration>;
+
 /** What a generation's live stream (`GET /api/generations/:id/events`) carries, as each event's `data`. */
 export const GenerationEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('status'),
     status: GenerationStatus,
-    /** A `pending` event, as a stream sends it, also tells where the generation stood in the queue then. */
-    generation: GenerationSummary.extend(QueuePlace.partial().shape),
+    /**
+     * The generation, without its `history` of earlier runs. A `pending` event, as a stream sends
+     * it, also tells where the generation stood in the queue then.
+     */
+    generation: StreamedGeneration.extend(QueuePlace.partial().shape),
   }),
   /** A wait inside a run: "model loading, retrying in 18 s". */
   z.object({ type: z.literal('notice'), message: z.string(), retry_in_seconds: z.number().nullable() }),
@@ -24,6 +36,8 @@ export interface StoredEvent {
   /** The Redis stream entry id: increasing, and the SSE `id` a client resumes from. */
   id: string;
   event: GenerationEvent;
+  /** The run a status event is of; absent on notices (and on events stored before runs were). */
+  run?: number;
 }
 
 /** A stream lives a day after its last event; long enough for any client to resume. */
@@ -46,29 +60,90 @@ export class GenerationEvents {
     this.channel = `${prefix}:generation-events`;
   }
 
-  async append(generationId: string, event: GenerationEvent): Promise<void> {
+  /** `run`: the run a status event is of, so that a new connection can start at the current one. */
+  async append(generationId: string, event: GenerationEvent, run?: number): Promise<void> {
     const key = this.key(generationId);
+    // Whatever the caller passed (a whole summary, say): never the history.
+    const stored = event.type === 'status' ? { ...event, generation: withoutHistory(event.generation) } : event;
+    const fields = ['event', JSON.stringify(stored), ...(run === undefined ? [] : ['run', String(run)])];
     await this.redis
       .multi()
-      .xadd(key, 'MAXLEN', '~', MAX_EVENTS, '*', 'event', JSON.stringify(event))
+      .xadd(key, 'MAXLEN', '~', MAX_EVENTS, '*', ...fields)
       .expire(key, TTL_SECONDS)
       .publish(this.channel, generationId)
       .exec();
   }
 
-  /** The events after `lastId` (all of them without one), oldest first. */
-  async after(generationId: string, lastId?: string): Promise<StoredEvent[]> {
-    const entries = await this.redis.xrange(this.key(generationId), lastId ? `(${lastId}` : '-', '+');
-    return entries.map(([id, fields]) => ({ id, event: JSON.parse(fields[1] ?? 'null') as GenerationEvent }));
+  /** The events after `lastId` (from the start without one), oldest first; at most `count` when given. */
+  async after(generationId: string, lastId?: string, count?: number): Promise<StoredEvent[]> {
+    const key = this.key(generationId);
+    const start = lastId ? `(${lastId}` : '-';
+    const entries =
+      count === undefined
+        ? await this.redis.xrange(key, start, '+')
+        : await this.redis.xrange(key, start, '+', 'COUNT', count);
+    return entries.map(toStored);
+  }
+
+  /**
+   * The id to read `after` for the events of `run` and later: just before its first status. Read
+   * backwards from the newest entry, `pageSize` at a time, down to the status of an earlier run,
+   * so that what a connection reads does not grow with the runs before. Without a status of the
+   * run (its events expired or lost), the newest id: what comes next is still read, nothing older.
+   */
+  async runStart(generationId: string, run: number, pageSize: number): Promise<string | undefined> {
+    const key = this.key(generationId);
+    let newest: string | undefined;
+    let first: string | undefined;
+    let end = '+';
+    for (;;) {
+      const page = await this.redis.xrevrange(key, end, '-', 'COUNT', pageSize);
+      for (const entry of page) {
+        const stored = toStored(entry);
+        newest ??= stored.id;
+        if (stored.event.type !== 'status') continue;
+        // Status events stored before runs were are of the first run.
+        if ((stored.run ?? 1) < run) return first ? justBefore(first) : newest;
+        first = stored.id;
+      }
+      const last = page.at(-1);
+      if (page.length < pageSize || !last) return first ? justBefore(first) : newest;
+      end = `(${last[0]}`;
+    }
   }
 
   /** The event of this id, if the stream still has it. */
   async get(generationId: string, eventId: string): Promise<GenerationEvent | null> {
     const [entry] = await this.redis.xrange(this.key(generationId), eventId, eventId);
-    return entry ? (JSON.parse(entry[1][1] ?? 'null') as GenerationEvent) : null;
+    return entry ? toStored(entry).event : null;
   }
 
   private key(generationId: string): string {
     return `${this.prefix}:generation-events:${generationId}`;
   }
+}
+
+function toStored([id, fields]: [string, string[]]): StoredEvent {
+  const value = (name: string) => {
+    const at = fields.indexOf(name);
+    return at % 2 === 0 ? fields[at + 1] : undefined;
+  };
+  const run = value('run');
+  return {
+    id,
+    event: JSON.parse(value('event') ?? 'null') as GenerationEvent,
+    ...(run !== undefined && { run: Number(run) }),
+  };
+}
+
+function withoutHistory<T extends object>(generation: T): Omit<T, 'history'> {
+  const { history: _history, ...rest } = generation as T & { history?: unknown };
+  return rest;
+}
+
+/** The stream id right before `id`, so that reading after it starts at `id` itself. */
+function justBefore(id: string): string {
+  const [ms = '0', seq = '0'] = id.split('-');
+  if (BigInt(seq) > 0n) return `${ms}-${BigInt(seq) - 1n}`;
+  return BigInt(ms) > 0n ? `${BigInt(ms) - 1n}-18446744073709551615` : '0-0';
 }

@@ -42,11 +42,12 @@ export class GenerationLifecycle {
     await this.events.append(generationId, { type: 'notice', message, retry_in_seconds });
   }
 
+  /** Tagged with its run, where a new connection to the stream starts (`GenerationEvents.runStart`). */
   private status(generation: GenerationDocument): Promise<void> {
-    return this.events.append(generation._id.toHexString(), {
-      type: 'status',
-      status: generation.status,
-      generation: toSummary(generation, this.publicBaseUrl),
-    });
+    return this.events.append(
+      generation._id.toHexString(),
+      { type: 'status', status: generation.status, generation: toSummary(generation, this.publicBaseUrl) },
+      generation.run,
+    );
   }
 }

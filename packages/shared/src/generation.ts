@@ -103,6 +103,13 @@ export const ImageMeta = z.object({
 export type ImageMeta = z.infer<typeof ImageMeta>;
 export type ImageMimeType = ImageMeta['mime_type'];
 
+/**
+ * The most runs one generation may have (the first and its retries): a retry past them is refused
+ * (409), so that a cancel/retry loop cannot make unbounded provider calls for one generation, nor
+ * grow its `history` without end. Another run takes a new generation.
+ */
+export const MAX_RUNS = 20;
+
 /** A finished run of a generation that was retried afterwards: how it ended. */
 export const PastRun = z.object({
   status: GenerationStatus,
@@ -137,8 +144,8 @@ export const GenerationSummary = z.object({
   /** When it is canceled if not done by then (`cancel_after`). */
   deadline_at: z.iso.datetime().nullable(),
   attempts: z.int(),
-  /** Earlier runs, oldest first, when the generation was retried after it ended. */
-  history: z.array(PastRun),
+  /** Earlier runs, oldest first, when the generation was retried after it ended (at most MAX_RUNS - 1). */
+  history: z.array(PastRun).max(MAX_RUNS - 1),
   webhook_url: z.string().nullable(),
   webhook_events: z.array(WebhookEvent),
   created_at: z.iso.datetime(),

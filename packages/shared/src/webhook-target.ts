@@ -19,18 +19,23 @@ export interface TargetPolicy {
   resolve?: Resolver;
 }
 
+/** All a client is told of a webhook host we refuse, whatever the reason. */
+export const NOT_PUBLIC = 'not a public address';
+
 /**
  * A webhook URL we will not call. `forbidden` is for good (the host is or resolves to a non-public
- * address); `unresolvable` may pass later, once its DNS answers.
+ * address); `unresolvable` may pass later, once its DNS answers. The message is what clients see:
+ * the address a name resolved to, or whether it resolved at all, would let a user map our internal
+ * DNS one request at a time, so both say only NOT_PUBLIC; `detail` says which, for our logs.
  */
 export class WebhookTargetError extends Error {
   constructor(
     readonly reason: 'forbidden' | 'unresolvable',
-    message: string,
+    readonly detail: string,
     /** The resolver could not answer (timed out, try again): ours to retry, not the URL's fault. */
     readonly temporary = false,
   ) {
-    super(message);
+    super(temporary ? 'its address could not be looked up just now' : NOT_PUBLIC);
     this.name = 'WebhookTargetError';
   }
 }
@@ -78,7 +83,7 @@ export async function resolveTarget(hostname: string, policy: TargetPolicy): Pro
       const range = forbiddenRange(address);
       if (range) {
         const what = address === bare ? `${address} is` : `${bare} resolves to ${address},`;
-        throw new WebhookTargetError('forbidden', `${what} a ${range} address; webhooks go only to public addresses`);
+        throw new WebhookTargetError('forbidden', `${what} a ${range} address`);
       }
     }
   }

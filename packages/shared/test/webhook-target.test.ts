@@ -1,4 +1,11 @@
-import { forbiddenRange, resolveTarget, WebhookTargetError, type ResolvedAddress, type Resolver } from '../src';
+import {
+  NOT_PUBLIC,
+  forbiddenRange,
+  resolveTarget,
+  WebhookTargetError,
+  type ResolvedAddress,
+  type Resolver,
+} from '../src';
 
 /** Awaits a promise that must reject with a WebhookTargetError, and returns that error. */
 async function refusal(promise: Promise<unknown>): Promise<WebhookTargetError> {
@@ -122,7 +129,7 @@ describe('resolveTarget', () => {
     const resolve = stubResolver({ '127.0.0.1': [v4('8.8.8.8')] });
     const err = await refusal(resolveTarget('127.0.0.1', { allowPrivate: false, resolve }));
     expect(err.reason).toBe('forbidden');
-    expect(err.message).toContain('127.0.0.1 is a loopback address');
+    expect(err.detail).toContain('127.0.0.1 is a loopback address');
     expect(resolve).not.toHaveBeenCalled();
   });
 
@@ -130,7 +137,7 @@ describe('resolveTarget', () => {
     const resolve = stubResolver({});
     const err = await refusal(resolveTarget('[::1]', { allowPrivate: false, resolve }));
     expect(err.reason).toBe('forbidden');
-    expect(err.message).toContain('::1 is a loopback address');
+    expect(err.detail).toContain('::1 is a loopback address');
     await expect(resolveTarget('[::1]', { allowPrivate: true, resolve })).resolves.toEqual(v6('::1'));
     expect(resolve).not.toHaveBeenCalled();
   });
@@ -138,7 +145,7 @@ describe('resolveTarget', () => {
   test('when the hostname is the metadata address, then it is refused as forbidden', async () => {
     const err = await refusal(resolveTarget('169.254.169.254', { allowPrivate: false, resolve: stubResolver({}) }));
     expect(err.reason).toBe('forbidden');
-    expect(err.message).toContain('169.254.169.254');
+    expect(err.detail).toContain('169.254.169.254');
   });
 
   test('when a name resolves only to public addresses, then the first answer is returned', async () => {
@@ -160,7 +167,7 @@ describe('resolveTarget', () => {
       const resolve = stubResolver({ 'hooks.example': answers });
       const err = await refusal(resolveTarget('hooks.example', { allowPrivate: false, resolve }));
       expect(err.reason).toBe('forbidden');
-      expect(err.message).toContain(`hooks.example resolves to ${bad}, a ${range} address`);
+      expect(err.detail).toContain(`hooks.example resolves to ${bad}, a ${range} address`);
     },
   );
 
@@ -174,8 +181,8 @@ describe('resolveTarget', () => {
     const resolve = stubResolver({});
     const err = await refusal(resolveTarget('nowhere.example', { allowPrivate: false, resolve }));
     expect(err.reason).toBe('unresolvable');
-    expect(err.message).toContain('nowhere.example');
-    expect(err.message).toContain('ENOTFOUND');
+    expect(err.detail).toContain('nowhere.example');
+    expect(err.detail).toContain('ENOTFOUND');
   });
 
   test('when the resolver fails with ENOTFOUND and allowPrivate is true, then it is still unresolvable', async () => {
@@ -187,13 +194,26 @@ describe('resolveTarget', () => {
     const resolve = stubResolver({ 'empty.example': [] });
     const err = await refusal(resolveTarget('empty.example', { allowPrivate: true, resolve }));
     expect(err.reason).toBe('unresolvable');
-    expect(err.message).toContain('empty.example');
+    expect(err.detail).toContain('empty.example');
   });
 
   test('when the system resolver looks up localhost with allowPrivate false, then it is refused as a loopback address', async () => {
     const err = await refusal(resolveTarget('localhost', { allowPrivate: false }));
     expect(err.reason).toBe('forbidden');
-    expect(err.message).toMatch(/^localhost resolves to (127\.\d+\.\d+\.\d+|::1), a loopback address/);
+    expect(err.detail).toMatch(/^localhost resolves to (127\.\d+\.\d+\.\d+|::1), a loopback address/);
+  });
+
+  // The message is what clients read: the address a name resolved to, or that it resolved to
+  // nothing, would map our internal DNS for them. `detail` is for our logs.
+  test('when a host is refused, whether it is, resolves to, or lacks an address, then the message says only "not a public address"', async () => {
+    const resolve = stubResolver({ 'hooks.example': [v4('10.0.0.7')], 'empty.example': [] });
+    const refusals = await Promise.all(
+      ['10.0.0.7', '[::1]', 'hooks.example', 'nowhere.example', 'empty.example'].map((host) =>
+        refusal(resolveTarget(host, { allowPrivate: false, resolve })),
+      ),
+    );
+    expect(refusals.map((err) => err.message)).toEqual(Array(5).fill(NOT_PUBLIC));
+    expect(NOT_PUBLIC).toBe('not a public address');
   });
 });
 

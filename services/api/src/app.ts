@@ -30,14 +30,16 @@ import type { WebhookSecretService } from './webhooks/webhook-secret.service';
 export interface AppDeps {
   /** `/admin` (login form, dashboard) and `/api/admin` (JSON API, behind its guard). */
   admin: { area: express.Router; api: express.Router };
-  /** Express's `trust proxy`: which proxies' X-Forwarded-* to believe (e.g. for Secure cookies). */
-  trustProxy: boolean | number | string;
+  /** Express's `trust proxy`: which proxies' X-Forwarded-* to believe (client address, Secure cookies). */
+  trustProxy: boolean | number | string[];
   db: Db;
   /** Every Redis connection the API works through (its own, and BullMQ's): all must answer for /readyz. */
   redis: Redis[];
   logger: Logger;
   /** Prometheus metrics, served at `/metrics`. */
   metrics: ApiMetrics;
+  /** Whether the password hashing queue is full, which `/readyz` reports. */
+  passwordHashing: { readonly saturated: boolean };
   auth: AuthService;
   tokens: TokenService;
   authenticator: Authenticator;
@@ -84,7 +86,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   // Strict routing stays off, so `/api/generations` and the seed's `/api/generations/` are one route.
   app.use('/api', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
-  app.use(healthRoutes(deps.db, deps.redis, stopping));
+  app.use(healthRoutes(deps.db, deps.redis, stopping, deps.passwordHashing));
   app.use(deps.metrics.routes());
   // The OpenAPI document (/openapi.json) and its interactive reference (/docs).
   app.use(apiDocsRoutes());

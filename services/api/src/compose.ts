@@ -19,7 +19,9 @@ import { buildAdmin } from './admin/admin';
 import type { AppDeps } from './app';
 import { AuthService } from './auth/auth.service';
 import { Authenticator } from './auth/authenticator';
+import { HashQueue } from './auth/hash-queue';
 import { LoginThrottle } from './auth/login-throttle';
+import { RegisterThrottle } from './auth/register-throttle';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { CreateLimits } from './generations/create-limits';
@@ -32,12 +34,16 @@ import { GenerationService } from './generations/generation.service';
 import { GenerationStreams } from './generations/generation-streams';
 import { IdempotencyRepository } from './generations/idempotency.repository';
 import { ImageRepository } from './generations/image.repository';
+import { RetryLocks } from './generations/retry-locks';
 import { ApiMetrics } from './http/metrics';
 import { EventHub } from './infra/event-hub';
 import { JobQueue } from './infra/job-queue';
+import { QueuePlaceBoard } from './infra/queue-place-board';
 import { QueueStandings } from './infra/queue-standing';
+import { StreamSlots } from './infra/stream-slots';
 import { ModelCatalog } from './models/model-catalog';
 import type { UserRepository } from './users/user.repository';
+import { RedeliveryLimits } from './webhooks/redelivery-limits';
 import { WebhookDeliveryRepository } from './webhooks/webhook-delivery.repository';
 import { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
 import { WebhookSecretRepository } from './webhooks/webhook-secret.repository';
@@ -95,13 +101,35 @@ export function compose(
   );
   const generationRepository = new GenerationRepository(db);
   const jobs = new GenerationJobs(generationQueue, deadlineQueue);
-  const retries = new GenerationRetryService(generationRepository, jobs, lifecycle);
+  // Creates and retries (the user's and an admin's) share them: a run costs the same either way.
+  const limits = new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {
+    perWindow: config.CREATE_RATE_LIMIT,
+    windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
+    maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
+  });
+  const retries = new GenerationRetryService(
+    generationRepository,
+    jobs,
+    lifecycle,
+    limits,
+    new RetryLocks(redis, config.QUEUE_PREFIX),
+  );
   const views = new GenerationViews(config.PUBLIC_BASE_URL);
   const standings = new QueueStandings(redis, generationQueue.queue, new RunTimes(redis, config.QUEUE_PREFIX));
-  const streams = new GenerationStreams(events, hub, views, standings, {
-    heartbeatMs: config.EVENTS_HEARTBEAT_MS,
-    queuePlaceMs: config.EVENTS_QUEUE_PLACE_MS,
-  });
+  const places = new QueuePlaceBoard(standings, config.EVENTS_QUEUE_PLACE_MS);
+  const streams = new GenerationStreams(
+    events,
+    hub,
+    views,
+    standings,
+    places,
+    new StreamSlots(redis, config.QUEUE_PREFIX, config.EVENTS_STREAMS_PER_USER),
+    {
+      heartbeatMs: config.EVENTS_HEARTBEAT_MS,
+      perInstance: config.EVENTS_STREAMS_PER_INSTANCE,
+      perUser: config.EVENTS_STREAMS_PER_USER,
+    },
+  );
   const generations = new GenerationService({
     generations: generationRepository,
     images: new ImageRepository(db),
@@ -120,12 +148,13 @@ export function compose(
     retries,
     standings,
     views,
-    limits: new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {
-      perWindow: config.CREATE_RATE_LIMIT,
-      windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
-      maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
-    }),
+    limits,
   });
+  const metrics = new ApiMetrics([generationQueue.queue, webhookQueue.queue, deadlineQueue.queue]);
+  const hashes = new HashQueue(
+    { concurrency: config.PASSWORD_HASH_CONCURRENCY, queue: config.PASSWORD_HASH_QUEUE },
+    metrics.registry,
+  );
   const auth = new AuthService(users, tokens, {
     autoRegister: config.AUTH_AUTO_REGISTER,
     throttle: new LoginThrottle(redis, config.QUEUE_PREFIX, {
@@ -133,6 +162,11 @@ export function compose(
       perIp: config.LOGIN_FAILURES_PER_IP,
       windowSeconds: Math.ceil(config.LOGIN_FAILURE_WINDOW / 1000),
     }),
+    registrations: new RegisterThrottle(redis, config.QUEUE_PREFIX, {
+      perIp: config.REGISTER_PER_IP,
+      windowSeconds: Math.ceil(config.REGISTER_WINDOW / 1000),
+    }),
+    hashes,
   });
   const admin = buildAdmin({
     auth,
@@ -146,6 +180,8 @@ export function compose(
     views,
     generationQueue: generationQueue.queue,
     otherQueues: [webhookQueue.queue, deadlineQueue.queue],
+    redis,
+    prefix: config.QUEUE_PREFIX,
   });
 
   return {
@@ -155,7 +191,8 @@ export function compose(
       db,
       redis: [redis, queueRedis],
       logger,
-      metrics: new ApiMetrics([generationQueue.queue, webhookQueue.queue, deadlineQueue.queue]),
+      metrics,
+      passwordHashing: hashes,
       auth,
       tokens,
       authenticator: new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS),
@@ -167,11 +204,17 @@ export function compose(
         generationRepository,
         new WebhookDeliveryRepository(db),
         webhookQueue,
+        new RedeliveryLimits(redis, config.QUEUE_PREFIX, {
+          perUser: config.WEBHOOK_REDELIVERIES_PER_USER,
+          perMessage: config.WEBHOOK_REDELIVERIES_PER_MESSAGE,
+          windowSeconds: Math.ceil(config.WEBHOOK_REDELIVERY_WINDOW / 1000),
+        }),
       ),
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       corsOrigins: config.CORS_ORIGINS,
     },
     async close() {
+      places.stop();
       hub.close();
       await Promise.all([generationQueue.close(), webhookQueue.close(), deadlineQueue.close()]);
       queueRedis.disconnect();

@@ -1,14 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
-import { connectMongo, createRedis, type Logger } from '@imagegen/shared';
+import { connectMongo, createRedis, redisReady, type Logger } from '@imagegen/shared';
 import { ensureAdmin } from './admin/admin-bootstrap';
 import { createApp } from './app';
 import { compose } from './compose';
 import { gracefulClose } from './http/graceful-close';
+import { requestTimeouts } from './http/request-timeouts';
 import { createTokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { UserRepository } from './users/user.repository';
+
+/** How long a start waits for Redis before it listens all the same (and `/readyz` says Redis is away). */
+const REDIS_START_WAIT_MS = 5_000;
 
 export interface RunningApi {
   port: number;
@@ -25,14 +29,19 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const secret = jwtSecret(config, logger);
   const tokens = createTokenService(secret, config.JWT_TTL_SECONDS);
   const users = new UserRepository(mongo.db);
-  await ensureAdmin(users, { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD }, logger);
+  await ensureAdmin(
+    users,
+    { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, promoteExisting: config.ADMIN_PROMOTE_EXISTING },
+    logger,
+  );
   const composed = compose(config, mongo.db, redis, logger, tokens, users, secret);
-  const server = createServer();
+  const server = createServer(requestTimeouts(config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_HEADERS_TIMEOUT_MS));
   const closer = gracefulClose(server);
   server.on(
     'request',
     createApp(composed.deps, () => closer.draining),
   );
+  await redisReady(redis, REDIS_START_WAIT_MS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, resolve);
@@ -41,6 +50,13 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   logger.info({ port, queuePrefix: config.QUEUE_PREFIX }, 'api listening');
   if (config.WEBHOOK_ALLOW_PRIVATE) {
     logger.warn('WEBHOOK_ALLOW_PRIVATE is on: webhook URLs may name private and loopback addresses');
+  }
+  if (config.TRUST_PROXY === true) {
+    // Refused in production (see the config); elsewhere it may stand for a local proxy, but not unnoticed.
+    logger.warn(
+      'TRUST_PROXY is true: any client can pick the address it is counted under (per-IP sign-in limit, logs) ' +
+        'by sending X-Forwarded-For; set the hop count of the proxies in front (e.g. 1) or their addresses',
+    );
   }
 
   return {

@@ -166,10 +166,11 @@ describe('the admin JSON API', () => {
     expect(body.errors?.map((e) => e.field)).toEqual([field]);
   });
 
-  test('when an admin grants a user the admin role, then that user can use the admin routes; when revoked, no more', async () => {
+  test('when an admin grants a user the admin role, then that user, signed in again, can use the admin routes; when revoked, no more', async () => {
     const patch = (role: unknown) =>
       send(h.baseUrl, `/api/admin/users/${alice.id}`, { method: 'PATCH', token: admin.client.token, body: { role } });
     expect((await get('/api/admin/queues', alice.client.token)).status).toBe(403);
+    const tokenBefore = alice.client.token;
 
     const granted = await patch('admin');
     expect(granted.status).toBe(200);
@@ -180,12 +181,17 @@ describe('the admin JSON API', () => {
     });
     expect(granted.text).not.toMatch(/password|webhook_secret/);
     expect((await usersOf(h).findOne({ _id: new ObjectId(alice.id) }))!.role).toBe('admin');
+    // A change of role revokes the tokens issued before it (services/api/test/token-revocation.test.ts).
+    expect((await get('/api/admin/queues', tokenBefore)).status).toBe(401);
+    alice = await signIn(h, 'alice@example.com');
     expect((await get('/api/admin/queues', alice.client.token)).status).toBe(200);
     expect((await get('/api/admin/generations', alice.client.token)).status).toBe(200);
 
     const revoked = await patch('user');
     expect(revoked.status).toBe(200);
     expect(revoked.json<ApiSuccess<PublicUser>>().data.role).toBe('user');
+    expect((await get('/api/admin/queues', alice.client.token)).status).toBe(401);
+    alice = await signIn(h, 'alice@example.com');
     expect((await get('/api/admin/queues', alice.client.token)).status).toBe(403);
   });
 

@@ -1,10 +1,19 @@
 import jwt from 'jsonwebtoken';
 import { MongoClient, ObjectId } from 'mongodb';
 import pino from 'pino';
-import { COLLECTIONS, type ApiSuccess, type AuthResult, type UserDocument } from '@imagegen/shared';
+import {
+  COLLECTIONS,
+  type ApiSuccess,
+  type AuthResult,
+  type UserDocument,
+  type WebhookSecretView,
+} from '@imagegen/shared';
 import type { ApiClient } from '../../../test/support/api-client';
 import { isolation, type Isolation } from '../../../test/support/isolation';
+import { ConfigError } from '@imagegen/shared';
 import { configErrorOf } from './config-error';
+import { ensureAdmin } from '../src/admin/admin-bootstrap';
+import { UserRepository } from '../src/users/user.repository';
 import { loadApiConfig } from '../src/config';
 import { startApi, type RunningApi } from '../src/server';
 import { JWT_SECRET, apiEnv, startHarness, type Harness } from './api-harness';
@@ -88,18 +97,25 @@ describe('admin bootstrap from ADMIN_EMAIL and ADMIN_PASSWORD', () => {
     expect((await login(ADMIN_EMAIL, ADMIN_PASSWORD)).status).toBe(200);
   });
 
-  test('when ADMIN_EMAIL names an existing user, then that same account is promoted and its password replaced', async () => {
+  test('when ADMIN_EMAIL names an existing user and ADMIN_PROMOTE_EXISTING=true, then that same account is promoted, its password replaced and its old token, sessions and webhook secret revoked', async () => {
     await start({});
     const registered = await send(baseUrl, '/api/auth/login', {
       method: 'POST',
       body: { email: 'existing@example.com', password: 'old password 1', name: 'Existing' },
     });
     expect(registered.status).toBe(200);
-    const id = registered.json<ApiSuccess<AuthResult>>().data.user.id;
-    expect(registered.json<ApiSuccess<AuthResult>>().data.user.role).toBe('user');
+    const { token: oldToken, user } = registered.json<ApiSuccess<AuthResult>>().data;
+    const id = user.id;
+    expect(user.role).toBe('user');
+    const oldSecret = await send(baseUrl, '/api/webhooks/secret', { token: oldToken });
+    expect(oldSecret.status).toBe(200);
 
     // Mixed case on purpose: the config lowercases the address, as registration does.
-    await start({ ADMIN_EMAIL: 'Existing@Example.com', ADMIN_PASSWORD: 'the new admin password' });
+    await start({
+      ADMIN_EMAIL: 'Existing@Example.com',
+      ADMIN_PASSWORD: 'the new admin password',
+      ADMIN_PROMOTE_EXISTING: 'true',
+    });
 
     const accounts = await users().find({ email: 'existing@example.com' }).toArray();
     expect(accounts.map((a) => [a._id.toHexString(), a.role])).toEqual([[id, 'admin']]);
@@ -107,6 +123,54 @@ describe('admin bootstrap from ADMIN_EMAIL and ADMIN_PASSWORD', () => {
     const answer = await login('existing@example.com', 'the new admin password');
     expect(answer.status).toBe(200);
     expect(answer.json<ApiSuccess<AuthResult>>().data.user).toMatchObject({ id, role: 'admin' });
+
+    // The token of the account as it was opens nothing, admin or not.
+    expect((await send(baseUrl, '/api/admin/queues', { token: oldToken })).status).toBe(401);
+    expect((await send(baseUrl, '/api/generations', { token: oldToken })).status).toBe(401);
+    const secret = await send(baseUrl, '/api/webhooks/secret', {
+      token: answer.json<ApiSuccess<AuthResult>>().data.token,
+    });
+    expect(secret.json<ApiSuccess<WebhookSecretView>>().data).toMatchObject({ previous_secret_expires_at: null });
+    expect(secret.json<ApiSuccess<WebhookSecretView>>().data.secret).not.toBe(
+      oldSecret.json<ApiSuccess<WebhookSecretView>>().data.secret,
+    );
+  });
+
+  test('when ADMIN_EMAIL names an existing non-admin and ADMIN_PROMOTE_EXISTING is not set, then the bootstrap refuses with a ConfigError naming the setting and the account is left as it was', async () => {
+    await start({});
+    const registered = await send(baseUrl, '/api/auth/login', {
+      method: 'POST',
+      body: { email: 'squatter@example.com', password: 'squatter password', name: 'Squatter' },
+    });
+    const { token } = registered.json<ApiSuccess<AuthResult>>().data;
+    const before = await users().findOne({ email: 'squatter@example.com' });
+
+    const refused = await ensureAdmin(
+      new UserRepository(mongo.db()),
+      { email: 'squatter@example.com', password: 'the operator password', promoteExisting: false },
+      pino({ level: 'silent' }),
+    ).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).problems).toEqual([
+      expect.stringMatching(/^ADMIN_EMAIL: .*ADMIN_PROMOTE_EXISTING/),
+    ]);
+    expect(await users().findOne({ email: 'squatter@example.com' })).toEqual(before);
+    expect((await send(baseUrl, '/api/generations', { token })).status).toBe(200);
+  });
+
+  test('when the API restarts with the same ADMIN_PASSWORD, then the admin’s tokens keep working; with another, they are revoked', async () => {
+    await start(ADMIN_ENV);
+    const token = (await login(ADMIN_EMAIL, ADMIN_PASSWORD)).json<ApiSuccess<AuthResult>>().data.token;
+    await start(ADMIN_ENV);
+    expect((await send(baseUrl, '/api/admin/queues', { token })).status).toBe(200);
+
+    await start({ ADMIN_EMAIL, ADMIN_PASSWORD: 'a password changed by the operator' });
+    expect((await send(baseUrl, '/api/admin/queues', { token })).status).toBe(401);
+    expect((await send(baseUrl, '/api/generations', { token })).status).toBe(401);
+    expect((await login(ADMIN_EMAIL, 'a password changed by the operator')).status).toBe(200);
   });
 
   test('when the API started with ADMIN_PASSWORD, then the password appears in none of its logs, stored users or answers', async () => {
@@ -160,14 +224,15 @@ describe('the /admin/login form', () => {
     await h?.stop();
   });
 
-  test('when it is opened, then it answers an HTML form whose hidden csrf field matches an HttpOnly login cookie, with a CSP and X-Frame-Options DENY', async () => {
+  test('when it is opened, then it answers an HTML form whose hidden csrf field is bound to an HttpOnly login cookie (signed, not a copy), with a CSP and X-Frame-Options DENY', async () => {
     const page = await send(h.baseUrl, '/admin/login');
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
     const csrf = CSRF_FIELD.exec(page.text)?.[1];
     expect(csrf).toEqual(expect.any(String));
     const cookie = page.cookies.get('imagegen_admin_login');
-    expect(cookie?.value).toBe(csrf);
+    expect(cookie?.value).toMatch(/^[\w-]{20,}$/);
+    expect(csrf).not.toBe(cookie?.value);
     expect(cookie?.attrs.has('httponly')).toBe(true);
     expect(cookie?.attrs.get('path')).toBe('/admin');
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
@@ -504,9 +569,16 @@ describe('who gets into /api/admin and /admin/queues', () => {
     });
     expect(revoked.status).toBe(200);
 
-    expect((await send(h.baseUrl, '/api/admin/queues', { token: deputy.client.token })).status).toBe(403);
-    expect((await send(h.baseUrl, QAPI, { token: deputy.client.token })).status).toBe(403);
-    expect((await send(h.baseUrl, '/admin/queues', { token: deputy.client.token })).status).toBe(403);
+    // A role change revokes the account's tokens: 401, sign in again (and then 403, not an admin).
+    expect((await send(h.baseUrl, '/api/admin/queues', { token: deputy.client.token })).status).toBe(401);
+    expect((await send(h.baseUrl, QAPI, { token: deputy.client.token })).status).toBe(401);
+    const page = await send(h.baseUrl, '/admin/queues', { token: deputy.client.token });
+    expect({ status: page.status, location: page.headers.get('location') }).toEqual({
+      status: 303,
+      location: '/admin/login',
+    });
+    const again = await signIn(h, 'deputy@example.com');
+    expect((await send(h.baseUrl, '/api/admin/queues', { token: again.client.token })).status).toBe(403);
   });
 
   test('when an admin signs in through the form and is then revoked, then the session cookie loses access at once', async () => {
@@ -522,8 +594,8 @@ describe('who gets into /api/admin and /admin/queues', () => {
       body: { role: 'user' },
     });
     expect(revoked.status).toBe(200);
-    expect((await browser.send(QAPI)).status).toBe(403);
-    expect((await browser.act('PUT', `${GEN_QAPI}/pause`)).status).toBe(403);
+    expect((await browser.send(QAPI)).status).toBe(401);
+    expect((await browser.act('PUT', `${GEN_QAPI}/pause`)).status).toBe(401);
     expect(await h.queue.isPaused()).toBe(false);
   });
 });
@@ -675,3 +747,73 @@ describe('the dashboard with ADMIN_DASHBOARD_READONLY=true', () => {
 // ---------------------------------------------------------------------------------------------
 // 6. Admin JSON API
 // ---------------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------------
+// 7. Sessions that end, and forms that cannot be planted
+// ---------------------------------------------------------------------------------------------
+
+describe('the end of a dashboard session, and the login form’s CSRF binding', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness(ADMIN_ENV);
+  });
+
+  afterEach(async () => {
+    await h.queue.resume();
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  test('when an admin logs out, then the session cookie replayed afterwards opens nothing, while another session of the same admin goes on', async () => {
+    const browser = await signInToDashboard(h);
+    const other = await signInToDashboard(h);
+    const stolen = new Map(browser.jar);
+    expect((await browser.send('/admin/logout')).status).toBe(303);
+
+    const replay = new Browser(h.baseUrl);
+    for (const [name, value] of stolen) replay.jar.set(name, value);
+    const page = await replay.send('/admin/queues');
+    expect({ status: page.status, location: page.headers.get('location') }).toEqual({
+      status: 303,
+      location: '/admin/login',
+    });
+    expect((await replay.send(QAPI)).status).toBe(401);
+    expect((await replay.act('PUT', `${GEN_QAPI}/pause`)).status).toBe(401);
+    expect(await h.queue.isPaused()).toBe(false);
+
+    expect((await other.send(QAPI)).status).toBe(200);
+  });
+
+  test('when the login cookie was planted by someone else (cookie tossing) and the form copies its value, then it answers 403 and opens no session', async () => {
+    const planted = 'planted-by-a-sibling-domain';
+    const browser = new Browser(h.baseUrl);
+    browser.jar.set('imagegen_admin_login', planted);
+    const answer = await submitLogin(browser, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD, csrf: planted });
+    expect(answer.status).toBe(403);
+    expect(answer.cookies.has('imagegen_admin')).toBe(false);
+  });
+
+  test("when one form's csrf field is posted with another form's login cookie, then it answers 403", async () => {
+    const first = new Browser(h.baseUrl);
+    const second = new Browser(h.baseUrl);
+    const csrf = await openLoginForm(first);
+    await openLoginForm(second);
+    const answer = await submitLogin(second, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD, csrf });
+    expect(answer.status).toBe(403);
+    expect(answer.cookies.has('imagegen_admin')).toBe(false);
+  });
+
+  test('when an admin demotes themself by their id in upper case, then it answers 409 and they stay an admin', async () => {
+    const admin = await signIn(h, ADMIN_EMAIL, ADMIN_PASSWORD);
+    const answer = await send(h.baseUrl, `/api/admin/users/${admin.id.toUpperCase()}`, {
+      method: 'PATCH',
+      token: admin.client.token,
+      body: { role: 'user' },
+    });
+    expect(answer.status).toBe(409);
+    expect((await usersOf(h).findOne({ _id: new ObjectId(admin.id) }))!.role).toBe('admin');
+  });
+});

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, type ApiFailure } from '@imagegen/shared';
+import { COLLECTIONS, MAX_RUNS, generationJobId, type ApiFailure } from '@imagegen/shared';
+import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, send, signIn } from './admin-support';
 import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
 import { configErrorOf } from './config-error';
 import { ApiClient } from '../../../test/support/api-client';
@@ -145,6 +146,136 @@ describe('per-user cap on generations in flight', () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+const cancel = (client: ApiClient, id: string) => client.request('POST', `/api/generations/${id}/cancel`);
+const retry = (client: ApiClient, id: string) => client.request<ApiFailure>('POST', `/api/generations/${id}/retry`);
+
+/** A generation of the user's, canceled: ready to be retried. */
+async function canceled(client: ApiClient, prompt: string): Promise<string> {
+  const { id } = await client.create({ prompt });
+  expect((await cancel(client, id)).status).toBe(200);
+  return id;
+}
+
+describe('retries, counted as creates', () => {
+  let h: Harness;
+  let second: { api: RunningApi; baseUrl: string };
+  let redis: Redis;
+  const settings = { CREATE_RATE_LIMIT: '1000', MAX_IN_FLIGHT_PER_USER: '3', ...ADMIN_ENV };
+
+  beforeAll(async () => {
+    h = await startHarness(settings);
+    second = await startTestApi(h.iso, settings);
+    redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await second?.api.stop();
+    await h?.stop();
+  });
+
+  const inFlight = (client: ApiClient) =>
+    h.db
+      .collection(COLLECTIONS.generations)
+      .countDocuments({ user_id: new ObjectId(subjectOf(client.token!)), status: { $in: ['pending', 'processing'] } });
+  const eventCount = (id: string) => redis.xlen(`${h.iso.queuePrefix}:generation-events:${id}`);
+
+  test('when a user at the cap retries generations they canceled, all at once, then every retry is a 429 that changes nothing, and with one place free exactly one of them runs again', async () => {
+    const grace = await h.user('retry-cap-grace@example.com');
+    const ended = [await canceled(grace, 'one'), await canceled(grace, 'two'), await canceled(grace, 'three')];
+    const running = [];
+    for (const prompt of ['four', 'five', 'six']) running.push((await grace.create({ prompt })).id);
+    const events = await Promise.all(ended.map(eventCount));
+
+    const refused = await Promise.all(ended.map((id) => retry(grace, id)));
+    expect(refused.map((a) => a.status)).toEqual([429, 429, 429]);
+    expect(refused[0]!.body.message).toMatch(/pending or processing/);
+    expect(refused[0]!.headers.get('retry-after')).toBe('5');
+    expect(await inFlight(grace)).toBe(3);
+    for (const id of ended) {
+      const record = (await grace.get(id)).body as { data: { status: string; history: unknown[] } };
+      expect(record.data).toMatchObject({ status: 'canceled', history: [] });
+    }
+    // Nothing was announced: no stream shows a `pending` that did not happen.
+    expect(await Promise.all(ended.map(eventCount))).toEqual(events);
+
+    expect((await cancel(grace, running[0]!)).status).toBe(200);
+    const racing = await Promise.all([...ended, running[0]!].map((id) => retry(grace, id)));
+    expect(racing.map((a) => a.status).sort()).toEqual([202, 429, 429, 429]);
+    expect(await inFlight(grace)).toBe(3);
+  });
+
+  test('when many requests retry one canceled generation at once, across two API instances, then exactly one reopens it and the others are 409s', async () => {
+    const heidi = await h.user('retry-race-heidi@example.com');
+    const onSecond = new ApiClient(second.baseUrl, heidi.token);
+    const id = await canceled(heidi, 'raced');
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => retry(i % 2 ? onSecond : heidi, id)));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, ...Array<number>(9).fill(409)]);
+    const record = await h.db.collection(COLLECTIONS.generations).findOne({ _id: new ObjectId(id) });
+    expect({ status: record?.status, run: record?.run, history: record?.history.length }).toEqual({
+      status: 'pending',
+      run: 2,
+      history: 1,
+    });
+    expect(await h.queue.getJobState(generationJobId(id, 2))).toBe('waiting');
+    expect(await h.queue.getJobState(generationJobId(id, 3))).toBe('unknown');
+  });
+
+  test('when a generation has run MAX_RUNS times, then its next retry is a 409 naming the bound, and its history holds the earlier runs', async () => {
+    const ivan = await h.user('retry-runs-ivan@example.com');
+    const id = await canceled(ivan, 'round and round');
+    for (let run = 2; run <= MAX_RUNS; run++) {
+      expect((await retry(ivan, id)).status).toBe(202);
+      expect((await cancel(ivan, id)).status).toBe(200);
+    }
+    const refused = await retry(ivan, id);
+    expect(refused.status).toBe(409);
+    expect(refused.body.message).toContain(`${MAX_RUNS} runs`);
+    const record = (await ivan.get(id)).body as { data: { status: string; history: unknown[] } };
+    expect(record.data.status).toBe('canceled');
+    expect(record.data.history).toHaveLength(MAX_RUNS - 1);
+  });
+
+  test("when an admin retries a generation (POST /api/admin/generations/:id/retry), then the owner's cap holds for it too", async () => {
+    const judy = await h.user('retry-admin-judy@example.com');
+    const admin = (await signIn(h, ADMIN_EMAIL, ADMIN_PASSWORD)).client;
+    const adminRetry = (id: string) =>
+      send(h.baseUrl, `/api/admin/generations/${id}/retry`, { method: 'POST', token: admin.token! });
+    const ended = await canceled(judy, 'retried by an admin');
+    for (const prompt of ['a', 'b', 'c']) await judy.create({ prompt });
+
+    expect((await adminRetry(ended)).status).toBe(429);
+    expect(await inFlight(judy)).toBe(3);
+  });
+});
+
+describe('retries, counted against the rate', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness({ CREATE_RATE_LIMIT: '3', CREATE_RATE_WINDOW: '1h', MAX_IN_FLIGHT_PER_USER: '100' });
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  test('when a user cancels and retries past the rate, then the retry is a 429 with Retry-After and the generation stays canceled', async () => {
+    const kim = await h.user('retry-rate-kim@example.com');
+    const id = await canceled(kim, 'again and again');
+    expect((await retry(kim, id)).status).toBe(202);
+    expect((await cancel(kim, id)).status).toBe(200);
+    expect((await retry(kim, id)).status).toBe(202);
+    expect((await cancel(kim, id)).status).toBe(200);
+
+    const refused = await retry(kim, id);
+    expect(refused.status).toBe(429);
+    expect(refused.body.message).toMatch(/at most 3/);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await kim.get(id)).body as { data: { status: string } }).data.status).toBe('canceled');
   });
 });
 

@@ -14,8 +14,10 @@ import {
   type GenerationEvent,
 } from '@imagegen/shared';
 import type { ApiClient } from '../../../test/support/api-client';
+import { eventually } from '../../../test/support/lifecycle';
 import { SseClients, type SseClient } from '../../../test/support/sse';
-import { startHarness, type Harness } from './api-harness';
+import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
+import type { RunningApi } from '../src/server';
 
 /**
  * The live event stream of a generation, on an in-process API with no worker: the test writes the
@@ -28,7 +30,13 @@ let user: ApiClient;
 const streams = new SseClients();
 
 beforeAll(async () => {
-  h = await startHarness({ EVENTS_HEARTBEAT_MS: '100', EVENTS_QUEUE_PLACE_MS: '100' });
+  // The tests leave generations pending (there is no worker), and retry some: limits out of the way.
+  h = await startHarness({
+    EVENTS_HEARTBEAT_MS: '100',
+    EVENTS_QUEUE_PLACE_MS: '100',
+    CREATE_RATE_LIMIT: '1000',
+    MAX_IN_FLIGHT_PER_USER: '1000',
+  });
   redis = new Redis(h.iso.redisUrl, { maxRetriesPerRequest: null });
   events = new GenerationEvents(redis, h.iso.queuePrefix);
   user = await h.user('streamer@example.com');
@@ -272,6 +280,106 @@ test('when Last-Event-ID is not a stream id, then the API answers 400 or replays
   expect(stream.data.map((d) => (d as { status: string }).status)).toEqual(['pending', 'completed']);
 });
 
+test('when Last-Event-ID is a stream id too large for Redis, then the API answers 400 naming the header, not 500', async () => {
+  const generation = await create();
+  const largest = '18446744073709551615-18446744073709551615';
+  for (const id of ['99999999999999999999999-0', '18446744073709551616-0', '0-18446744073709551616', largest]) {
+    const stream = await open(generation.id, { 'last-event-id': id });
+    expect({ id, status: stream.status }).toEqual({ id, status: 400 });
+    expect(await stream.body()).toMatchObject({
+      success: false,
+      errors: [{ field: 'headers.last-event-id', message: expect.any(String) }],
+    });
+  }
+  // Nothing can follow the largest id of all; right below it is still an id to resume after.
+  const below = await open(generation.id, { 'last-event-id': '18446744073709551615-18446744073709551614' });
+  expect(below.status).toBe(200);
+});
+
+/** Commands the API sends to Redis, seen through MONITOR, for the keys `keep` picks. */
+async function watchRedis(
+  keep: (args: string[]) => boolean,
+): Promise<{ seen: { at: number; args: string[] }[]; stop(): void }> {
+  const monitor = await redis.monitor();
+  const seen: { at: number; args: string[] }[] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (keep(args)) seen.push({ at: Date.now(), args });
+  });
+  return { seen, stop: () => monitor.disconnect() };
+}
+
+test('when a generation was retried many times, then its events carry no history, and a new connection replays only the current run, read from Redis in pages', async () => {
+  const generation = await create();
+  const retries = 12;
+  for (let i = 0; i < retries; i++) {
+    expect((await user.request('POST', `/api/generations/${generation.id}/cancel`)).status).toBe(200);
+    expect((await user.request('POST', `/api/generations/${generation.id}/retry`)).status).toBe(202);
+  }
+  const entries = await redis.xrange(eventKey(generation.id), '-', '+');
+  const stored = entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('event') + 1]!) as GenerationEvent);
+  expect(stored).toHaveLength(2 * retries + 1);
+  expect(stored.filter((e) => e.type === 'status' && 'history' in e.generation)).toEqual([]);
+
+  const key = eventKey(generation.id);
+  const reads = await watchRedis((args) => /^x(rev)?range$/i.test(args[0]!) && args[1] === key);
+  try {
+    const stream = await open(generation.id);
+    await stream.waitFor('two heartbeats after the replay', (c) => {
+      const last = c.items.findLastIndex((item) => item.kind === 'event');
+      return last >= 0 && c.items.slice(last).filter((item) => item.kind === 'comment').length >= 2;
+    });
+    expect((stream.data as GenerationEvent[]).filter((e) => e.type === 'status')).toEqual([
+      expect.objectContaining({
+        status: 'pending',
+        generation: expect.not.objectContaining({ history: expect.anything() }),
+      }),
+    ]);
+    expect(reads.seen.length).toBeGreaterThan(0);
+    // Never the whole stream at once: every read names how many entries it takes.
+    expect(reads.seen.filter(({ args }) => !args.some((arg) => /^count$/i.test(arg)))).toEqual([]);
+  } finally {
+    reads.stop();
+  }
+});
+
+test('when the current run has more events than one read takes, then a new connection replays all of them, in order, and nothing of the runs before', async () => {
+  const generation = await create();
+  for (let i = 0; i < 2; i++) {
+    expect((await user.request('POST', `/api/generations/${generation.id}/cancel`)).status).toBe(200);
+    expect((await user.request('POST', `/api/generations/${generation.id}/retry`)).status).toBe(202);
+  }
+  // A long cold start: far more notices than the stream reads at a time, forwards or back.
+  for (let i = 0; i < 130; i++) {
+    await events.append(generation.id, { type: 'notice', message: `loading ${i}`, retry_in_seconds: 1 });
+  }
+
+  const stream = await open(generation.id);
+  await stream.waitFor('the whole run', (c) => c.events.filter((e) => e.event !== 'queue').length >= 131);
+  const replayed = (stream.data as GenerationEvent[]).filter((e) => e.type !== 'queue');
+  expect(replayed[0]).toMatchObject({ type: 'status', status: 'pending' });
+  expect(replayed.slice(1).map((e) => (e.type === 'notice' ? e.message : e.type))).toEqual(
+    Array.from({ length: 130 }, (_, i) => `loading ${i}`),
+  );
+});
+
+test('when many streams follow pending generations, then the queue is read once per EVENTS_QUEUE_PLACE_MS for all of them, not once per stream', async () => {
+  const pending = await Promise.all(Array.from({ length: 12 }, () => create()));
+  const opened = await Promise.all(pending.map((g) => open(g.id)));
+  await Promise.all(opened.map((s) => s.nextEvent()));
+
+  const wait = `${h.iso.queuePrefix}:${QUEUES.generations}:wait`;
+  const reads = await watchRedis((args) => args[1] === wait);
+  try {
+    const started = Date.now();
+    await until('ten reads of the wait list', () => reads.seen.length >= 10);
+    const intervals = (reads.seen.at(-1)!.at - started) / 100;
+    // Timers never fire early: at most one read per interval began, plus the one under way.
+    expect(reads.seen.length).toBeLessThanOrEqual(Math.floor(intervals) + 2);
+  } finally {
+    reads.stop();
+  }
+});
+
 /**
  * A TCP proxy in front of Redis that can hold back what one client sends from the first chunk that
  * matches a pattern until released: a way to put another process's write between two of the API's.
@@ -402,5 +510,118 @@ describe('the order of pending and processing', () => {
     expect(statuses[0]).toBe('pending');
     if (statuses.includes('processing'))
       expect(statuses.indexOf('processing')).toBeGreaterThan(statuses.indexOf('pending'));
+  });
+});
+
+describe('the caps on open streams, per user across API instances and per instance', () => {
+  const PER_USER = 3;
+  const PER_INSTANCE = 5;
+  let capped: Harness;
+  let second: { api: RunningApi; baseUrl: string };
+  const capStreams = new SseClients();
+
+  beforeAll(async () => {
+    const settings = {
+      EVENTS_STREAMS_PER_USER: String(PER_USER),
+      EVENTS_STREAMS_PER_INSTANCE: String(PER_INSTANCE),
+      EVENTS_HEARTBEAT_MS: '100',
+    };
+    capped = await startHarness(settings);
+    second = await startTestApi(capped.iso, settings);
+  });
+
+  afterEach(async () => {
+    capStreams.closeAll();
+    await until('every stream to be closed', () => capped.api.openStreams() + second.api.openStreams() === 0);
+  });
+
+  afterAll(async () => {
+    capStreams.closeAll();
+    await second?.api.stop();
+    await capped?.stop();
+  });
+
+  const openOn = (baseUrl: string, client: ApiClient, id: string) =>
+    capStreams.open(`${baseUrl}/api/generations/${id}/events`, { authorization: `Bearer ${client.token}` });
+  const slotsKey = (client: ApiClient) => `${capped.iso.queuePrefix}:event-streams:${subjectOf(client.token!)}`;
+
+  test('when one user opens many streams at once on two API instances, then exactly EVENTS_STREAMS_PER_USER are served, the rest are 429 with Retry-After', async () => {
+    const lena = await capped.user('streams-lena@example.com');
+    const { id } = await lena.create({ prompt: 'watched from everywhere' });
+    const opened = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => openOn(i % 2 ? second.baseUrl : capped.baseUrl, lena, id)),
+    );
+    expect(opened.map((s) => s.status).sort()).toEqual([
+      ...Array<number>(PER_USER).fill(200),
+      ...Array<number>(5).fill(429),
+    ]);
+    const refused = opened.find((s) => s.status === 429)!;
+    expect(await refused.body()).toMatchObject({ success: false, message: expect.stringMatching(/streams/) });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(capped.api.openStreams() + second.api.openStreams()).toBe(PER_USER);
+  });
+
+  test("when the clients of a user's streams vanish, even while their streams are being opened, then every place is given back", async () => {
+    const mike = await capped.user('streams-mike@example.com');
+    const { id } = await mike.create({ prompt: 'opened and dropped' });
+    const redis = new Redis(capped.iso.redisUrl, { maxRetriesPerRequest: null });
+    const given = () =>
+      eventually('every place to be given back', async () =>
+        (await redis.zcard(slotsKey(mike))) === 0 && capped.api.openStreams() + second.api.openStreams() === 0
+          ? true
+          : undefined,
+      );
+    try {
+      // Dropped at once, many while the API is still reading the generation or counting the stream.
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const controller = new AbortController();
+          const url = `${i % 2 ? second.baseUrl : capped.baseUrl}/api/generations/${id}/events`;
+          const request = fetch(url, { headers: { authorization: `Bearer ${mike.token}` }, signal: controller.signal });
+          setImmediate(() => controller.abort());
+          await request.then((res) => res.body?.cancel()).catch(() => undefined);
+        }),
+      );
+      await given();
+
+      const served = await Promise.all(Array.from({ length: PER_USER }, () => openOn(capped.baseUrl, mike, id)));
+      expect(served.map((s) => s.status)).toEqual(Array(PER_USER).fill(200));
+      await Promise.all(served.map((s) => s.nextEvent()));
+      for (const s of served) s.close();
+      await given();
+      const again = await Promise.all(Array.from({ length: PER_USER }, () => openOn(second.baseUrl, mike, id)));
+      expect(again.map((s) => s.status)).toEqual(Array(PER_USER).fill(200));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test('when an API instance stopped without giving its places back, then they lapse: the user is not locked out', async () => {
+    const nina = await capped.user('streams-nina@example.com');
+    const { id } = await nina.create({ prompt: 'after a crash' });
+    const redis = new Redis(capped.iso.redisUrl, { maxRetriesPerRequest: null });
+    try {
+      // What a killed instance leaves: places whose leases it no longer renews, now lapsed.
+      const lapsed = Date.now() - 1000;
+      for (let i = 0; i < PER_USER; i++) await redis.zadd(slotsKey(nina), lapsed, `gone-instance:${i}`);
+      const opened = await Promise.all(Array.from({ length: PER_USER }, () => openOn(capped.baseUrl, nina, id)));
+      expect(opened.map((s) => s.status)).toEqual(Array(PER_USER).fill(200));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  test('when several users open streams at once on one instance, then exactly EVENTS_STREAMS_PER_INSTANCE are served there', async () => {
+    const users = await Promise.all(['olga', 'pete', 'quin'].map((n) => capped.user(`streams-${n}@example.com`)));
+    const ids = await Promise.all(users.map(async (u) => (await u.create({ prompt: 'one of many' })).id));
+    const opened = await Promise.all(
+      users.flatMap((u, i) => Array.from({ length: PER_USER }, () => openOn(capped.baseUrl, u, ids[i]!))),
+    );
+    const statuses = opened.map((s) => s.status).sort();
+    expect(statuses).toEqual([
+      ...Array<number>(PER_INSTANCE).fill(200),
+      ...Array<number>(3 * PER_USER - PER_INSTANCE).fill(429),
+    ]);
+    expect(capped.api.openStreams()).toBe(PER_INSTANCE);
   });
 });

@@ -1,5 +1,6 @@
 import type { ApiFailure } from '@imagegen/shared';
 import { startHarness, type Harness } from './api-harness';
+import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, Browser, openLoginForm, submitLogin } from './admin-support';
 
 const LIMITS = { LOGIN_FAILURES_PER_ACCOUNT: '3', LOGIN_FAILURES_PER_IP: '1000', LOGIN_FAILURE_WINDOW: '1h' };
 
@@ -76,5 +77,61 @@ describe('sign-in throttling per IP address', () => {
     const refused = await login(h, 'spray-fresh@example.com', 'Winter2026!');
     expect(refused.status).toBe(429);
     expect(refused.body).toMatchObject({ success: false, message: 'Too many failed sign-ins; try again later' });
+  });
+});
+
+describe('sign-in lockout per account and address (TRUST_PROXY=1: the address is the one proxy’s X-Forwarded-For)', () => {
+  let h: Harness;
+  const from = (ip: string, email: string, password: string) =>
+    h.anonymous.request<ApiFailure>('POST', '/api/auth/login', { email, password }, { 'x-forwarded-for': ip });
+
+  beforeAll(async () => {
+    h = await startHarness({ ...LIMITS, ...ADMIN_ENV, TRUST_PROXY: '1' });
+    await h.user('owner@example.com');
+  });
+
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  test('when someone at one address spends an account’s failed sign-ins, then that address is refused even the right password, and the owner at another address still signs in', async () => {
+    for (let i = 0; i < 3; i++) expect((await from('203.0.113.7', 'owner@example.com', 'guess')).status).toBe(401);
+    expect((await from('203.0.113.7', 'owner@example.com', 'password123')).status).toBe(429);
+
+    expect((await from('198.51.100.2', 'owner@example.com', 'password123')).status).toBe(200);
+    // The owner's success does not free the attacker's address.
+    expect((await from('203.0.113.7', 'owner@example.com', 'password123')).status).toBe(429);
+  });
+
+  test('when someone locks the admin out through the dashboard form from one address, then the admin signs in through the form from another', async () => {
+    const lockedOut = new Browser(h.baseUrl);
+    for (let i = 0; i < 4; i++) {
+      const csrf = await openLoginForm(lockedOut);
+      const answer = await submitLogin(
+        lockedOut,
+        { email: ADMIN_EMAIL, password: `guess ${i}`, csrf },
+        { 'x-forwarded-for': '203.0.113.8' },
+      );
+      expect(answer.status).toBe(i < 3 ? 401 : 429);
+    }
+
+    const admin = new Browser(h.baseUrl);
+    const csrf = await openLoginForm(admin);
+    const answer = await submitLogin(
+      admin,
+      { email: ADMIN_EMAIL, password: ADMIN_PASSWORD, csrf },
+      { 'x-forwarded-for': '198.51.100.3' },
+    );
+    expect(answer.status).toBe(303);
+    expect(admin.jar.has('imagegen_admin')).toBe(true);
+  });
+
+  test('when 30 wrong passwords for one account come at once from one address, then exactly the limit of them is checked and the rest answer 429', async () => {
+    await h.user('raced@example.com');
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => from('203.0.113.9', 'raced@example.com', `guess ${i}`)),
+    );
+    const statuses = answers.map((a) => a.status).sort();
+    expect(statuses).toEqual([...Array<number>(3).fill(401), ...Array<number>(27).fill(429)]);
   });
 });

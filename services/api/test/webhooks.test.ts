@@ -71,25 +71,24 @@ describe('webhook_url with WEBHOOK_ALLOW_PRIVATE off (the default)', () => {
     return reply.body.errors![0]!.message;
   }
 
+  // Only "not a public address", whatever made it so: which address a name resolved to is ours to know.
   test.each([
-    ['http://127.0.0.1/hook', /127\.0\.0\.1 is a loopback address/],
-    ['http://[::1]/hook', /::1 is a loopback address/],
-    ['http://169.254.169.254/latest/meta-data', /169\.254\.169\.254 is a link-local/],
-    ['http://10.0.0.1/', /10\.0\.0\.1 is a private address/],
-    ['http://[::ffff:127.0.0.1]/', /loopback address/],
-    ['http://localhost:9/hook', /^localhost resolves to \S+, a loopback address/],
-    ['http://2130706433/', /127\.0\.0\.1 is a loopback address/],
-    ['http://0x7f.1/', /127\.0\.0\.1 is a loopback address/],
-    ['http://0.0.0.0/', /unspecified address/],
-    ['http://[fd00::1]/', /private address/],
-    ['http://100.64.0.1/', /carrier-grade NAT/],
-    ['http://[64:ff9b::a00:1]/', /reserved/],
+    'http://127.0.0.1/hook',
+    'http://[::1]/hook',
+    'http://169.254.169.254/latest/meta-data',
+    'http://10.0.0.1/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://localhost:9/hook',
+    'http://2130706433/',
+    'http://0x7f.1/',
+    'http://0.0.0.0/',
+    'http://[fd00::1]/',
+    'http://100.64.0.1/',
+    'http://[64:ff9b::a00:1]/',
   ])(
-    'when the webhook_url is %s, then it answers 400 naming webhook_url with why, and writes nothing',
-    async (url, why) => {
-      const message = await refused({ prompt: 'a cat', webhook_url: url }, 'webhook_url');
-      expect(message).toMatch(why);
-      expect(message).toMatch(/webhooks go only to public addresses/);
+    'when the webhook_url is %s, then it answers 400 naming webhook_url as not a public address, and writes nothing',
+    async (url) => {
+      expect(await refused({ prompt: 'a cat', webhook_url: url }, 'webhook_url')).toBe('not a public address');
     },
   );
 
@@ -137,7 +136,8 @@ describe('webhook_url with WEBHOOK_ALLOW_PRIVATE off (the default)', () => {
 
   test('when the webhook host does not resolve, then it answers 400 naming webhook_url', async () => {
     const message = await refused({ prompt: 'a cat', webhook_url: 'http://no-such-host.invalid/hook' }, 'webhook_url');
-    expect(message).toMatch(/no-such-host\.invalid (could not be resolved|has no address)/);
+    // The same as for an internal name: whether a name resolves is not ours to tell.
+    expect(message).toBe('not a public address');
   });
 
   test('when a public literal address is given, then it is accepted (the refusals are about the address)', async () => {

@@ -53,6 +53,11 @@ export const WorkerSettings = CommonEnv.extend({
   WEBHOOK_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(16),
   /** Port of the worker's health endpoint; 0 picks a free one. */
   WORKER_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).default(8001),
+  /**
+   * Address the health and metrics port binds to. Loopback by default: neither needs a token, and
+   * metrics tell about the load. In a container, probes and scrapers come from outside: 0.0.0.0.
+   */
+  WORKER_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 const WorkerEnv = WorkerSettings.superRefine(checkProviderSettings).transform((env) => resolveProviderSettings(env));

@@ -135,7 +135,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const health = healthServer(workers, redis, queueRedis, metrics);
   await new Promise<void>((resolve, reject) => {
     health.once('error', reject);
-    health.listen(config.WORKER_HEALTH_PORT, resolve);
+    health.listen(config.WORKER_HEALTH_PORT, config.WORKER_HEALTH_HOST, resolve);
   });
   for (const w of workers) void w.run();
   reconciler.start();

@@ -230,7 +230,8 @@ describe('WebhookSender over safeAgent against real receivers', () => {
     const target = await receiver(answer(200));
     const result = await sender({ allowPrivate: false }).send(webhook(target.url()), jobSignal());
     expect(result).toMatchObject({ statusCode: null, forbidden: true });
-    expect(result.error).toContain('127.0.0.1 is a loopback address');
+    expect(result.error).toBe('not a public address');
+    expect(result.detail).toContain('127.0.0.1 is a loopback address');
     expect(target.connections).toBe(0);
   });
 
@@ -238,7 +239,8 @@ describe('WebhookSender over safeAgent against real receivers', () => {
     const target = await receiver(answer(200), '::1');
     const result = await sender({ allowPrivate: false }).send(webhook(target.url()), jobSignal());
     expect(result).toMatchObject({ statusCode: null, forbidden: true });
-    expect(result.error).toContain('::1 is a loopback address');
+    expect(result.error).toBe('not a public address');
+    expect(result.detail).toContain('::1 is a loopback address');
     expect(target.connections).toBe(0);
   });
 
@@ -277,18 +279,21 @@ describe('WebhookSender over safeAgent against real receivers', () => {
       jobSignal(),
     );
     expect(result).toMatchObject({ statusCode: null, forbidden: true });
-    expect(result.error).toContain('receiver.test resolves to 127.0.0.1, a loopback address');
+    // The attempt log is the user's to read: it must not tell what the name resolved to.
+    expect(result.error).toBe('not a public address');
+    expect(result.detail).toContain('receiver.test resolves to 127.0.0.1, a loopback address');
     expect(target.connections).toBe(0);
   });
 
-  test('when the name does not resolve, then the attempt fails as not forbidden, naming the DNS error', async () => {
+  test('when the name does not resolve, then the attempt fails as not forbidden, the DNS error in the detail only', async () => {
     const resolve = stubResolver({});
     const result = await sender({ allowPrivate: false, resolve }).send(
       webhook('http://nowhere.test/hook'),
       jobSignal(),
     );
     expect(result).toMatchObject({ statusCode: null, forbidden: false });
-    expect(result.error).toContain('nowhere.test could not be resolved (ENOTFOUND)');
+    expect(result.error).toBe('not a public address');
+    expect(result.detail).toContain('nowhere.test could not be resolved (ENOTFOUND)');
     expect(resolve).toHaveBeenCalledWith('nowhere.test');
   });
 

@@ -33,7 +33,7 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
       return;
     }
     try {
-      const user = await auth.verify(form.data.email, form.data.password, req.ip ?? 'unknown');
+      const user = await auth.verify(form.data.email, form.data.password, req.ip);
       if (user.role !== 'admin') {
         page(res, 403, sessions.loginCsrf(req, res), 'This account is not an administrator.');
         return;
@@ -51,9 +51,10 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
     }
   });
 
-  // Logging out only drops our own cookies, so a forged logout costs nothing but a sign-in.
-  router.all('/logout', (_req, res) => {
-    sessions.close(res);
+  // The session ends on the server too, so a copied cookie is worth nothing after it; a forged
+  // logout (the cookie is SameSite=Strict, so it hardly can be) would cost nothing but a sign-in.
+  router.all('/logout', async (req, res) => {
+    await sessions.close(req, res);
     res.redirect(303, LOGIN);
   });
 

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { AuthService } from '../auth/auth.service';
 import type { TokenService } from '../auth/token.service';
 import type { GenerationRepository } from '../generations/generation.repository';
@@ -11,6 +12,7 @@ import { AdminSessions } from './admin-sessions';
 import { adminRoutes } from './admin.routes';
 import { AdminService } from './admin.service';
 import { requireAdmin } from './require-admin';
+import { SessionRevocations } from './session-revocations';
 
 export interface AdminDeps {
   auth: AuthService;
@@ -25,11 +27,19 @@ export interface AdminDeps {
   views: GenerationViews;
   generationQueue: Queue;
   otherQueues: Queue[];
+  /** Where ended dashboard sessions are kept, under `prefix`. */
+  redis: Redis;
+  prefix: string;
 }
 
 /** The admin side: the JSON API for scripts (bearer only) and the browser area (session cookie or bearer). */
 export function buildAdmin(deps: AdminDeps): { area: Router; api: Router } {
-  const sessions = new AdminSessions(deps.tokens, deps.secret, deps.sessionTtlSeconds);
+  const sessions = new AdminSessions(
+    deps.tokens,
+    deps.secret,
+    deps.sessionTtlSeconds,
+    new SessionRevocations(deps.redis, deps.prefix),
+  );
   const service = new AdminService(
     [deps.generationQueue, ...deps.otherQueues],
     deps.generations,

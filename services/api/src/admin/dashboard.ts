@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import { Router, type RequestHandler } from 'express';
+import { Router, type Express, type RequestHandler } from 'express';
 import { UnauthorizedError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
@@ -54,6 +54,10 @@ export function dashboard(deps: DashboardDeps): Router {
     });
   }
   router.use(generationJobRoutes(deps.generationQueue, deps.generations, deps.retries));
-  router.use(serverAdapter.getRouter() as RequestHandler);
+  // bull-board's "router" is an Express app of its own, which names its framework in every answer
+  // (X-Powered-By) unless told not to: ours being told does not reach it.
+  const board = serverAdapter.getRouter() as Express;
+  board.disable('x-powered-by');
+  router.use(board as RequestHandler);
   return router;
 }

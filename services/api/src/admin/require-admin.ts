@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ObjectId } from 'mongodb';
-import type { TokenService } from '../auth/token.service';
+import { issuedBefore, type TokenService } from '../auth/token.service';
 import { ForbiddenError, UnauthorizedError } from '../errors';
 import { bearerToken } from '../http/authenticate';
 import type { UserRepository } from '../users/user.repository';
@@ -8,8 +8,10 @@ import type { AdminSessions } from './admin-sessions';
 
 /**
  * Requires an admin: a bearer token, or (where `sessions` is given: the dashboard) the session
- * cookie. The role is read from the database, not the token, so a revoked admin loses access at
- * once rather than when the token expires. `res.locals.viaCookie` tells whether CSRF applies.
+ * cookie. The account is read from the database on every request, so a revoked admin, a token
+ * issued before the account's role or password changed, and a session ended by a logout lose
+ * access at once rather than when the token expires. `res.locals.viaCookie` tells whether CSRF
+ * applies.
  */
 export function requireAdmin(tokens: TokenService, users: UserRepository, sessions?: AdminSessions): RequestHandler {
   return async (req, res, next) => {
@@ -21,6 +23,8 @@ export function requireAdmin(tokens: TokenService, users: UserRepository, sessio
     if (claims.scope !== (bearer ? undefined : 'admin-session')) throw new UnauthorizedError('Invalid token here');
     const user = await users.findById(new ObjectId(claims.sub));
     if (!user) throw new UnauthorizedError('This account no longer exists');
+    if (issuedBefore(claims, user.tokens_valid_after?.getTime())) throw new UnauthorizedError('Invalid token');
+    if (!bearer && (await sessions?.ended(claims.jti))) throw new UnauthorizedError('This session has ended');
     if (user.role !== 'admin') throw new ForbiddenError('Admins only');
     res.locals.auth = claims;
     res.locals.viaCookie = !bearer;

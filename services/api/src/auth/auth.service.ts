@@ -1,16 +1,22 @@
 import type { AuthResult, LoginRequest, PublicUser, RegisterRequest, UserDocument } from '@imagegen/shared';
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors';
 import type { UserRepository } from '../users/user.repository';
+import type { HashQueue } from './hash-queue';
 import { decoyHash, hashPassword, verifyPassword } from './password';
 import type { LoginThrottle } from './login-throttle';
+import type { RegisterThrottle } from './register-throttle';
 import type { TokenService } from './token.service';
 
 /** One message for every failed login, so the answer never tells which part was wrong. */
 const BAD_CREDENTIALS = 'Invalid email or password';
+const EMAIL_TAKEN = 'An account with this email already exists';
 
 export interface AuthServiceOptions {
   autoRegister: boolean;
   throttle: LoginThrottle;
+  registrations: RegisterThrottle;
+  /** Every password hashed or checked here goes through it. */
+  hashes: HashQueue;
 }
 
 export class AuthService {
@@ -20,19 +26,16 @@ export class AuthService {
     private readonly options: AuthServiceOptions,
   ) {}
 
-  async register(input: RegisterRequest): Promise<AuthResult> {
-    const user = await this.users.insert({
-      email: input.email,
-      name: input.name,
-      password_hash: await hashPassword(input.password),
-      role: 'user',
-    });
-    if (!user) throw new ConflictError('An account with this email already exists');
+  async register(input: RegisterRequest, ip: string | undefined): Promise<AuthResult> {
+    // A taken email is answered before any hashing: the 409 tells as much anyway, and costs nothing.
+    if (await this.users.findByEmail(input.email)) throw new ConflictError(EMAIL_TAKEN);
+    const user = await this.create(input, ip);
+    if (!user) throw new ConflictError(EMAIL_TAKEN);
     return this.issue(user);
   }
 
   /** The seed's login: an unknown email with a name creates the account when auto-registration is on. */
-  async login(input: LoginRequest, ip: string): Promise<{ result: AuthResult; created: boolean }> {
+  async login(input: LoginRequest, ip: string | undefined): Promise<{ result: AuthResult; created: boolean }> {
     // Checked before the lookup, so the answer is the same whether or not the account exists
     // (no account can have such a password: registration refuses it).
     if (this.options.autoRegister && input.name && input.password.length < 8) {
@@ -40,12 +43,7 @@ export class AuthService {
     }
     const user = await this.users.findByEmail(input.email);
     if (!user && this.options.autoRegister && input.name) {
-      const created = await this.users.insert({
-        email: input.email,
-        name: input.name,
-        password_hash: await hashPassword(input.password),
-        role: 'user',
-      });
+      const created = await this.create({ ...input, name: input.name }, ip);
       // A concurrent login may have created the same account first: fall back to checking the password.
       if (created) return { result: this.issue(created), created: true };
       return this.login({ ...input, name: undefined }, ip);
@@ -57,27 +55,53 @@ export class AuthService {
   }
 
   /** The account of this email and password, or the same generic 401 whichever was wrong. */
-  async verify(email: string, password: string, ip: string): Promise<UserDocument> {
+  async verify(email: string, password: string, ip: string | undefined): Promise<UserDocument> {
     return this.throttled(email, ip, async () => this.checked(await this.users.findByEmail(email), password));
   }
 
-  /** A password check under the sign-in throttle: refused when spent, counted when wrong. */
-  private async throttled(email: string, ip: string, check: () => Promise<UserDocument>): Promise<UserDocument> {
-    const { throttle } = this.options;
-    await throttle.check(email, ip);
+  /**
+   * A new account, counted against the address's registrations before its password is hashed;
+   * null when the email was taken meanwhile (the unique index decides).
+   */
+  private async create(input: RegisterRequest, ip: string | undefined): Promise<UserDocument | null> {
+    const { registrations, hashes } = this.options;
+    await registrations.take(ip);
+    let passwordHash: string;
     try {
-      const user = await check();
-      await throttle.succeeded(email);
-      return user;
+      passwordHash = await hashes.run(() => hashPassword(input.password));
     } catch (err) {
-      if (err instanceof UnauthorizedError) await throttle.failed(email, ip);
+      await registrations.notCreated(ip).catch(() => undefined);
       throw err;
     }
+    return this.users.insert({ email: input.email, name: input.name, password_hash: passwordHash, role: 'user' });
+  }
+
+  /**
+   * A password check under the sign-in throttle: counted before it is made (refused when spent),
+   * kept when wrong, cleared when right, and given back when it could not be made.
+   */
+  private async throttled(
+    email: string,
+    ip: string | undefined,
+    check: () => Promise<UserDocument>,
+  ): Promise<UserDocument> {
+    const { throttle } = this.options;
+    await throttle.take(email, ip);
+    let user: UserDocument;
+    try {
+      user = await check();
+    } catch (err) {
+      if (!(err instanceof UnauthorizedError)) await throttle.notChecked(email, ip).catch(() => undefined);
+      throw err;
+    }
+    await throttle.succeeded(email, ip);
+    return user;
   }
 
   /** An unknown account costs the same hash as a known one, so timing does not tell them apart. */
   private async checked(user: UserDocument | null, password: string): Promise<UserDocument> {
-    const valid = await verifyPassword(password, user?.password_hash ?? (await decoyHash()));
+    const stored = user?.password_hash ?? (await decoyHash());
+    const valid = await this.options.hashes.run(() => verifyPassword(password, stored));
     if (!user || !valid) throw new UnauthorizedError(BAD_CREDENTIALS);
     return user;
   }

@@ -1,65 +1,67 @@
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
-import { RateLimitedError, ServiceUnavailableError } from '../errors';
+import { AttemptCounters } from './attempt-counters';
+import { addressKey } from './client-address';
 
 export interface LoginThrottlePolicy {
-  /** Failed sign-ins per account (email) per window before the account's sign-ins are refused. */
+  /** Failed sign-ins per account (email) from one address per window, before that pair is refused. */
   perAccount: number;
   /** Failed sign-ins from one IP address per window, whatever the accounts. */
   perIp: number;
   windowSeconds: number;
 }
 
+const REFUSAL = 'Too many failed sign-ins; try again later';
+
 /**
- * Counts failed sign-ins per account and per IP in Redis (OWASP: throttle both). Accounts are
- * keyed by the email as typed, existing or not, and the refusal reads the same either way, so it
- * tells nothing about which accounts exist.
+ * Counts sign-ins per (account, address) and per address in Redis (OWASP: throttle both). The
+ * account's count is kept per address so that guessing from one address locks that address out
+ * of the account, not the account's owner everywhere (anyone could otherwise lock any account,
+ * the admin's included). Accounts are keyed by the email as typed, existing or not, and the
+ * refusal reads the same either way, so it tells nothing about which accounts exist.
+ *
+ * An attempt is counted before its password is checked (`take`), and given back when the check
+ * did not happen: concurrent guesses cannot all pass before any of them is counted, so at most the
+ * limit of passwords is ever checked per window.
  */
 export class LoginThrottle {
-  private readonly accounts: RateLimiterRedis;
-  private readonly ips: RateLimiterRedis;
+  private readonly counters: AttemptCounters;
 
-  constructor(redis: Redis, prefix: string, policy: LoginThrottlePolicy) {
-    const limiter = (name: string, points: number) =>
-      new RateLimiterRedis({
-        storeClient: redis,
-        keyPrefix: `${prefix}:login-failures-${name}`,
-        points,
-        duration: policy.windowSeconds,
-        rejectIfRedisNotReady: true,
-      });
-    this.accounts = limiter('account', policy.perAccount);
-    this.ips = limiter('ip', policy.perIp);
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly policy: LoginThrottlePolicy,
+  ) {
+    this.counters = new AttemptCounters(redis, policy.windowSeconds * 1000);
   }
 
-  /** Refuses before the password is even checked when either count is spent. */
-  async check(email: string, ip: string): Promise<void> {
-    const [account, address] = await this.counted(() => Promise.all([this.accounts.get(email), this.ips.get(ip)]));
-    const spent = (res: RateLimiterRes | null, points: number) => res !== null && res.consumedPoints >= points;
-    const waits = [
-      spent(account, this.accounts.points) ? account : null,
-      spent(address, this.ips.points) ? address : null,
-    ].flatMap((res) => (res ? [Math.ceil(res.msBeforeNext / 1000)] : []));
-    if (waits.length > 0) {
-      throw new RateLimitedError('Too many failed sign-ins; try again later', Math.max(1, ...waits));
-    }
+  /** Counts an attempt, or refuses it (429) before the password is even checked when a count is spent. */
+  async take(email: string, ip: string | undefined): Promise<void> {
+    const [account, address] = this.keys(email, ip);
+    await this.counters.take(
+      [
+        { key: account, limit: this.policy.perAccount },
+        { key: address, limit: this.policy.perIp },
+      ],
+      REFUSAL,
+    );
   }
 
-  async failed(email: string, ip: string): Promise<void> {
-    // Counting past the limit is not an error here; `check` refuses the next attempt.
-    await this.counted(() => Promise.all([this.accounts.penalty(email, 1), this.ips.penalty(ip, 1)]));
+  /**
+   * The right password: the pair's failures start over, and the attempt is given back to the
+   * address (whose failures are not cleared: one good password must not reset a spray).
+   */
+  async succeeded(email: string, ip: string | undefined): Promise<void> {
+    const [account, address] = this.keys(email, ip);
+    await Promise.all([this.counters.clear(account), this.counters.giveBack(address)]);
   }
 
-  /** A success clears the account's failures (not the IP's: one good password must not reset a spray). */
-  async succeeded(email: string): Promise<void> {
-    await this.counted(() => this.accounts.delete(email));
+  /** The password was never checked (the hashing queue was full, a dependency failed). */
+  async notChecked(email: string, ip: string | undefined): Promise<void> {
+    await this.counters.giveBack(...this.keys(email, ip));
   }
 
-  private async counted<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      throw new ServiceUnavailableError('Sign-ins cannot be counted right now (Redis unavailable); retry shortly', err);
-    }
+  private keys(email: string, ip: string | undefined): [account: string, address: string] {
+    const address = addressKey(ip);
+    return [`${this.prefix}:sign-ins:account:${address}:${email}`, `${this.prefix}:sign-ins:address:${address}`];
   }
 }

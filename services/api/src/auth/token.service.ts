@@ -1,12 +1,31 @@
 import { createSecretKey } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { z } from 'zod';
 import { ObjectIdString, TokenClaims, type UserRole } from '@imagegen/shared';
 import { UnauthorizedError } from '../errors';
 
 const ALGORITHM = 'HS256';
 
-/** Our tokens name a user by id; any other subject, even correctly signed, would fail as a 500 downstream. */
-const OurClaims = TokenClaims.extend({ sub: ObjectIdString });
+/**
+ * Our tokens name a user by id; any other subject, even correctly signed, would fail as a 500
+ * downstream. `iat_ms` is when the token was issued to the ms: `iat` counts whole seconds, too
+ * coarse to tell a token issued just before a revocation from one issued just after.
+ */
+const OurClaims = TokenClaims.extend({
+  sub: ObjectIdString,
+  iat: z.number().optional(),
+  iat_ms: z.number().optional(),
+});
+export type VerifiedClaims = z.infer<typeof OurClaims>;
+
+/**
+ * True when the token was issued before the account's tokens were revoked (`validAfterMs`, 0 or
+ * undefined: never). A token without `iat_ms` (not issued here) counts from the start of its
+ * second, or, without `iat` either, from the beginning of time.
+ */
+export function issuedBefore(claims: VerifiedClaims, validAfterMs: number | undefined): boolean {
+  return !!validAfterMs && (claims.iat_ms ?? (claims.iat ?? 0) * 1000) < validAfterMs;
+}
 
 export interface SignOptions {
   /** Shorter than the default lifetime, e.g. for dashboard sessions. */
@@ -21,7 +40,7 @@ export interface SignOptions {
 
 export interface TokenService {
   sign(userId: string, role: UserRole, options?: SignOptions): string;
-  verify(token: string): TokenClaims;
+  verify(token: string): VerifiedClaims;
   ttlSeconds: number;
 }
 
@@ -36,6 +55,7 @@ export function createTokenService(secretText: string, ttlSeconds: number): Toke
       jwt.sign(
         {
           role,
+          iat_ms: Date.now(),
           ...(options.eventsOf && { scope: 'events', gen: options.eventsOf }),
           ...(options.adminSession && { scope: 'admin-session' }),
         },

@@ -1,37 +1,73 @@
-import type { GenerationDocument, GenerationLifecycle } from '@imagegen/shared';
+import { MAX_RUNS, type GenerationDocument, type GenerationLifecycle } from '@imagegen/shared';
 import { ConflictError } from '../errors';
+import type { CreateLimits } from './create-limits';
 import type { GenerationJobs } from './generation-jobs';
 import type { GenerationRepository } from './generation.repository';
+import type { RetryLocks } from './retry-locks';
 
 /** What can be run again: an ended generation that did not complete. */
 const RETRIABLE = new Set(['failed', 'canceled']);
 
 /**
- * Runs a failed or canceled generation again, as a new run with a job of its own. The record goes
- * back to `pending` first (the ended run kept in `history`), then the run's job is queued, so a
- * worker taking it always finds a record to work on, clients never see a stale `failed`, and the
- * old run's job, whatever state it is still in, can no longer touch the record.
+ * Runs a failed or canceled generation again, as a new run with a job of its own. A run costs what
+ * a create costs (provider calls), so it takes a place among its owner's generations in flight as
+ * a create does (429 at the cap), and a generation has at most MAX_RUNS runs (409 after them): a
+ * cancel/retry loop otherwise ran one generation without end, past the cap. The record goes back
+ * to `pending` first (the ended run kept in `history`), then the run's job is queued, so a worker
+ * taking it always finds a record to work on, clients never see a stale `failed`, and the old
+ * run's job, whatever state it is still in, can no longer touch the record.
  */
 export class GenerationRetryService {
   constructor(
     private readonly generations: GenerationRepository,
     private readonly jobs: GenerationJobs,
     private readonly lifecycle: GenerationLifecycle,
+    private readonly limits: CreateLimits,
+    private readonly locks: RetryLocks,
   ) {}
 
   async retry(generation: GenerationDocument): Promise<GenerationDocument> {
     if (!RETRIABLE.has(generation.status)) {
       throw new ConflictError(`Only a failed or canceled generation can be retried; this one is ${generation.status}`);
     }
-    const at = new Date();
-    const reopened = await this.generations.reopen(generation, at);
+    // Counted by the runs that happened (`history`), not by `run`, which a run that could not be
+    // queued also moved on.
+    if (generation.history.length + 1 >= MAX_RUNS) {
+      throw new ConflictError(
+        `This generation has had ${MAX_RUNS} runs, the most one may have; create a new generation instead`,
+      );
+    }
+    const unlock = await this.locks.acquire(generation._id.toHexString());
+    if (!unlock) throw new ConflictError('The generation is being retried by another request; fetch it and try again');
+    try {
+      return await this.run(generation);
+    } finally {
+      await unlock().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Reopens the record, then counts it in flight: counted first, its record would still say it
+   * ended, and a create or retry at the cap meanwhile would take it for one whose end was not yet
+   * counted and drop it (CreateLimits.reserveInFlight). Refused there, the record is put back as
+   * it was: nothing was announced and no job queued (only a read in between saw it pending).
+   */
+  private async run(generation: GenerationDocument): Promise<GenerationDocument> {
+    const reopened = await this.generations.reopen(generation, new Date());
     if (!reopened) throw new ConflictError('The generation changed meanwhile; fetch it and try again');
+    try {
+      await this.limits.reserveInFlight(reopened.user_id, reopened._id);
+    } catch (err) {
+      await this.generations.restore(generation, reopened);
+      throw err;
+    }
     // Before the job exists, so that no worker's `processing` can come before this `pending`.
-    await this.lifecycle.queued(reopened).catch(() => undefined);
+    await this.lifecycle.queued(reopened, { counted: true }).catch(() => undefined);
     try {
       await this.jobs.schedule(reopened);
     } catch (err) {
       await this.generations.restore(generation, reopened);
+      await this.limits.release(reopened.user_id, reopened._id);
       throw err;
     }
     await this.jobs.forget(reopened._id.toHexString(), generation.run);

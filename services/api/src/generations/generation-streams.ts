@@ -6,24 +6,46 @@ import {
   type GenerationEvents,
   type StoredEvent,
 } from '@imagegen/shared';
+import { RateLimitedError } from '../errors';
 import type { EventHub } from '../infra/event-hub';
+import type { QueuePlaceBoard } from '../infra/queue-place-board';
 import type { QueueStandings } from '../infra/queue-standing';
+import type { StreamSlots } from '../infra/stream-slots';
 import type { GenerationViews } from './generation.mapper';
 
 /** The id of a status made up from the record; Redis stream ids start above it. */
 const SYNTHETIC_ID = '0-0';
+/** Events read from Redis at a time: the most one connection holds at once, whatever the stream's length. */
+const PAGE = 100;
+/** Events read at a time back from the newest to find where the current run starts: a run has a few. */
+const RUN_START_PAGE = 20;
+/** Streams end with their generations, within seconds or minutes: when a refused one may try again. */
+const RETRY_AFTER_SECONDS = 5;
 
 const ends = (event: GenerationEvent) => event.type === 'status' && isTerminal(event.status);
 
+export interface StreamSettings {
+  /** A comment line this often keeps proxies and browsers from closing an idle stream. */
+  heartbeatMs: number;
+  /** Streams this instance holds open at once, all users together. */
+  perInstance: number;
+  /** Streams one user may hold open at once, across instances (StreamSlots counts them). */
+  perUser: number;
+}
+
 /**
- * Server-Sent Events of one generation, read from its event stream in Redis: every event after
- * `Last-Event-ID` (all of them on a first connection), then each new one as it is written, by this
+ * Server-Sent Events of one generation, read from its event stream in Redis: the current run's
+ * events (or every event after `Last-Event-ID`), then each new one as it is written, by this
  * process or any other, until the terminal status. While the generation is pending, `queue` events
- * tell its place as it changes. Heartbeats keep it open; a client that goes away is cleaned up at once.
+ * tell its place as it changes. Heartbeats keep it open; a client that goes away is cleaned up at
+ * once. Each stream holds a file descriptor, memory and a share of the place reads for as long as
+ * it lasts, so a user, and this instance, may hold only so many at once.
  */
 export class GenerationStreams {
   /** Each open stream's end. */
   private readonly open = new Map<Response, () => void>();
+  /** Streams admitted and not yet ended, counted before their first await so the cap holds under a burst. */
+  private admitted = 0;
   private readonly waits = new Set<AbortController>();
   /** Set by closeAll: streams opened after it replay what there is and end at once. */
   private closed = false;
@@ -33,12 +55,9 @@ export class GenerationStreams {
     private readonly hub: EventHub,
     private readonly views: GenerationViews,
     private readonly standings: QueueStandings,
-    private readonly timing: {
-      /** A comment line this often keeps proxies and browsers from closing an idle stream. */
-      heartbeatMs: number;
-      /** How often a pending generation's place is read again (jobs ahead of it start at any time). */
-      queuePlaceMs: number;
-    },
+    private readonly places: QueuePlaceBoard,
+    private readonly slots: StreamSlots,
+    private readonly settings: StreamSettings,
   ) {}
 
   /** Streams open now (each ends at its generation's end, or when its client goes away). */
@@ -48,18 +67,40 @@ export class GenerationStreams {
 
   async stream(res: Response, doc: GenerationDocument, lastEventId?: string): Promise<void> {
     const id = doc._id.toHexString();
-    let last = lastEventId;
-    let sentAny = last !== undefined;
-    // A retried generation's stream still holds its earlier runs, whose final status would end a
-    // new connection at once: one without Last-Event-ID starts at the current run's first status.
-    const run = doc.history.length;
-    let current = lastEventId !== undefined;
     // A client that already had the end (EventSource reconnects whenever a stream closes): 204 is
     // how SSE tells it to stop reconnecting.
-    if (last && (await this.hadTheEnd(id, last, doc))) {
+    if (lastEventId && (await this.hadTheEnd(id, lastEventId, doc))) {
       res.status(204).end();
       return;
     }
+    const giveBack = await this.admit(doc.user_id.toHexString());
+
+    let done = false;
+    let reading: Promise<void> | null = null;
+    let again = false;
+    let status = doc.status;
+    let sentAny = false;
+    /** Set once the replay is sent: a place read meanwhile must not come before the status it belongs to. */
+    let live = false;
+    /** The place last sent, so that an unchanged one is not sent again. */
+    let place: string | null = null;
+    /** Set once the stream follows its generation: the notices, the queue places and the heartbeat. */
+    let unfollow = () => undefined as void;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unfollow();
+      this.open.delete(res);
+      this.admitted--;
+      void giveBack().catch(() => undefined);
+      res.end();
+    };
+    // Before any await: a client gone during the admission has closed the response already, and
+    // one that goes later closes it now; either way its places are given back.
+    this.open.set(res, finish);
+    res.on('close', finish);
+    if (res.closed) return finish();
+
     res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
@@ -69,28 +110,17 @@ export class GenerationStreams {
     });
     res.write('retry: 2000\n\n');
 
-    let done = false;
-    let reading: Promise<void> | null = null;
-    let again = false;
-    let status = doc.status;
-    /** The place last sent, so that an unchanged one is not sent again. */
-    let place: string | null = null;
-    let placing = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      unfollow();
-      clearInterval(heartbeat);
-      clearInterval(placeCheck);
-      this.open.delete(res);
-      res.end();
-    };
     const send = ({ id: eventId, event }: Partial<StoredEvent> & { event: GenerationEvent }) => {
       res.write(`${eventId ? `id: ${eventId}\n` : ''}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
       if (event.type === 'queue') return;
       sentAny = true;
       if (event.type === 'status') status = event.status;
       if (ends(event)) finish();
+    };
+    const sendPlace = (now: { queue_position: number | null; estimated_start_seconds: number | null }) => {
+      if (done || !live || status !== 'pending' || JSON.stringify(now) === place) return;
+      place = JSON.stringify(now);
+      send({ event: { type: 'queue', ...now } });
     };
     // A pending status goes out with the place it has now, so a client never shows "queued" alone.
     const sendStatus = async (stored: StoredEvent) => {
@@ -101,20 +131,13 @@ export class GenerationStreams {
       place = JSON.stringify(now);
       send({ ...stored, event: { ...event, generation: { ...event.generation, ...now } } });
     };
-    // Jobs ahead start, or are canceled, without an event of this generation's: read the place again.
-    const sendPlace = async () => {
-      if (done || placing || status !== 'pending') return;
-      placing = true;
-      try {
-        const now = await this.standings.of(doc);
-        if (done || status !== 'pending' || JSON.stringify(now) === place) return;
-        place = JSON.stringify(now);
-        send({ event: { type: 'queue', ...now } });
-      } finally {
-        placing = false;
-      }
-    };
-    // One read at a time, in order; a notice during a read makes one more read after it.
+
+    // A retried generation's stream still holds its earlier runs, whose final status would end a
+    // new connection at once: one without Last-Event-ID (or with only the made-up status's) starts
+    // at the current run, found by reading back from the newest event.
+    const fresh = !lastEventId || lastEventId === SYNTHETIC_ID;
+    let last = fresh ? await this.events.runStart(id, doc.run, RUN_START_PAGE) : lastEventId;
+    // One read at a time, in order, a page at a time; a notice during a read makes one more read after it.
     const catchUp = (): Promise<void> => {
       if (reading) {
         again = true;
@@ -123,47 +146,82 @@ export class GenerationStreams {
       reading = (async () => {
         do {
           again = false;
-          for (const stored of await this.events.after(id, last)) {
-            if (done) return;
-            const { event } = stored;
-            if (event.type === 'status') current ||= event.generation.history.length >= run;
-            if (current) await sendStatus(stored);
-            last = stored.id;
-          }
+          let page: StoredEvent[];
+          do {
+            page = await this.events.after(id, last, PAGE);
+            for (const stored of page) {
+              if (done) return;
+              await sendStatus(stored);
+              last = stored.id;
+            }
+          } while (page.length === PAGE && !done);
         } while (again && !done);
       })().finally(() => (reading = null));
       return reading;
     };
 
-    this.open.set(res, finish);
-    const unfollow = this.hub.follow(id, () => void catchUp().catch(finish));
+    if (done) return;
+    const unnotify = this.hub.follow(id, () => void catchUp().catch(finish));
+    // Jobs ahead start, or are canceled, without an event of this generation's: one read of the
+    // queue per interval for all of this instance's streams tells each its place.
+    const unplace = this.places.follow(doc, sendPlace);
     const heartbeat = setInterval(() => {
       res.write(': heartbeat\n\n');
       // Also a safety net: a notice lost while Redis reconnected is made up for here.
       void catchUp().catch(finish);
-    }, this.timing.heartbeatMs);
-    const placeCheck = setInterval(() => void sendPlace().catch(finish), this.timing.queuePlaceMs);
-    // The response closes when the client goes away (a request's own 'close' may come earlier).
-    res.on('close', finish);
+    }, this.settings.heartbeatMs);
+    unfollow = () => {
+      unnotify();
+      unplace();
+      clearInterval(heartbeat);
+    };
 
     await catchUp();
     // Nothing recorded (a generation older than its stream's retention): say where it stands now,
-    // under the id before any real one, so that a reconnect resumes from the start of the stream.
-    if (!done && !sentAny) {
+    // under the id before any real one, so that a reconnect starts again from the current run.
+    if (!done && !sentAny && fresh) {
       await sendStatus({
         id: SYNTHETIC_ID,
-        event: { type: 'status', status: doc.status, generation: this.views.summary(doc) },
+        event: { type: 'status', status: doc.status, generation: this.views.streamed(doc) },
       });
     }
+    live = true;
     // A pending status sent above already told the place.
-    if (place === null) await sendPlace();
+    if (!done && place === null && status === 'pending') sendPlace(await this.standings.of(doc));
     // The server stopped while this stream was being opened: the client reconnects from here.
     if (this.closed) finish();
   }
 
+  /**
+   * Counts the stream against this instance's cap, then against the user's (across instances);
+   * a 429 beyond either. The returned function gives the user's place back.
+   */
+  private async admit(userId: string): Promise<() => Promise<void>> {
+    const { perInstance, perUser } = this.settings;
+    if (this.admitted >= perInstance) {
+      throw new RateLimitedError(
+        `This server has as many event streams open as it may (${perInstance}); retry shortly`,
+        RETRY_AFTER_SECONDS,
+      );
+    }
+    this.admitted++;
+    try {
+      const giveBack = await this.slots.take(userId);
+      if (giveBack) return giveBack;
+    } catch (err) {
+      this.admitted--;
+      throw err;
+    }
+    this.admitted--;
+    throw new RateLimitedError(
+      `You have ${perUser} event streams open, the most allowed; close one, or wait for one to end`,
+      RETRY_AFTER_SECONDS,
+    );
+  }
+
   /** True when nothing follows `last` and the stream, or the record, has ended. */
   private async hadTheEnd(id: string, last: string, doc: GenerationDocument): Promise<boolean> {
-    if ((await this.events.after(id, last)).length > 0) return false;
+    if ((await this.events.after(id, last, 1)).length > 0) return false;
     if (isTerminal(doc.status)) return true;
     const event = await this.events.get(id, last);
     return event !== null && ends(event);
@@ -174,6 +232,7 @@ export class GenerationStreams {
     this.closed = true;
     for (const finish of [...this.open.values()]) finish();
     for (const wait of this.waits) wait.abort();
+    this.places.stop();
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   type ImageDocument,
   NOT_QUEUED,
   type QueuePlace,
+  type StreamedGeneration,
 } from '@imagegen/shared';
 
 /** Records as clients see them, with their URLs under PUBLIC_BASE_URL. */
@@ -15,6 +16,12 @@ export class GenerationViews {
 
   summary(doc: GenerationDocument): GenerationSummary {
     return toSummary(doc, this.baseUrl);
+  }
+
+  /** As a stream event carries it: without the history of earlier runs. */
+  streamed(doc: GenerationDocument): StreamedGeneration {
+    const { history: _history, ...streamed } = this.summary(doc);
+    return streamed;
   }
 
   /** The full record; `image_url` is a data URL whose MIME type is the one sniffed from the stored bytes. */

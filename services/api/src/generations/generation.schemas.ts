@@ -28,13 +28,28 @@ export const CreateGenerationHeaders = z.object({
 });
 export type CreateGenerationHeaders = z.infer<typeof CreateGenerationHeaders>;
 
+/** The largest part of a Redis stream id (an unsigned 64-bit integer). */
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/**
+ * A Redis stream id that Redis takes as the exclusive start of a range: each part at most 2^64 - 1
+ * (Redis answers a larger one with an error, which was a 500), and not the largest id of all,
+ * after which there is no range.
+ */
+const StreamId = z
+  .string()
+  // Aborts: the refinement below reads only what has this shape.
+  .regex(/^\d{1,20}-\d{1,20}$/, { message: 'must be the id of an event of this stream', abort: true })
+  .refine((id) => {
+    const [ms = 0n, seq = 0n] = id.split('-').map(BigInt);
+    return ms <= MAX_ID_PART && seq <= MAX_ID_PART && !(ms === MAX_ID_PART && seq === MAX_ID_PART);
+  }, 'must be the id of an event of this stream');
+
 /** Headers of `GET /api/generations/:id/events`: where a reconnecting client left off. */
 export const EventsHeaders = z.object({
-  'last-event-id': z
-    .string()
-    .regex(/^\d+-\d+$/, 'must be the id of an event of this stream')
-    .optional()
-    .meta({ description: 'Resume after this event (EventSource sends it when it reconnects)' }),
+  'last-event-id': StreamId.optional().meta({
+    description: 'Resume after this event (EventSource sends it when it reconnects)',
+  }),
 });
 export type EventsHeaders = z.infer<typeof EventsHeaders>;
 

@@ -135,8 +135,9 @@ export class GenerationService {
     return this.present(canceled, null);
   }
 
-  /** Runs a failed or canceled generation of the user's again. */
+  /** Runs a failed or canceled generation of the user's again: counted against the rate as a create is. */
   async retry(userId: string, id: string): Promise<Generation> {
+    await this.deps.limits.consume(userId);
     return this.present(await this.deps.retries.retry(await this.owned(userId, id)), null);
   }
 

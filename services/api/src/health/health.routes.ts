@@ -17,10 +17,17 @@ function withTimeout(check: Promise<unknown>): Promise<DependencyState> {
 }
 
 /**
- * `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer, and it
- * is not shutting down (it still serves while it drains, but should be sent nothing new).
+ * `/healthz`: the process answers. `/readyz`: it can do work, i.e. MongoDB and Redis answer, its
+ * password hashing queue has room (while it is full, sign-ins and registrations get 503, so a load
+ * balancer should send them elsewhere), and it is not shutting down (it still serves while it
+ * drains, but should be sent nothing new).
  */
-export function healthRoutes(db: Db, redis: Redis[], stopping: () => boolean): Router {
+export function healthRoutes(
+  db: Db,
+  redis: Redis[],
+  stopping: () => boolean,
+  passwordHashing: { readonly saturated: boolean },
+): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
@@ -38,11 +45,12 @@ export function healthRoutes(db: Db, redis: Redis[], stopping: () => boolean): R
       withTimeout(db.command({ ping: 1 })),
       withTimeout(Promise.all(redis.map((connection) => connection.ping()))),
     ]);
-    const ready = mongodb === 'ok' && redisState === 'ok';
+    const hashing = passwordHashing.saturated ? 'saturated' : 'ok';
+    const ready = mongodb === 'ok' && redisState === 'ok' && hashing === 'ok';
     const body: Readiness = {
       success: ready,
       message: ready ? 'ready' : 'not ready',
-      data: { mongodb, redis: redisState },
+      data: { mongodb, redis: redisState, password_hashing: hashing },
     };
     res.status(ready ? 200 : 503).json(body);
   });

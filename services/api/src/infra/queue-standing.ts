@@ -5,6 +5,11 @@ import { generationJobId, NOT_QUEUED, RunTimes, type GenerationDocument, type Qu
 /** A job a worker has just taken, before its record says `processing`: next, and starting now. */
 const STARTING: QueuePlace = { queue_position: 1, estimated_start_seconds: 0 };
 
+/** The generations queue as one read saw it: every job's place, from a single pipeline. */
+export interface QueueSnapshot {
+  placeOf(generation: GenerationDocument): QueuePlace;
+}
+
 /**
  * A pending generation's place in the generations queue. BullMQ adds jobs at the head of its wait
  * list and workers take them from the tail, so the place is counted from the tail (1 = next).
@@ -16,35 +21,74 @@ export class QueueStandings {
     private readonly runTimes: RunTimes,
   ) {}
 
+  /** One generation's place (a GET, a stream as it opens): two LPOS rather than the whole list. */
   async of(generation: GenerationDocument): Promise<QueuePlace> {
-    const base = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}`;
-    const jobId = generationJobId(generation._id.toHexString(), generation.run);
+    const jobId = jobIdOf(generation);
     // One pipeline, one write to the socket: on the create path each Redis write is a measurable
     // share of the API's CPU (bench/README.md). Only one of the two LPOS answers is ever used.
-    const replies = await this.redis
-      .pipeline()
-      .lpos(`${base}:wait`, jobId)
-      .llen(`${base}:wait`)
-      .llen(`${base}:active`)
-      .lrange(this.runTimes.key, 0, -1)
-      .lpos(`${base}:active`, jobId)
-      .exec();
-    const [index, length, running, recent, taken] = (replies ?? []).map(([err, value]) => {
-      if (err) throw err;
-      return value;
-    }) as [number | null, number, number, string[], number | null];
+    const [index, length, running, recent, taken] = await this.read<
+      [number | null, number, number, string[], number | null]
+    >((pipeline, base) =>
+      pipeline
+        .lpos(`${base}:wait`, jobId)
+        .llen(`${base}:wait`)
+        .llen(`${base}:active`)
+        .lrange(this.runTimes.key, 0, -1)
+        .lpos(`${base}:active`, jobId),
+    );
+    return place(index, length, running, RunTimes.mean(recent), taken !== null);
+  }
+
+  /**
+   * Every job's place at once, for the streams that follow many pending generations: the wait and
+   * active lists whole, in one pipeline, however many generations are then looked up in it.
+   */
+  async snapshot(): Promise<QueueSnapshot> {
+    const [waiting, active, recent] = await this.read<[string[], string[], string[]]>((pipeline, base) =>
+      pipeline.lrange(`${base}:wait`, 0, -1).lrange(`${base}:active`, 0, -1).lrange(this.runTimes.key, 0, -1),
+    );
+    const indexes = new Map(waiting.map((jobId, index) => [jobId, index]));
+    const taken = new Set(active);
     const average = RunTimes.mean(recent);
-    // Taken from the wait list a moment ago: shown as next rather than as no place at all, which a
-    // client could only show as "queued" just before it says "generating".
-    if (index === null && taken !== null) return STARTING;
-    // Not waiting: delayed before a retry (or removed, as a canceled job is).
-    if (index === null) return NOT_QUEUED;
-    const position = length - index;
-    // The jobs running show how many slots the workers have; each slot takes one job per average run.
-    const rounds = Math.ceil(position / Math.max(1, running));
     return {
-      queue_position: position,
-      estimated_start_seconds: average === null ? null : Math.round((rounds * average) / 1000),
+      placeOf: (generation) => {
+        const jobId = jobIdOf(generation);
+        return place(indexes.get(jobId) ?? null, waiting.length, active.length, average, taken.has(jobId));
+      },
     };
   }
+
+  private async read<T extends unknown[]>(
+    build: (pipeline: ReturnType<Redis['pipeline']>, base: string) => ReturnType<Redis['pipeline']>,
+  ): Promise<T> {
+    const base = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}`;
+    const replies = await build(this.redis.pipeline(), base).exec();
+    return (replies ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as T;
+  }
+}
+
+const jobIdOf = (generation: GenerationDocument) => generationJobId(generation._id.toHexString(), generation.run);
+
+function place(
+  index: number | null,
+  length: number,
+  running: number,
+  average: number | null,
+  taken: boolean,
+): QueuePlace {
+  // Taken from the wait list a moment ago: shown as next rather than as no place at all, which a
+  // client could only show as "queued" just before it says "generating".
+  if (index === null && taken) return STARTING;
+  // Not waiting: delayed before a retry (or removed, as a canceled job is).
+  if (index === null) return NOT_QUEUED;
+  const position = length - index;
+  // The jobs running show how many slots the workers have; each slot takes one job per average run.
+  const rounds = Math.ceil(position / Math.max(1, running));
+  return {
+    queue_position: position,
+    estimated_start_seconds: average === null ? null : Math.round((rounds * average) / 1000),
+  };
 }

@@ -47,7 +47,8 @@ export function registerAdminPaths(registry: OpenAPIRegistry): void {
         400: 'Not a generation id',
         ...ADMIN_REFUSALS,
         404: 'No such generation',
-        409: 'Only a failed or canceled generation can be retried',
+        409: 'Only a failed or canceled generation can be retried, and one that has not had the most runs allowed',
+        429: 'Its owner has as many generations pending or processing as allowed',
       }),
     },
   });

@@ -6,6 +6,7 @@ import {
   GenerationPage,
   ImageMeta,
   ListGenerationsQuery,
+  MAX_RUNS,
   StreamToken,
 } from '@imagegen/shared';
 import { CreateGenerationHeaders, EventsHeaders } from '../generations/generation.schemas';
@@ -147,7 +148,9 @@ export function registerGenerationPaths(registry: OpenAPIRegistry): void {
     tags,
     security,
     summary: 'Run a failed or canceled generation again',
-    description: 'A new run; the ended one is kept in `history`.',
+    description:
+      'A new run; the ended one is kept in `history`. A retry counts as a create: against the rate and ' +
+      `the cap on generations in flight. A generation has at most ${MAX_RUNS} runs.`,
     request: { params: IdParams },
     responses: {
       202: success('Queued again', Generation),
@@ -156,7 +159,10 @@ export function registerGenerationPaths(registry: OpenAPIRegistry): void {
         400: BAD_ID,
         ...BEARER_REFUSALS,
         404: NOT_FOUND,
-        409: 'Only a failed or canceled generation can be retried',
+        409:
+          `Only a failed or canceled generation can be retried; one with ${MAX_RUNS} runs cannot; ` +
+          'or another retry of it is under way',
+        429: 'Too many creates and retries in the window, or too many generations pending or processing',
       }),
     },
   });
@@ -190,6 +196,7 @@ export function registerGenerationPaths(registry: OpenAPIRegistry): void {
         400: `${BAD_ID}, a malformed Last-Event-ID, or an unknown query parameter`,
         401: 'No valid bearer token, nor a stream token of this generation',
         404: NOT_FOUND,
+        429: 'Too many event streams open: yours (EVENTS_STREAMS_PER_USER), or this server’s',
         503: true,
       }),
     },

@@ -17,11 +17,12 @@ export function registerHealthPaths(registry: OpenAPIRegistry): void {
     method: 'get',
     path: '/readyz',
     tags,
-    summary: 'Readiness: MongoDB and Redis answer, and the process is not shutting down',
+    summary: 'Readiness: MongoDB and Redis answer, password hashing has room, and the process is not shutting down',
     responses: {
       200: { description: 'Ready', content: json(Readiness) },
       503: {
-        description: 'Send it no work: a dependency is unreachable, or it is shutting down',
+        description:
+          'Send it no work: a dependency is unreachable, its password hashing is saturated, or it is shutting down',
         content: json(Readiness),
       },
     },

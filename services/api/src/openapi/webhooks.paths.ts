@@ -76,7 +76,8 @@ export function registerWebhookPaths(registry: OpenAPIRegistry): void {
         400: 'Not a generation id',
         ...BEARER_REFUSALS,
         404: 'No such generation of yours',
-        409: 'This generation has sent no webhook message yet',
+        409: 'This generation has sent no webhook message yet, or the receiver answered 410 Gone to it',
+        429: 'Too many redeliveries of this message, or of yours (WEBHOOK_REDELIVERIES_PER_MESSAGE, _PER_USER)',
       }),
     },
   });

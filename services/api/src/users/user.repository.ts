@@ -9,6 +9,15 @@ export interface NewUser {
   role: UserRole;
 }
 
+/**
+ * What a change of role or password sets besides: every token and session issued before is
+ * revoked, and the webhook secret is replaced with no overlap (whoever held the account before
+ * may have read it, and must not be able to sign as it).
+ */
+function revokedAll(now: Date): Pick<UserDocument, 'tokens_valid_after' | 'webhook_secret'> {
+  return { tokens_valid_after: now, webhook_secret: freshWebhookSecret(now) };
+}
+
 export class UserRepository {
   private readonly users;
 
@@ -24,26 +33,36 @@ export class UserRepository {
     return this.users.findOne({ _id: id });
   }
 
-  async exists(id: ObjectId): Promise<boolean> {
-    return (await this.users.findOne({ _id: id }, { projection: { _id: 1 } })) !== null;
+  /** When the account's tokens start to count (ms; 0: all of them), or null when there is no account. */
+  async tokensValidAfter(id: ObjectId): Promise<number | null> {
+    const user = await this.users.findOne({ _id: id }, { projection: { tokens_valid_after: 1 } });
+    return user ? (user.tokens_valid_after?.getTime() ?? 0) : null;
   }
 
-  /** The updated user, or null when there is none of this id. */
-  setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
-    return this.users.findOneAndUpdate({ _id: id }, { $set: { role } }, { returnDocument: 'after' });
-  }
-
-  /** Makes the account of `email` an admin with this password, creating it if there is none. */
-  async upsertAdmin(email: string, passwordHash: string): Promise<UserDocument> {
-    const updated = await this.users.findOneAndUpdate(
-      { email },
-      { $set: { role: 'admin', password_hash: passwordHash } },
+  /**
+   * The user with this role, or null when there is none of this id. A change revokes what the
+   * account held; setting the role it already has changes nothing.
+   */
+  async setRole(id: ObjectId, role: UserRole): Promise<UserDocument | null> {
+    const changed = await this.users.findOneAndUpdate(
+      { _id: id, role: { $ne: role } },
+      { $set: { role, ...revokedAll(new Date()) } },
       { returnDocument: 'after' },
     );
-    if (updated) return updated;
-    const created = await this.insert({ email, name: 'Administrator', password_hash: passwordHash, role: 'admin' });
-    // Another API instance starting at the same moment made it first.
-    return created ?? this.upsertAdmin(email, passwordHash);
+    return changed ?? this.findById(id);
+  }
+
+  /**
+   * Makes the account an admin with this password, revoking what it held, if its password hash is
+   * still `expectedHash` (so two instances starting at once do not revoke each other's work);
+   * null when it changed meanwhile.
+   */
+  setAdminCredentials(id: ObjectId, expectedHash: string, passwordHash: string): Promise<UserDocument | null> {
+    return this.users.findOneAndUpdate(
+      { _id: id, password_hash: expectedHash },
+      { $set: { role: 'admin', password_hash: passwordHash, ...revokedAll(new Date()) } },
+      { returnDocument: 'after' },
+    );
   }
 
   /**

@@ -9,6 +9,7 @@ import {
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { JobQueue } from '../infra/job-queue';
+import type { RedeliveryLimits } from './redelivery-limits';
 import type { WebhookDeliveryRepository } from './webhook-delivery.repository';
 import { toAttemptView, toMessageView } from './webhook.mapper';
 
@@ -17,6 +18,7 @@ export class WebhookDeliveryService {
     private readonly generations: GenerationRepository,
     private readonly deliveries: WebhookDeliveryRepository,
     private readonly queue: JobQueue<WebhookJobData>,
+    private readonly limits: RedeliveryLimits,
   ) {}
 
   async list(userId: string, generationId: string): Promise<WebhookDeliveries> {
@@ -25,11 +27,18 @@ export class WebhookDeliveryService {
     return { messages: messages.map(toMessageView), attempts: attempts.map(toAttemptView) };
   }
 
-  /** Sends the generation's latest message once more, with its `webhook-id`, whatever its state. */
+  /**
+   * Sends the generation's latest message once more, with its `webhook-id`, within the limits;
+   * never after the receiver answered 410, which asks (Standard Webhooks) that it be sent no more.
+   */
   async redeliver(userId: string, generationId: string): Promise<WebhookRedelivery> {
     const id = await this.owned(userId, generationId);
     const [latest] = await this.deliveries.messagesOf(id);
     if (!latest) throw new ConflictError('This generation has sent no webhook message yet');
+    if (latest.state === 'stopped') {
+      throw new ConflictError('The receiver answered 410 Gone to this message, asking that it be sent no more');
+    }
+    await this.limits.consume(userId, latest._id);
     await this.queue.add(JOBS.webhookDeliver, { messageId: latest._id, trigger: 'redeliver' }, redeliveryJobOptions());
     return { message_id: latest._id };
   }

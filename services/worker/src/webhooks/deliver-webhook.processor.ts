@@ -53,8 +53,10 @@ export function deliverWebhookProcessor({
       log.warn('webhook message is gone; nothing to send');
       return;
     }
-    // A redelivery may already have got through, or the receiver asked us to stop.
-    if (trigger === 'scheduled' && (message.state === 'delivered' || message.state === 'stopped')) return;
+    // The receiver answered 410: it is sent nothing more, redeliveries queued before that included.
+    if (message.state === 'stopped') return;
+    // A redelivery may already have got through.
+    if (trigger === 'scheduled' && message.state === 'delivered') return;
 
     const attemptedAt = new Date(now());
     const secrets = await repository.signingSecrets(message.user_id, attemptedAt);
@@ -91,7 +93,10 @@ export function deliverWebhookProcessor({
       },
       outcome,
     );
-    log.info({ status: result.statusCode, outcome, error: result.error, ms: result.durationMs }, 'webhook attempt');
+    log.info(
+      { status: result.statusCode, outcome, error: result.error, detail: result.detail, ms: result.durationMs },
+      'webhook attempt',
+    );
     metrics.webhookDelivered(outcome);
 
     if (outcome === 'delivered') return;

@@ -11,6 +11,8 @@ export interface SendResult {
   retryAfterMs: number | undefined;
   /** The target is not an address we call (see `WEBHOOK_ALLOW_PRIVATE`): retrying cannot help. */
   forbidden: boolean;
+  /** For our log only: why a target was refused (the address it resolved to). `error` is the user's to read. */
+  detail?: string;
 }
 
 export interface OutgoingWebhook {
@@ -63,7 +65,7 @@ export class WebhookSender {
       if (signal.aborted) throw signal.reason;
       if (timeout.aborted) return result({ error: `no complete answer within ${this.timeoutMs} ms` });
       if (err instanceof WebhookTargetError)
-        return result({ error: err.message, forbidden: err.reason === 'forbidden' });
+        return result({ error: err.message, forbidden: err.reason === 'forbidden', detail: err.detail });
       const code = (err as NodeJS.ErrnoException).code;
       return result({ error: code ? `${code}: ${(err as Error).message}` : (err as Error).message });
     }

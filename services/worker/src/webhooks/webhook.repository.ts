@@ -25,13 +25,14 @@ export class WebhookRepository {
 
   /**
    * Logs an attempt and moves its message to `state`. A redelivery only ever moves a message to
-   * `delivered`: its failure must not mark failed a message whose schedule still runs.
+   * `delivered`, or to `stopped` (a 410 is the receiver's word, whoever asked): its failure must not
+   * mark failed a message whose schedule still runs.
    */
   async recordAttempt(attempt: WebhookAttemptDocument, state: WebhookMessageState): Promise<void> {
     await this.attempts.insertOne(attempt);
     const redelivered = attempt.trigger === 'redeliver';
     const set =
-      redelivered && state !== 'delivered'
+      redelivered && state !== 'delivered' && state !== 'stopped'
         ? { updated_at: attempt.attempted_at }
         : { state, next_attempt_at: attempt.next_retry_at, updated_at: attempt.attempted_at };
     await this.messages.updateOne({ _id: attempt.message_id }, { $set: set, $inc: { attempts: 1 } });
