@@ -1,18 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import type { RetryNotice } from '../images/image-source';
-import { sniff, type SniffedImage } from '../images/sniff';
+import type { SniffedImage } from '../images/sniff';
 import { retryDelay, seconds, type BackoffPolicy } from '../hf/backoff';
-import { HfFailure, classifyAnswer, type HfOutcome } from '../hf/hf-answer';
+import { HfFailure, type HfOutcome } from '../hf/hf-answer';
 import type { HfObserver } from '../metrics';
-import {
-  MalformedAnswer,
-  type Followup,
-  type ProviderAdapter,
-  type ProviderAnswer,
-  type ProviderJob,
-  type ProviderRequest,
-} from './adapter';
+import type { ProviderAdapter, ProviderAnswer, ProviderJob, ProviderRequest } from './adapter';
+import { meaningOf, whoOf, type Meaning, type Speaker } from './provider-answer';
 
 export interface ProviderClientOptions {
   /** One request, headers and body together. */
@@ -26,7 +20,7 @@ export interface ProviderClientOptions {
 }
 
 /** How one provider's call fits the job: its budget, and whether another provider comes after it. */
-export interface CallPlan {
+export interface CallPlan extends Speaker {
   signal: AbortSignal;
   /** When the job's whole budget (HF_MAX_WAIT_MS) ends. */
   deadline: number;
@@ -38,10 +32,6 @@ export interface CallPlan {
    * budget (`shareEndsAt`) would be spent waiting.
    */
   nextProvider?: { shareEndsAt: number };
-  /** The router's name of the provider (Inference Providers), whose answers mean more than an endpoint's. */
-  routed?: string;
-  /** Who messages name when it is not Hugging Face (OpenAI). */
-  who?: string;
   onRetry?: (notice: RetryNotice) => void;
 }
 
@@ -199,39 +189,9 @@ export class ProviderClient {
     req: ProviderRequest,
     job: ProviderJob,
     plan: CallPlan,
-  ): Promise<
-    | HfOutcome
-    | { kind: 'followup'; followup: Exclude<Followup, { kind: 'image' }> }
-    | { kind: 'out-of-time'; detail: string }
-  > {
+  ): Promise<Meaning | { kind: 'out-of-time'; detail: string }> {
     const sent = await this.send(adapter, token, req, plan);
-    if ('kind' in sent) return sent;
-    const model = job.settings.model;
-    const isImage = req.stage === 'download';
-    if (sent.status < 200 || sent.status >= 300) {
-      if (isImage) {
-        return sent.status >= 500 || sent.status === 429
-          ? { kind: 'retry', reason: { kind: 'server-error' }, detail: `image download answered ${sent.status}` }
-          : { kind: 'move-on', detail: `its image could not be downloaded (${sent.status})` };
-      }
-      return adapter.classify?.(sent, job, req) ?? classifyAnswer(model, answerOf(sent), plan.routed);
-    }
-    if (isImage) return imageOutcome(model, answerOf(sent), plan);
-    let followup: Followup;
-    try {
-      followup = adapter.read(sent, req);
-    } catch (err) {
-      if (!(err instanceof MalformedAnswer)) throw err;
-      return { kind: 'move-on', detail: err.message };
-    }
-    if (followup.kind === 'image') {
-      return imageOutcome(model, { ...answerOf(sent), body: followup.bytes }, plan);
-    }
-    if (followup.kind === 'download' && followup.url.startsWith('data:')) {
-      const bytes = Buffer.from(followup.url.slice(followup.url.indexOf(',') + 1), 'base64');
-      return imageOutcome(model, { ...answerOf(sent), contentType: undefined, body: bytes }, plan);
-    }
-    return { kind: 'followup', followup };
+    return 'kind' in sent ? sent : meaningOf(adapter, req, sent, job, plan);
   }
 
   /** Sends `req` within the job's budget; credentials go only to the adapter's own origin, never to a download. */
@@ -293,28 +253,6 @@ export class ProviderClient {
       budgetMs: CANCEL_TIMEOUT_MS,
     }).catch(() => undefined);
   }
-}
-
-const whoOf = (plan: CallPlan) => plan.who ?? (plan.routed ? `Hugging Face (${plan.routed})` : 'Hugging Face');
-
-/** What bytes that should be an image are: Hugging Face's rules for its answers, plain sniffing for others. */
-function imageOutcome(model: string, answer: ReturnType<typeof answerOf>, plan: CallPlan): HfOutcome {
-  if (!plan.who) return classifyAnswer(model, answer, plan.routed);
-  const sniffed = sniff(answer.body);
-  if (sniffed.kind === 'image') return sniffed;
-  if (sniffed.kind === 'truncated') {
-    return { kind: 'retry', reason: { kind: 'network' }, detail: `the ${sniffed.mime_type} answer was cut short` };
-  }
-  return { kind: 'fail', failure: new HfFailure(`${plan.who} answered ${answer.status} but not with an image`) };
-}
-
-function answerOf(answer: ProviderAnswer) {
-  return {
-    status: answer.status,
-    contentType: answer.headers['content-type'],
-    retryAfter: answer.headers['retry-after'],
-    body: answer.body,
-  };
 }
 
 async function readAtMost(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
