@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import {
   ProviderMappings,
   memoryMappingCache,
@@ -20,6 +18,7 @@ import { OpenAiSource } from '../src/providers/openai-source';
 import { ProviderClient } from '../src/providers/provider-client';
 import { routerAdapters } from '../src/providers/registry';
 import { RoutedSource } from '../src/providers/routed-source';
+import { loadFixture, type Fixture } from './provider-fixtures';
 
 /**
  * Every provider adapter against the recorded exchange of its fixture (test/fixtures/providers), and
@@ -27,39 +26,6 @@ import { RoutedSource } from '../src/providers/routed-source';
  * job ids are the fixtures' and no test meets another's script.
  */
 
-interface Exchange {
-  request: {
-    base: 'router' | 'openai' | 'cdn';
-    method: string;
-    path: string;
-    headers: Record<string, string>;
-    body: unknown;
-  };
-  response: {
-    status: number;
-    headers: Record<string, string>;
-    body: unknown;
-    image?: { format: 'png' | 'jpeg' | 'webp'; width: number; height: number };
-  };
-}
-
-interface Fixture {
-  provider: EmulatedProvider;
-  settings: {
-    prompt: string;
-    width: number;
-    height: number;
-    num_inference_steps: number | null;
-    guidance_scale: number | null;
-    seed: number | null;
-    negative_prompt: string | null;
-    model: string;
-    providerId: string;
-  };
-  exchanges: Exchange[];
-}
-
-const FIXTURES = join(__dirname, 'fixtures', 'providers');
 const HF_TOKEN = 'hf_adapter_test_token';
 const OPENAI_KEY = 'sk-adapter-test-key';
 /**
@@ -87,7 +53,7 @@ const fixtures = new Map<string, Fixture>();
 function fixtureOf(provider: EmulatedProvider): Fixture {
   let fixture = fixtures.get(provider);
   if (!fixture) {
-    fixture = JSON.parse(readFileSync(join(FIXTURES, `${provider}.json`), 'utf8')) as Fixture;
+    fixture = loadFixture(provider);
     fixtures.set(provider, fixture);
   }
   return fixture;

@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { imageSize } from 'image-size';
 import {
   ProviderEmulator,
@@ -7,38 +6,10 @@ import {
   type EmulatedProvider,
   type ProviderStep,
 } from '../../../test/support/provider-emulator';
+import { FIXTURES, loadFixture, type Exchange } from './provider-fixtures';
 
-/** One recorded exchange of a fixture in test/fixtures/providers (see its "placeholders"). */
-interface Exchange {
-  request: {
-    base: 'router' | 'openai' | 'cdn';
-    method: string;
-    path: string;
-    headers: Record<string, string>;
-    body: unknown;
-  };
-  response: {
-    status: number;
-    headers: Record<string, string>;
-    body: unknown;
-    image?: { format: 'png' | 'jpeg' | 'webp'; width: number; height: number };
-  };
-}
-
-interface Fixture {
-  provider: EmulatedProvider;
-  source: string;
-  settings: Record<string, unknown>;
-  exchanges: Exchange[];
-}
-
-const FIXTURES = join(__dirname, 'fixtures', 'providers');
 const TOKEN = 'hf_test_token';
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
-
-function loadFixture(provider: string): Fixture {
-  return JSON.parse(readFileSync(join(FIXTURES, `${provider}.json`), 'utf8')) as Fixture;
-}
 
 /** The fixture's response body with its placeholders turned into values or matchers. */
 function expected(value: unknown, cdnUrl: string): unknown {
