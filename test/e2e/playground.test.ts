@@ -203,12 +203,17 @@ describe('the web playground', () => {
           { provider: 'together', provider_id: 'routed-turbo', status: 'staging' },
         ],
       });
+      envelope.data.items.push({
+        id: 'gpt-image-1',
+        default: false,
+        providers: [{ provider: 'openai', provider_id: 'gpt-image-1', status: 'live' }],
+      });
       await route.fulfill({ response, json: envelope });
     });
     await page.reload();
     await page.locator('summary', { hasText: 'Settings' }).click();
     await optionsOf('Model').waitFor(ROUTED);
-    expect(await optionsOf('Model').texts()).toEqual([`${MODEL} (default)`, ROUTED]);
+    expect(await optionsOf('Model').texts()).toEqual([`${MODEL} (default)`, ROUTED, 'gpt-image-1']);
     expect(await select('Model').inputValue()).toBe(MODEL);
     expect(await optionsOf('Provider').texts()).toEqual(['auto']);
 
@@ -220,6 +225,10 @@ describe('the web playground', () => {
     await select('Model').selectOption(MODEL);
     expect(await optionsOf('Provider').texts()).toEqual(['auto']);
     expect(await select('Provider').inputValue()).toBe('');
+    // An OpenAI model is served only when the request asks for OpenAI: "auto" is not offered.
+    await select('Model').selectOption('gpt-image-1');
+    expect(await optionsOf('Provider').texts()).toEqual(['openai']);
+    expect(await select('Provider').inputValue()).toBe('openai');
 
     await select('Model').selectOption(ROUTED);
     await select('Provider').selectOption('fal-ai');

@@ -47,8 +47,11 @@ export class ModelChoice {
     const model = this.models.find((item) => item.id === this.model.value);
     // `hf-endpoint` or `local` serve every request of a deployment: no request names them.
     const offered = (model?.providers ?? []).filter((entry) => RequestedProvider.safeParse(entry.provider).success);
+    // An OpenAI model is served only when the request asks for OpenAI (unless every request goes
+    // there): "auto" would be refused, so OpenAI is the one choice.
+    const onlyOpenAi = offered.length > 0 && offered.every((entry) => entry.provider === 'openai');
     this.provider.replaceChildren(
-      h('option', { value: '', textContent: 'auto' }),
+      ...(onlyOpenAi ? [] : [h('option', { value: '', textContent: 'auto' })]),
       ...offered.map((entry) =>
         h('option', {
           value: entry.provider,
@@ -60,6 +63,6 @@ export class ModelChoice {
     if (wanted && !listed && keepUnlisted) {
       this.provider.append(h('option', { value: wanted, textContent: `${wanted} (not listed)` }));
     }
-    this.provider.value = listed || keepUnlisted ? wanted : '';
+    this.provider.value = listed || keepUnlisted ? wanted : onlyOpenAi ? 'openai' : '';
   }
 }
