@@ -40,10 +40,10 @@ export function runService<C extends ServiceConfig>(
 
 function stopOnSignal(service: Stoppable, logger: Logger, timeoutMs: number): void {
   let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
+  /** Stops once, within `timeoutMs`, then exits with `code` (or 1 if the stop itself failed). */
+  const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, timeoutMs }, 'shutting down');
     setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown took too long; exiting');
       process.exit(1);
@@ -51,7 +51,7 @@ function stopOnSignal(service: Stoppable, logger: Logger, timeoutMs: number): vo
     service.stop().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        process.exit(code);
       },
       (err: unknown) => {
         logger.error({ err }, 'error while stopping');
@@ -59,6 +59,19 @@ function stopOnSignal(service: Stoppable, logger: Logger, timeoutMs: number): vo
       },
     );
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) logger.info({ signal, timeoutMs }, 'shutting down');
+    stop(0);
+  };
+  // A bug that escaped every handler leaves the process in a state nobody planned for: it is
+  // logged as fatal (through the logger, so it reaches the same place as everything else) and the
+  // service stops as on SIGTERM, handing its work back, but exits with 1 so that it is restarted.
+  const onBug = (kind: string) => (err: unknown) => {
+    logger.fatal({ err }, `${kind}; stopping`);
+    stop(1);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('uncaughtException', onBug('uncaught exception'));
+  process.on('unhandledRejection', onBug('unhandled promise rejection'));
 }
