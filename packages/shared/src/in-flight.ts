@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
+import { redisScript } from './redis-script';
 
 /** Adds a member unless the set already holds `max`; the size it had when it refused, or -1. */
 const RESERVE_SCRIPT = `
@@ -7,9 +8,6 @@ local size = redis.call('SCARD', KEYS[1])
 if size >= tonumber(ARGV[2]) then return size end
 redis.call('SADD', KEYS[1], ARGV[1])
 return -1`;
-
-const RESERVE = 'imagegenReserveInFlight';
-type ReserveCommand = (key: string, member: string, max: number) => Promise<number>;
 
 /**
  * The generations each user has pending or processing, as one Redis set per user. It lets the API
@@ -22,18 +20,18 @@ type ReserveCommand = (key: string, member: string, max: number) => Promise<numb
  * member behind, which `reserve`'s caller finds out and drops when the user reaches the cap.
  */
 export class InFlightGenerations {
+  private readonly reserveScript;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    // Sent by its SHA once Redis has it, rather than the script on every call.
-    redis.defineCommand(RESERVE, { numberOfKeys: 1, lua: RESERVE_SCRIPT });
+    this.reserveScript = redisScript<number>(redis, 'imagegenReserveInFlight', RESERVE_SCRIPT, 1);
   }
 
   /** Adds the generation if the user has fewer than `max`; otherwise how many the set holds. */
   async reserve(userId: ObjectId, generationId: ObjectId, max: number): Promise<number | null> {
-    const reserve = (this.redis as unknown as Record<typeof RESERVE, ReserveCommand>)[RESERVE];
-    const size = await reserve.call(this.redis, this.key(userId), generationId.toHexString(), max);
+    const size = await this.reserveScript(this.key(userId), generationId.toHexString(), max);
     return size === -1 ? null : size;
   }
 

@@ -27,3 +27,4 @@ export * from './providers';
 export * from './provider-settings';
 export * from './provider-mapping';
 export * from './provider-plan';
+export * from './redis-script';

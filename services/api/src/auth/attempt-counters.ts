@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { redisScript } from '@imagegen/shared';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 
 /**
@@ -30,10 +31,6 @@ for _, key in ipairs(KEYS) do
 end
 return 0`;
 
-const TAKE = 'imagegenTakeAttempt';
-const GIVE_BACK = 'imagegenGiveBackAttempt';
-type Command = (numKeys: number, ...args: Array<string | number>) => Promise<number>;
-
 export interface Counter {
   key: string;
   limit: number;
@@ -45,36 +42,34 @@ export interface Counter {
  * all pass a check made before any of them is counted; work that did not happen is given back.
  */
 export class AttemptCounters {
+  private readonly takeScript;
+  private readonly giveBackScript;
+
   constructor(
     private readonly redis: Redis,
     private readonly windowMs: number,
   ) {
-    // Sent by their SHA once Redis has them, rather than the script on every call.
-    redis.defineCommand(TAKE, { lua: TAKE_SCRIPT });
-    redis.defineCommand(GIVE_BACK, { lua: GIVE_BACK_SCRIPT });
+    // Variadic keys: each call passes how many counters it names.
+    this.takeScript = redisScript<number>(redis, 'imagegenTakeAttempt', TAKE_SCRIPT);
+    this.giveBackScript = redisScript<number>(redis, 'imagegenGiveBackAttempt', GIVE_BACK_SCRIPT);
   }
 
   /** Counts one attempt against every counter, or throws `refusal` (a 429) when one is spent. */
   async take(counters: Counter[], refusal: string): Promise<void> {
     const keys = counters.map((c) => c.key);
     const waitMs = await this.counted(() =>
-      this.command(TAKE)(keys.length, ...keys, this.windowMs, ...counters.map((c) => c.limit)),
+      this.takeScript(keys.length, ...keys, this.windowMs, ...counters.map((c) => c.limit)),
     );
     if (waitMs > 0) throw new RateLimitedError(refusal, Math.max(1, Math.ceil(waitMs / 1000)));
   }
 
   async giveBack(...keys: string[]): Promise<void> {
-    await this.counted(() => this.command(GIVE_BACK)(keys.length, ...keys));
+    await this.counted(() => this.giveBackScript(keys.length, ...keys));
   }
 
   /** Starts the counter over. */
   async clear(key: string): Promise<void> {
     await this.counted(() => this.redis.del(key));
-  }
-
-  private command(name: string): Command {
-    const command = (this.redis as unknown as Record<string, Command>)[name]!;
-    return (...args) => command.call(this.redis, ...args);
   }
 
   private async counted<T>(work: () => Promise<T>): Promise<T> {

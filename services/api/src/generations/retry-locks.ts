@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { redisScript } from '@imagegen/shared';
 
 /** Frees the lock only if it is still this retry's (it may have lapsed and been taken by another). */
 const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
-
-const RELEASE = 'imagegenReleaseRetryLock';
-type ReleaseCommand = (key: string, token: string) => Promise<number>;
 
 /** Far longer than a retry takes (a few MongoDB and Redis writes); a lock of a stopped process lapses after it. */
 const LOCK_MS = 10_000;
@@ -19,11 +17,13 @@ const LOCK_MS = 10_000;
  * bound on runs. Redis makes the choice atomic whatever the database.
  */
 export class RetryLocks {
+  private readonly release;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
-    redis.defineCommand(RELEASE, { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    this.release = redisScript<number>(redis, 'imagegenReleaseRetryLock', RELEASE_SCRIPT, 1);
   }
 
   /** The lock's release, or null when another retry of the generation holds it. */
@@ -31,9 +31,8 @@ export class RetryLocks {
     const key = `${this.prefix}:retrying:${generationId}`;
     const token = randomBytes(8).toString('hex');
     if ((await this.redis.set(key, token, 'PX', LOCK_MS, 'NX')) !== 'OK') return null;
-    const release = (this.redis as unknown as Record<typeof RELEASE, ReleaseCommand>)[RELEASE];
     return async () => {
-      await release.call(this.redis, key, token);
+      await this.release(key, token);
     };
   }
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { redisScript } from '@imagegen/shared';
 
 /**
  * Takes a slot unless the user holds `max` live ones; lapsed slots (of an instance that stopped
@@ -23,10 +24,6 @@ for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', until_, ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 0`;
 
-const TAKE = 'imagegenTakeStreamSlot';
-const RENEW = 'imagegenRenewStreamSlots';
-type Command = (key: string, ...args: (string | number)[]) => Promise<number>;
-
 /** How long a slot outlives the instance holding it if that instance dies without giving it back. */
 const LEASE_MS = 60_000;
 
@@ -42,21 +39,23 @@ export class StreamSlots {
   private readonly instance = randomBytes(6).toString('hex');
   private taken = 0;
   private renewal: NodeJS.Timeout | null = null;
+  private readonly takeScript;
+  private readonly renewScript;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly perUser: number,
   ) {
-    redis.defineCommand(TAKE, { numberOfKeys: 1, lua: TAKE_SCRIPT });
-    redis.defineCommand(RENEW, { numberOfKeys: 1, lua: RENEW_SCRIPT });
+    this.takeScript = redisScript<number>(redis, 'imagegenTakeStreamSlot', TAKE_SCRIPT, 1);
+    this.renewScript = redisScript<number>(redis, 'imagegenRenewStreamSlots', RENEW_SCRIPT, 1);
   }
 
   /** A slot for one more stream of the user's, and the function that gives it back; null at the cap. */
   async take(userId: string): Promise<(() => Promise<void>) | null> {
     const key = `${this.prefix}:event-streams:${userId}`;
     const slot = `${this.instance}:${++this.taken}`;
-    if ((await this.command(TAKE)(key, slot, this.perUser, LEASE_MS)) !== 1) return null;
+    if ((await this.takeScript(key, slot, this.perUser, LEASE_MS)) !== 1) return null;
     const slots = this.held.get(key) ?? new Set();
     slots.add(slot);
     this.held.set(key, slots);
@@ -74,12 +73,8 @@ export class StreamSlots {
 
   /** One call per user with open streams; a failure is made up for by the next (a lease is 3 renewals long). */
   private async renew(): Promise<void> {
-    const renew = this.command(RENEW);
-    await Promise.all([...this.held].map(([key, slots]) => renew(key, LEASE_MS, ...slots).catch(() => undefined)));
-  }
-
-  private command(name: string): Command {
-    const command = (this.redis as unknown as Record<string, Command>)[name]!;
-    return (...args) => command.apply(this.redis, args);
+    await Promise.all(
+      [...this.held].map(([key, slots]) => this.renewScript(key, LEASE_MS, ...slots).catch(() => undefined)),
+    );
   }
 }
