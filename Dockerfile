@@ -5,8 +5,8 @@
 #
 # Stages: `build` installs the whole workspace from the lockfile, compiles it with `tsc -b`, and
 # uses `pnpm deploy` to write each service with only its production dependencies (the workspace
-# package @imagegen/shared copied in, not linked) to /out/<service>. The runtime stages copy just
-# package.json, dist and node_modules from there.
+# packages @imagegen/shared and @imagegen/core copied in, not linked) to /out/<service>. The
+# runtime stages copy just package.json, dist and node_modules from there.
 
 ARG NODE_IMAGE=node:24-slim
 

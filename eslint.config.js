@@ -21,6 +21,26 @@ module.exports = tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
+    // The contract is loaded by the playground in a browser and by every install of the client:
+    // nothing in it may reach for Node or for a server's drivers. (Its tsconfig also leaves out
+    // Node's types, so that a `process` or `Buffer` fails to compile.)
+    files: ['packages/shared/src/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex:
+                '^(node:|(mongodb|ioredis|bullmq|pino|pino-pretty|undici|express|@imagegen/(core|devstack|telemetry))(/|$))',
+              message: 'packages/shared is the contract alone: server code belongs in packages/core.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The browser example runs as is in a page, with no build step.
     files: ['examples/browser/**'],
     languageOptions: {

@@ -8,13 +8,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.ts$': tsJest },
-  moduleNameMapper: {
-    '^@imagegen/shared$': '<rootDir>/packages/shared/src/index.ts',
-    '^@imagegen/shared/contract$': '<rootDir>/packages/shared/src/contract.ts',
-    '^@imagegen/client$': '<rootDir>/packages/client/src/index.ts',
-    '^@imagegen/telemetry$': '<rootDir>/packages/telemetry/src/index.ts',
-    '^@imagegen/devstack$': '<rootDir>/packages/devstack/src/index.ts',
-  },
+  // Workspace packages resolve to their TypeScript sources (package.json `exports`), so no package
+  // is built before a test runs; the built services that e2e tests spawn use the compiled ones.
+  testEnvironmentOptions: { customExportConditions: ['node', 'node-addons', '@imagegen/source'] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,

@@ -1,5 +1,5 @@
 import type { Stack } from '@imagegen/devstack';
-import { connectMongo } from '@imagegen/shared';
+import { connectMongo } from '@imagegen/core';
 import { completedGeneration, httpLoad, type HttpFigures } from './measure';
 import { baseline, run } from './processes';
 import { CONNECTIONS, ROUNDS, SECONDS, mean, place, ratio, settle, signIn, startOurApi } from './setup';

@@ -1,5 +1,6 @@
 import type { Stack } from '@imagegen/devstack';
-import { connectMongo, GenerationEvents, type Generation } from '@imagegen/shared';
+import type { Generation } from '@imagegen/shared';
+import { connectMongo, GenerationEvents } from '@imagegen/core';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import type { HfStub } from './hf-stub';

@@ -2,15 +2,8 @@ import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Binary, ObjectId, type Db } from 'mongodb';
-import {
-  COLLECTIONS,
-  JOBS,
-  QUEUES,
-  generationJobOptions,
-  newGeneration,
-  type GenerationDocument,
-  type ImageDocument,
-} from '@imagegen/shared';
+import { JOBS, QUEUES, generationJobOptions } from '@imagegen/shared';
+import { COLLECTIONS, newGeneration, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import { DEFAULT_SETTINGS } from './baselines/settings';
 
 export interface HttpFigures {

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, QUEUES, connectMongo, type Mongo } from '@imagegen/shared';
+import { QUEUES } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import { ApiClient } from '../support/api-client';
 import { HfEmulator, hf } from '../support/hf-emulator';
 import { isolation, type Isolation } from '../support/isolation';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { startRedisServer, type ProvidedService } from '@imagegen/devstack';
-import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import { ApiClient } from '../support/api-client';
 import { HfEmulator, hf } from '../support/hf-emulator';
 import { isolation, type Isolation } from '../support/isolation';

@@ -3,15 +3,8 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import {
-  COLLECTIONS,
-  GenerationEvents,
-  QUEUES,
-  connectMongo,
-  type ApiSuccess,
-  type Generation,
-  type GenerationStatus,
-} from '@imagegen/shared';
+import { QUEUES, type ApiSuccess, type Generation, type GenerationStatus } from '@imagegen/shared';
+import { COLLECTIONS, GenerationEvents, connectMongo } from '@imagegen/core';
 import { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { exitOf, spawnApi, spawnWorker, type Exit, type SpawnedService } from '../support/services';

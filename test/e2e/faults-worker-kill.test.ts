@@ -1,5 +1,5 @@
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import type { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';

@@ -1,17 +1,15 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
-  COLLECTIONS,
   QUEUES,
   generationJobId,
-  connectMongo,
   type ApiFailure,
   type ApiSuccess,
   type Generation,
   type GenerationStatus,
   type GenerationSummary,
-  type Mongo,
 } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import { ApiClient, cancel, dataOf, retry } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { HfTap, eventually, stateAfterActive } from '../support/lifecycle';

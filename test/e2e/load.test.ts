@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import type { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';

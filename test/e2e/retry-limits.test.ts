@@ -1,13 +1,7 @@
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  MAX_RUNS,
-  connectMongo,
-  type Generation,
-  type GenerationEvent,
-  type Mongo,
-} from '@imagegen/shared';
+import { MAX_RUNS, type Generation, type GenerationEvent } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
 import { ApiClient, cancel, dataOf, retry, type GenerationAnswer } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { withDatabase } from '@imagegen/devstack';
 // Through the shared package, whose own dependencies provide ioredis and mongodb (the root has neither).
-import { connectMongo, createRedis } from '@imagegen/shared';
+import { connectMongo, createRedis } from '@imagegen/core';
 
 export interface Isolation {
   /** MongoDB URI naming this test file's own database. */

@@ -1,17 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Queue } from 'bullmq';
 import { ObjectId, type Binary } from 'mongodb';
+import { JOBS, QUEUES, generationJobOptions } from '@imagegen/shared';
 import {
   COLLECTIONS,
-  JOBS,
-  QUEUES,
   connectMongo,
   createRedis,
-  generationJobOptions,
   newGeneration,
   type GenerationDocument,
   type ImageDocument,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import { DEFAULT_SETTINGS } from './settings';
 
 /**

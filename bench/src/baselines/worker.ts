@@ -2,15 +2,8 @@ import { createServer } from 'node:http';
 import { Worker } from 'bullmq';
 import { Binary, ObjectId } from 'mongodb';
 import { request } from 'undici';
-import {
-  COLLECTIONS,
-  GenerationJobData,
-  QUEUES,
-  connectMongo,
-  createRedis,
-  type GenerationDocument,
-  type ImageDocument,
-} from '@imagegen/shared';
+import { GenerationJobData, QUEUES } from '@imagegen/shared';
+import { COLLECTIONS, connectMongo, createRedis, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 
 /**
  * The floor under the worker: a bare BullMQ worker doing only the Hugging Face call and the

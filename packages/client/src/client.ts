@@ -16,7 +16,7 @@ import {
   type WebhookDeliveries,
   type WebhookRedelivery,
   type WebhookSecretView,
-} from '@imagegen/shared/contract';
+} from '@imagegen/shared';
 import type { z } from 'zod';
 import { ConnectionError, GenerationError, ServerError, StreamUnavailableError, ValidationError } from './errors';
 import { readEvents } from './sse';

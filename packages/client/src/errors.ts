@@ -1,4 +1,4 @@
-import type { FieldError, Generation, GenerationSummary } from '@imagegen/shared/contract';
+import type { FieldError, Generation, GenerationSummary } from '@imagegen/shared';
 
 /** Every error this client throws, so that callers can tell ours from their own. */
 export class ImagegenError extends Error {

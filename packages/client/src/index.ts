@@ -3,4 +3,4 @@ export * from './errors';
 export { describeEvent } from './progress';
 export { readEvents, type ServerSentEvent } from './sse';
 export type { RequestOptions, TransportOptions } from './transport';
-export type * from '@imagegen/shared/contract';
+export type * from '@imagegen/shared';

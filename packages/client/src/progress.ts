@@ -1,4 +1,4 @@
-import type { GenerationEvent } from '@imagegen/shared/contract';
+import type { GenerationEvent } from '@imagegen/shared';
 
 /** Words for each event of a generation's stream, as a progress line shows them. */
 export function describeEvent(event: GenerationEvent): string {

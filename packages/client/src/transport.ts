@@ -1,4 +1,4 @@
-import type { ApiFailure, FieldError } from '@imagegen/shared/contract';
+import type { ApiFailure, FieldError } from '@imagegen/shared';
 import { apiError, ConnectionError, type ApiError } from './errors';
 import { sleep } from './sleep';
 

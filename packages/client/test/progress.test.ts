@@ -1,5 +1,5 @@
 import { describeEvent } from '@imagegen/client';
-import type { GenerationSummary } from '@imagegen/shared/contract';
+import type { GenerationSummary } from '@imagegen/shared';
 
 /** Only the fields describeEvent reads matter; the rest of a summary is beside the point here. */
 const summary = (fields: Partial<GenerationSummary> & Record<string, unknown>) => fields as GenerationSummary;

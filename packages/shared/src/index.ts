@@ -1,30 +1,19 @@
+/**
+ * The contract between the API, the worker, the client and the playground: zod schemas of
+ * requests, records, events, jobs and settings, with no server code, so that a browser bundle can
+ * load it.
+ */
 export * from './auth';
-export * from './db';
 export * from './durations';
 export * from './envelope';
 export * from './env';
 export * from './generation';
-export * from './generation-view';
-export * from './generation-events';
+export * from './generation-event';
 export * from './health';
-export * from './generation-lifecycle';
-export * from './generation-canceller';
 export * from './queues';
-export * from './run-times';
 export * from './styles';
 export * from './webhook-request';
-export * from './webhook-target';
 export * from './webhooks';
-export * from './webhook-notifier';
-export * from './connections';
-export * from './logger';
-export * from './lifecycle';
-export * from './outage';
-export * from './generation-scheduling';
 export * from './text';
-export * from './in-flight';
 export * from './providers';
 export * from './provider-settings';
-export * from './provider-mapping';
-export * from './provider-plan';
-export * from './redis-script';

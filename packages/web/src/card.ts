@@ -6,7 +6,7 @@ import {
   type GenerationSummary,
   type ImagegenClient,
 } from '@imagegen/client';
-import { isTerminal } from '@imagegen/shared/contract';
+import { isTerminal } from '@imagegen/shared';
 import { h } from './dom';
 import type { ImageCache } from './images';
 

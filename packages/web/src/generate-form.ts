@@ -1,5 +1,5 @@
 import type { CreateGenerationInput, FieldError, GenerationSettings, ModelList } from '@imagegen/client';
-import { STYLE_NAMES } from '@imagegen/shared/contract';
+import { STYLE_NAMES } from '@imagegen/shared';
 import { byId, h } from './dom';
 import { ModelChoice } from './model-choice';
 

@@ -1,5 +1,5 @@
 import type { ModelInfo, ModelList } from '@imagegen/client';
-import { RequestedProvider } from '@imagegen/shared/contract';
+import { RequestedProvider } from '@imagegen/shared';
 import { h } from './dom';
 
 /**

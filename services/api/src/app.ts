@@ -3,7 +3,7 @@ import express from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
-import type { Logger } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 import { authRoutes } from './auth/auth.routes';
 import type { Authenticator } from './auth/authenticator';
 import type { AuthService } from './auth/auth.service';

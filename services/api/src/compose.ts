@@ -1,20 +1,17 @@
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
+import { QUEUES, type DeadlineJobData, type GenerationJobData, type WebhookJobData } from '@imagegen/shared';
 import {
   GenerationCanceller,
   GenerationEvents,
   GenerationLifecycle,
   InFlightGenerations,
   ProviderMappings,
-  QUEUES,
   RunTimes,
   WebhookNotifier,
   redisMappingCache,
-  type DeadlineJobData,
-  type GenerationJobData,
   type Logger,
-  type WebhookJobData,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import { buildAdmin } from './admin/admin';
 import type { AppDeps } from './app';
 import { AuthService } from './auth/auth.service';

@@ -3,7 +3,7 @@
 import { startTracing } from '@imagegen/telemetry';
 const tracing = startTracing('imagegen-api');
 
-import { runService } from '@imagegen/shared';
+import { runService } from '@imagegen/core';
 import { loadApiConfig } from './config';
 import { startApi } from './server';
 

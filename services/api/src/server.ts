@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
-import { connectMongo, createRedis, redisReady, type Logger } from '@imagegen/shared';
+import { connectMongo, createRedis, redisReady, type Logger } from '@imagegen/core';
 import { ensureAdmin } from './admin/admin-bootstrap';
 import { createApp } from './app';
 import { compose } from './compose';

@@ -1,16 +1,10 @@
 import jwt from 'jsonwebtoken';
 import { MongoClient, ObjectId } from 'mongodb';
 import pino from 'pino';
-import {
-  COLLECTIONS,
-  type ApiSuccess,
-  type AuthResult,
-  type UserDocument,
-  type WebhookSecretView,
-} from '@imagegen/shared';
+import { type ApiSuccess, type AuthResult, type WebhookSecretView, ConfigError } from '@imagegen/shared';
+import { COLLECTIONS, type UserDocument } from '@imagegen/core';
 import type { ApiClient } from '../../../test/support/api-client';
 import { isolation, type Isolation } from '../../../test/support/isolation';
-import { ConfigError } from '@imagegen/shared';
 import { configErrorOf } from './config-error';
 import { ensureAdmin } from '../src/admin/admin-bootstrap';
 import { UserRepository } from '../src/users/user.repository';

@@ -2,16 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  QUEUES,
-  type ApiFailure,
-  type ApiSuccess,
-  type AuthResult,
-  type GenerationDocument,
-  type PublicUser,
-  type UserDocument,
-} from '@imagegen/shared';
+import { QUEUES, type ApiFailure, type ApiSuccess, type AuthResult, type PublicUser } from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument, type UserDocument } from '@imagegen/core';
 import { jsonRequest, type ApiClient } from '../../../test/support/api-client';
 import type { Harness } from './api-harness';
 

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
-import { COLLECTIONS, QUEUES, createLogger } from '@imagegen/shared';
+import { QUEUES } from '@imagegen/shared';
+import { COLLECTIONS, createLogger } from '@imagegen/core';
 import { ApiClient } from '../../../test/support/api-client';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { loadApiConfig } from '../src/config';

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPairSync } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, type ApiSuccess, type Generation } from '@imagegen/shared';
+import type { ApiSuccess, Generation } from '@imagegen/shared';
+import { COLLECTIONS } from '@imagegen/core';
 import { JWT_SECRET, startHarness, type Harness } from './api-harness';
 import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, signIn } from './admin-support';
 import {

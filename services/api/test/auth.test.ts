@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, type ApiFailure, type ApiSuccess, type AuthResult, type UserDocument } from '@imagegen/shared';
+import type { ApiFailure, ApiSuccess, AuthResult } from '@imagegen/shared';
+import { COLLECTIONS, type UserDocument } from '@imagegen/core';
 import { ApiClient, type Reply } from '../../../test/support/api-client';
 import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
 import { configErrorOf } from './config-error';

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import { COLLECTIONS, MAX_RUNS, generationJobId, type ApiFailure } from '@imagegen/shared';
+import { MAX_RUNS, generationJobId, type ApiFailure } from '@imagegen/shared';
+import { COLLECTIONS } from '@imagegen/core';
 import { ADMIN_EMAIL, ADMIN_ENV, ADMIN_PASSWORD, send, signIn } from './admin-support';
 import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';
 import { configErrorOf } from './config-error';

@@ -1,13 +1,7 @@
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import {
-  DEFAULT_HF_MODEL,
-  InFlightGenerations,
-  type ApiFailure,
-  type ApiSuccess,
-  type FieldError,
-  type Generation,
-} from '@imagegen/shared';
+import { DEFAULT_HF_MODEL, type ApiFailure, type ApiSuccess, type FieldError, type Generation } from '@imagegen/shared';
+import { InFlightGenerations } from '@imagegen/core';
 import { ApiClient } from '../../../test/support/api-client';
 import { ProviderEmulator } from '../../../test/support/provider-emulator';
 import { startHarness, startTestApi, subjectOf, type Harness } from './api-harness';

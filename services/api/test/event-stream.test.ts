@@ -3,16 +3,8 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  GenerationEvents,
-  QUEUES,
-  toSummary,
-  type ApiSuccess,
-  type Generation,
-  type GenerationDocument,
-  type GenerationEvent,
-} from '@imagegen/shared';
+import { QUEUES, type ApiSuccess, type Generation, type GenerationEvent } from '@imagegen/shared';
+import { COLLECTIONS, GenerationEvents, toSummary, type GenerationDocument } from '@imagegen/core';
 import type { ApiClient } from '../../../test/support/api-client';
 import { eventually } from '../../../test/support/lifecycle';
 import { SseClients, type SseClient } from '../../../test/support/sse';

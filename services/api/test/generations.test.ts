@@ -1,16 +1,14 @@
 import { Binary, ObjectId } from 'mongodb';
 import {
-  COLLECTIONS,
   DEFAULT_HF_MODEL,
   JOBS,
   type ApiFailure,
   type ApiSuccess,
   type Generation,
-  type GenerationDocument,
   type GenerationPage,
-  type ImageDocument,
   type ImageMeta,
 } from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import type { ApiClient } from '../../../test/support/api-client';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { startHarness, type Harness } from './api-harness';

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { freePort, waitFor } from '@imagegen/devstack';
-import { COLLECTIONS } from '@imagegen/shared';
+import { COLLECTIONS } from '@imagegen/core';
 import { ApiClient } from '../../../test/support/api-client';
 import { startHarness, startTestApi, type Harness } from './api-harness';
 

@@ -1,14 +1,6 @@
 import { Binary, ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  type ApiSuccess,
-  type Generation,
-  type GenerationDocument,
-  type GenerationPage,
-  type GenerationStatus,
-  type ImageDocument,
-  type ImageMeta,
-} from '@imagegen/shared';
+import type { ApiSuccess, Generation, GenerationPage, GenerationStatus, ImageMeta } from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import type { ApiClient } from '../../../test/support/api-client';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { startHarness, type Harness } from './api-harness';

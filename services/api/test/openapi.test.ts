@@ -1,19 +1,15 @@
 import { Binary, ObjectId } from 'mongodb';
 import { Redis } from 'ioredis';
-import {
-  COLLECTIONS,
-  GenerationEvents,
-  toSummary,
-  type ApiFailure,
-  type ApiSuccess,
-  type AuthResult,
-  type Generation,
-  type GenerationDocument,
-  type ImageDocument,
-  type ImageMeta,
-  type ModelList,
-  type StreamToken,
+import type {
+  ApiFailure,
+  ApiSuccess,
+  AuthResult,
+  Generation,
+  ImageMeta,
+  ModelList,
+  StreamToken,
 } from '@imagegen/shared';
+import { COLLECTIONS, GenerationEvents, toSummary, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import { jsonRequest } from '../../../test/support/api-client';
 import { launchBrowser } from '../../../test/support/browser';
 import { makeImage } from '../../../test/support/hf-emulator';

@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { QUEUES, connectMongo, createRedis } from '@imagegen/shared';
+import { QUEUES } from '@imagegen/shared';
+import { connectMongo, createRedis } from '@imagegen/core';
 import type { Isolation } from '../../../test/support/isolation';
 import { createApp } from '../src/app';
 import { createTokenService } from '../src/auth/token.service';

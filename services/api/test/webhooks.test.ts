@@ -2,7 +2,6 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import {
-  COLLECTIONS,
   JOBS,
   QUEUES,
   WebhookAttemptView,
@@ -13,11 +12,14 @@ import {
   type ApiFailure,
   type ApiSuccess,
   type Generation,
+} from '@imagegen/shared';
+import {
+  COLLECTIONS,
   type GenerationDocument,
   type UserDocument,
   type WebhookAttemptDocument,
   type WebhookMessageDocument,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import type { ApiClient, Reply } from '../../../test/support/api-client';
 import { startHarness, type Harness } from './api-harness';
 

@@ -1,14 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import {
-  GenerationJobData,
-  isMongoOutage,
-  isTerminal,
-  styledPrompt,
-  type GenerationLifecycle,
-  type Logger,
-  type RunTimes,
-} from '@imagegen/shared';
+import { GenerationJobData, isTerminal, styledPrompt } from '@imagegen/shared';
+import { isMongoOutage, type GenerationLifecycle, type Logger, type RunTimes } from '@imagegen/core';
 import type { GenerationRepository } from './generations/generation.repository';
 import { retryWhileOutage } from './generations/outage-retry';
 import { HfFailure } from './hf/hf-answer';

@@ -3,7 +3,7 @@
 import { startTracing } from '@imagegen/telemetry';
 const tracing = startTracing('imagegen-worker');
 
-import { runService } from '@imagegen/shared';
+import { runService } from '@imagegen/core';
 import { loadWorkerConfig } from './config';
 import { startWorker } from './worker';
 

@@ -1,4 +1,5 @@
-import { DEFAULT_HF_MODEL, RequestedProvider, memoryMappingCache, parseEnv } from '@imagegen/shared';
+import { DEFAULT_HF_MODEL, RequestedProvider, parseEnv } from '@imagegen/shared';
+import { memoryMappingCache } from '@imagegen/core';
 import { z } from 'zod';
 import { loadWorkerConfig } from './config';
 import { imageSourceFor } from './images/image-sources';
@@ -19,7 +20,7 @@ const say = (line: string) => process.stdout.write(`smoke:hf: ${line}\n`);
 
 async function main(): Promise<number> {
   const config = loadWorkerConfig();
-  const smoke = parseEnv(Smoke);
+  const smoke = parseEnv(Smoke, process.env);
   if (config.backend === 'local') {
     console.error(
       'smoke:hf: set HF_TOKEN (a token with "Make calls to Inference Providers"), or OPENAI_API_KEY with HF_PROVIDER=openai',

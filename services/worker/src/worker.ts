@@ -3,23 +3,19 @@ import type { AddressInfo } from 'node:net';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
+import { GenerationJobData, JOBS, QUEUES, cancelChannel, type WebhookJobData } from '@imagegen/shared';
 import {
   GenerationCanceller,
   GenerationEvents,
-  GenerationJobData,
   GenerationLifecycle,
   InFlightGenerations,
-  JOBS,
   RunTimes,
-  QUEUES,
   WebhookNotifier,
-  cancelChannel,
   connectMongo,
   createRedis,
   redisMappingCache,
   type Logger,
-  type WebhookJobData,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from './config';
 import { INTERNAL_ERROR, failedForGood } from './final-failure';

@@ -1,4 +1,5 @@
-import { ProviderMappings, memoryMappingCache, type GenerationSettings } from '@imagegen/shared';
+import type { GenerationSettings } from '@imagegen/shared';
+import { ProviderMappings, memoryMappingCache } from '@imagegen/core';
 import { ProviderEmulator, providerAnswers } from '../../../test/support/provider-emulator';
 import { HfFailure } from '../src/hf/hf-answer';
 import type { RetryNotice } from '../src/images/image-source';

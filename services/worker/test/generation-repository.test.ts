@@ -1,5 +1,5 @@
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, newGeneration, type GenerationDocument } from '@imagegen/shared';
+import { COLLECTIONS, newGeneration, type GenerationDocument } from '@imagegen/core';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';

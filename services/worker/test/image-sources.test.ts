@@ -1,4 +1,4 @@
-import { memoryMappingCache } from '@imagegen/shared';
+import { memoryMappingCache } from '@imagegen/core';
 import { ProviderEmulator } from '../../../test/support/provider-emulator';
 import { loadWorkerConfig } from '../src/config';
 import type { ImageSource } from '../src/images/image-source';

@@ -1,10 +1,5 @@
-import {
-  ProviderMappings,
-  memoryMappingCache,
-  type GenerationSettings,
-  type HfProvider,
-  type OpenAiModel,
-} from '@imagegen/shared';
+import type { GenerationSettings, HfProvider, OpenAiModel } from '@imagegen/shared';
+import { ProviderMappings, memoryMappingCache } from '@imagegen/core';
 import {
   ProviderEmulator,
   providerAnswers,

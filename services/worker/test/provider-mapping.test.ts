@@ -5,7 +5,7 @@ import {
   planProviders,
   readMapping,
   redisMappingCache,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import type { Redis } from 'ioredis';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { ProviderEmulator } from '../../../test/support/provider-emulator';

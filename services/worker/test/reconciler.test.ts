@@ -1,22 +1,18 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { JOBS, QUEUES, generationJobId, generationJobOptions, type GenerationStatus } from '@imagegen/shared';
 import {
   COLLECTIONS,
   GenerationCanceller,
   GenerationEvents,
   GenerationLifecycle,
   InFlightGenerations,
-  JOBS,
-  QUEUES,
   WebhookNotifier,
   createLogger,
-  generationJobId,
-  generationJobOptions,
   newGeneration,
   type GenerationDocument,
-  type GenerationStatus,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { INTERNAL_ERROR } from '../src/final-failure';
 import { GenerationRepository } from '../src/generations/generation.repository';

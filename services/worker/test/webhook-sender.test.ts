@@ -8,7 +8,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Agent } from 'undici';
-import type { ResolvedAddress, TargetPolicy } from '@imagegen/shared';
+import type { ResolvedAddress, TargetPolicy } from '@imagegen/core';
 import { safeAgent } from '../src/webhooks/safe-agent';
 import { WebhookSender, type OutgoingWebhook } from '../src/webhooks/webhook-sender';
 

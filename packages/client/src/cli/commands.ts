@@ -6,7 +6,7 @@ import {
   type Generation,
   type GenerationEvent,
   type ModelList,
-} from '@imagegen/shared/contract';
+} from '@imagegen/shared';
 import { imageOf, ImagegenClient, type CreateGenerationInput } from '../client';
 import { describeEvent } from '../progress';
 import { configPath, forgetLogin, readLogin, saveLogin } from './config-file';

@@ -6,7 +6,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../errors';
-import { RequestedProvider, STYLE_NAMES } from '@imagegen/shared/contract';
+import { RequestedProvider, STYLE_NAMES } from '@imagegen/shared';
 import * as commands from './commands';
 import type { CliIo } from './io';
 

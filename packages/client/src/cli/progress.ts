@@ -1,4 +1,4 @@
-import type { GenerationEvent } from '@imagegen/shared/contract';
+import type { GenerationEvent } from '@imagegen/shared';
 import { describeEvent } from '../progress';
 
 /** Where progress goes: a terminal gets one line redrawn in place, anything else a line per change. */

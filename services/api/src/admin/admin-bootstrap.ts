@@ -1,4 +1,5 @@
-import { ConfigError, type Logger } from '@imagegen/shared';
+import { ConfigError } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 import { hashPassword, verifyPassword } from '../auth/password';
 import type { UserRepository } from '../users/user.repository';
 

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { parse as parseCookies } from 'cookie';
-import type { UserDocument } from '@imagegen/shared';
+import type { UserDocument } from '@imagegen/core';
 import type { TokenService, VerifiedClaims } from '../auth/token.service';
 import type { SessionRevocations } from './session-revocations';
 

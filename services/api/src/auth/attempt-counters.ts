@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { redisScript } from '@imagegen/shared';
+import { redisScript } from '@imagegen/core';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 
 /**

@@ -1,4 +1,5 @@
-import type { AuthResult, LoginRequest, PublicUser, RegisterRequest, UserDocument } from '@imagegen/shared';
+import type { AuthResult, LoginRequest, PublicUser, RegisterRequest } from '@imagegen/shared';
+import type { UserDocument } from '@imagegen/core';
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors';
 import type { UserRepository } from '../users/user.repository';
 import type { HashQueue } from './hash-queue';

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { ObjectId } from 'mongodb';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { isTerminal, type InFlightGenerations } from '@imagegen/shared';
+import { isTerminal } from '@imagegen/shared';
+import type { InFlightGenerations } from '@imagegen/core';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 import type { GenerationRepository } from './generation.repository';
 

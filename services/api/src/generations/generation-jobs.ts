@@ -1,10 +1,5 @@
-import {
-  generationJobId,
-  scheduleRun,
-  type DeadlineJobData,
-  type GenerationDocument,
-  type GenerationJobData,
-} from '@imagegen/shared';
+import { generationJobId, type DeadlineJobData, type GenerationJobData } from '@imagegen/shared';
+import { scheduleRun, type GenerationDocument } from '@imagegen/core';
 import type { JobQueue } from '../infra/job-queue';
 
 /** The jobs a pending generation needs: its run, and its deadline if it has one. */

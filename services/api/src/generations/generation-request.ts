@@ -1,15 +1,13 @@
 import { ObjectId } from 'mongodb';
+import { DEFAULT_WEBHOOK_EVENTS, type CreateGenerationRequest, type GenerationSettings } from '@imagegen/shared';
 import {
-  DEFAULT_WEBHOOK_EVENTS,
   WebhookTargetError,
   newGeneration,
   resolveTarget,
-  type CreateGenerationRequest,
   type GenerationDocument,
-  type GenerationSettings,
   type GenerationWebhook,
   type TargetPolicy,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import { ServiceUnavailableError, ValidationError } from '../errors';
 import type { ModelCatalog } from '../models/model-catalog';
 import type { WebhookSecretService } from '../webhooks/webhook-secret.service';

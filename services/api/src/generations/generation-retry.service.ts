@@ -1,4 +1,5 @@
-import { MAX_RUNS, type GenerationDocument, type GenerationLifecycle } from '@imagegen/shared';
+import { MAX_RUNS } from '@imagegen/shared';
+import type { GenerationDocument, GenerationLifecycle } from '@imagegen/core';
 import { ConflictError } from '../errors';
 import type { CreateLimits } from './create-limits';
 import type { GenerationJobs } from './generation-jobs';

@@ -1,11 +1,6 @@
 import type { Response } from 'express';
-import {
-  isTerminal,
-  type GenerationDocument,
-  type GenerationEvent,
-  type GenerationEvents,
-  type StoredEvent,
-} from '@imagegen/shared';
+import { isTerminal, type GenerationEvent } from '@imagegen/shared';
+import type { GenerationDocument, GenerationEvents, StoredEvent } from '@imagegen/core';
 import { RateLimitedError } from '../errors';
 import type { EventHub } from '../infra/event-hub';
 import type { QueuePlaceBoard } from '../infra/queue-place-board';

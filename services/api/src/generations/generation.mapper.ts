@@ -1,14 +1,12 @@
 import {
-  toSummary,
   type Generation,
-  type GenerationDocument,
   type GenerationPage,
   type GenerationSummary,
-  type ImageDocument,
   NOT_QUEUED,
   type QueuePlace,
   type StreamedGeneration,
 } from '@imagegen/shared';
+import { toSummary, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 
 /** Records as clients see them, with their URLs under PUBLIC_BASE_URL. */
 export class GenerationViews {

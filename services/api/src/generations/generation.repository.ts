@@ -1,5 +1,6 @@
 import type { Db, Filter, ObjectId } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type GenerationStatus } from '@imagegen/shared';
+import type { GenerationStatus } from '@imagegen/shared';
+import { COLLECTIONS, type GenerationDocument } from '@imagegen/core';
 
 export interface PageRequest {
   limit: number;

@@ -5,14 +5,16 @@ import {
   isTerminal,
   type CreateGenerationRequest,
   type Generation,
-  type GenerationCanceller,
-  type GenerationDocument,
-  type GenerationLifecycle,
   type GenerationPage,
-  type IdempotencyKeyDocument,
-  type ImageDocument,
   type ListGenerationsQuery,
 } from '@imagegen/shared';
+import type {
+  GenerationCanceller,
+  GenerationDocument,
+  GenerationLifecycle,
+  IdempotencyKeyDocument,
+  ImageDocument,
+} from '@imagegen/core';
 import { AppError, ConflictError, NotFoundError } from '../errors';
 import type { QueueStandings } from '../infra/queue-standing';
 import type { CreateLimits } from './create-limits';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, isDuplicateKey, type IdempotencyKeyDocument } from '@imagegen/shared';
+import { COLLECTIONS, isDuplicateKey, type IdempotencyKeyDocument } from '@imagegen/core';
 
 /** How long a key holds its generation. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;

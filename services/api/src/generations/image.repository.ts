@@ -1,5 +1,5 @@
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, type ImageDocument } from '@imagegen/shared';
+import { COLLECTIONS, type ImageDocument } from '@imagegen/core';
 
 export class ImageRepository {
   private readonly images;

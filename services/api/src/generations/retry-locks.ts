@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { redisScript } from '@imagegen/shared';
+import { redisScript } from '@imagegen/core';
 
 /** Frees the lock only if it is still this retry's (it may have lapsed and been taken by another). */
 const RELEASE_SCRIPT = `

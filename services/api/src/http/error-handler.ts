@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { isDependencyOutage, type ApiFailure, type Logger } from '@imagegen/shared';
+import type { ApiFailure } from '@imagegen/shared';
+import { isDependencyOutage, type Logger } from '@imagegen/core';
 import { AppError, NotFoundError, RateLimitedError } from '../errors';
 
 /** Errors body-parser raises carry a `type`; these are the client's fault. */

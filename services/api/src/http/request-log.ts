@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pinoHttp } from 'pino-http';
-import type { Logger } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 
 /** An `X-Request-Id` from a proxy or client is kept if it is plain enough to log and echo safely. */
 const ACCEPTED_ID = /^[\w.:@/+=-]{1,128}$/;

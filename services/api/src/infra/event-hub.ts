@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Logger } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 
 type Listener = () => void;
 

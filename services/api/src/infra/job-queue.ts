@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 import { queueTelemetry } from '@imagegen/telemetry';
 import { ServiceUnavailableError } from '../errors';
 

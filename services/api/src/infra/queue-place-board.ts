@@ -1,4 +1,5 @@
-import type { GenerationDocument, QueuePlace } from '@imagegen/shared';
+import type { QueuePlace } from '@imagegen/shared';
+import type { GenerationDocument } from '@imagegen/core';
 import type { QueueStandings } from './queue-standing';
 
 type Listener = (place: QueuePlace) => void;

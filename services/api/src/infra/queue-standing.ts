@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { generationJobId, NOT_QUEUED, RunTimes, type GenerationDocument, type QueuePlace } from '@imagegen/shared';
+import { generationJobId, NOT_QUEUED, type QueuePlace } from '@imagegen/shared';
+import { RunTimes, type GenerationDocument } from '@imagegen/core';
 
 /** A job a worker has just taken, before its record says `processing`: next, and starting now. */
 const STARTING: QueuePlace = { queue_position: 1, estimated_start_seconds: 0 };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { redisScript } from '@imagegen/shared';
+import { redisScript } from '@imagegen/core';
 
 /**
  * Takes a slot unless the user holds `max` live ones; lapsed slots (of an instance that stopped

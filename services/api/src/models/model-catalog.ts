@@ -1,19 +1,16 @@
 import {
-  MappingUnavailable,
   OPENAI_MODELS,
-  planProviders,
   type Backend,
   type CreateGenerationRequest,
   type HfProvider,
-  type MappedProvider,
   type ModelInfo,
   type ModelList,
   type ModelProvider,
   type OpenAiModel,
-  type ProviderMappings,
   type ProviderPreference,
   type RequestedProvider,
 } from '@imagegen/shared';
+import { MappingUnavailable, planProviders, type MappedProvider, type ProviderMappings } from '@imagegen/core';
 import { ServiceUnavailableError, UnprocessableError } from '../errors';
 
 export interface CatalogPolicy {

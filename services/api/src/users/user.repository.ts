@@ -1,5 +1,6 @@
 import { ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, isDuplicateKey, type UserDocument, type UserRole } from '@imagegen/shared';
+import type { UserRole } from '@imagegen/shared';
+import { COLLECTIONS, isDuplicateKey, type UserDocument } from '@imagegen/core';
 import { freshWebhookSecret } from '../webhooks/webhook-secret';
 
 export interface NewUser {

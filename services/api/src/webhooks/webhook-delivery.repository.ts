@@ -1,5 +1,5 @@
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, type WebhookAttemptDocument, type WebhookMessageDocument } from '@imagegen/shared';
+import { COLLECTIONS, type WebhookAttemptDocument, type WebhookMessageDocument } from '@imagegen/core';
 
 /** The most attempts one listing shows; redeliveries can make a message's log grow without end. */
 export const ATTEMPTS_SHOWN = 100;

@@ -1,5 +1,5 @@
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, type UserDocument, type WebhookSecretDocument } from '@imagegen/shared';
+import { COLLECTIONS, type UserDocument, type WebhookSecretDocument } from '@imagegen/core';
 
 /** Users' webhook signing secrets, kept on the user document. */
 export class WebhookSecretRepository {

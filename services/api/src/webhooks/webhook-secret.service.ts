@@ -1,5 +1,6 @@
 import { ObjectId } from 'mongodb';
-import { WEBHOOK_SECRET_OVERLAP_MS, type WebhookSecretDocument, type WebhookSecretView } from '@imagegen/shared';
+import { WEBHOOK_SECRET_OVERLAP_MS, type WebhookSecretView } from '@imagegen/shared';
+import type { WebhookSecretDocument } from '@imagegen/core';
 import { ConflictError, UnauthorizedError } from '../errors';
 import { freshWebhookSecret } from './webhook-secret';
 import type { WebhookSecretRepository } from './webhook-secret.repository';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { WebhookSecretDocument } from '@imagegen/shared';
+import type { WebhookSecretDocument } from '@imagegen/core';
 
 /**
  * A new Standard Webhooks secret, `whsec_` and 32 random bytes in base64 (the spec asks for 24 to

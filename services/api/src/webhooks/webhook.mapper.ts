@@ -1,9 +1,5 @@
-import type {
-  WebhookAttemptDocument,
-  WebhookAttemptView,
-  WebhookMessageDocument,
-  WebhookMessageView,
-} from '@imagegen/shared';
+import type { WebhookAttemptView, WebhookMessageView } from '@imagegen/shared';
+import type { WebhookAttemptDocument, WebhookMessageDocument } from '@imagegen/core';
 
 export function toMessageView(doc: WebhookMessageDocument): WebhookMessageView {
   return {

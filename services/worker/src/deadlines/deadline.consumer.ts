@@ -1,7 +1,8 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
-import { DeadlineJobData, QUEUES, type GenerationCanceller, type Logger } from '@imagegen/shared';
+import { DeadlineJobData, QUEUES } from '@imagegen/shared';
+import type { GenerationCanceller, Logger } from '@imagegen/core';
 import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from '../config';
 

@@ -1,11 +1,6 @@
 import { Binary, type Db, type ObjectId } from 'mongodb';
-import {
-  COLLECTIONS,
-  isDuplicateKey,
-  type GenerationDocument,
-  type ImageDocument,
-  type ImageMeta,
-} from '@imagegen/shared';
+import type { ImageMeta } from '@imagegen/shared';
+import { COLLECTIONS, isDuplicateKey, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import type { RenderedImage } from '../images/image-source';
 
 /**

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isMongoOutage } from '@imagegen/shared';
+import { isMongoOutage } from '@imagegen/core';
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5_000;

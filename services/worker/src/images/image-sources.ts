@@ -1,4 +1,4 @@
-import { ProviderMappings, type MappingCache } from '@imagegen/shared';
+import { ProviderMappings, type MappingCache } from '@imagegen/core';
 import type { WorkerConfig } from '../config';
 import { HfClient } from '../hf/hf-client';
 import type { HfObserver } from '../metrics';

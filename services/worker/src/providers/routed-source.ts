@@ -1,10 +1,5 @@
-import {
-  HfProvider,
-  planProviders,
-  type HfProvider as HfProviderName,
-  type ProviderMappings,
-  type ProviderPreference,
-} from '@imagegen/shared';
+import { HfProvider, type HfProvider as HfProviderName, type ProviderPreference } from '@imagegen/shared';
+import { planProviders, type ProviderMappings } from '@imagegen/core';
 import { seconds } from '../hf/backoff';
 import { HfFailure } from '../hf/hf-answer';
 import type { ImageSource, RenderOptions, RenderRequest, RenderedImage } from '../images/image-source';

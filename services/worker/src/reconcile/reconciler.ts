@@ -1,13 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { generationJobId } from '@imagegen/shared';
 import {
-  generationJobId,
   scheduleRun,
   type GenerationCanceller,
   type GenerationDocument,
   type GenerationLifecycle,
   type Logger,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 import type { GenerationRepository } from '../generations/generation.repository';
 import { INTERNAL_ERROR } from '../final-failure';
 

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { WebhookJobData, type Logger, type WebhookAttemptOutcome, type WebhookMessageDocument } from '@imagegen/shared';
+import { WebhookJobData, type WebhookAttemptOutcome } from '@imagegen/shared';
+import type { Logger, WebhookMessageDocument } from '@imagegen/core';
 import { SHUTDOWN } from '../shutdown';
 import { nextRetryDelay } from './retry-schedule';
 import { signatureHeader } from './signature';

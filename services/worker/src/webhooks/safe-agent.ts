@@ -1,5 +1,5 @@
 import { Agent, buildConnector } from 'undici';
-import { resolveTarget, type TargetPolicy } from '@imagegen/shared';
+import { resolveTarget, type TargetPolicy } from '@imagegen/core';
 
 /**
  * An undici agent that connects only to addresses the policy allows. The connector resolves the

@@ -1,5 +1,5 @@
 import { request, type Dispatcher } from 'undici';
-import { WebhookTargetError } from '@imagegen/shared';
+import { WebhookTargetError } from '@imagegen/core';
 import { parseRetryAfter } from '../retry-after';
 
 /** What one POST to a receiver came to. */

@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData, type Logger } from '@imagegen/shared';
+import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData } from '@imagegen/shared';
+import type { Logger } from '@imagegen/core';
 import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from '../config';
 import { failedForGood } from '../final-failure';

@@ -1,11 +1,11 @@
 import type { Db, ObjectId } from 'mongodb';
+import type { WebhookMessageState } from '@imagegen/shared';
 import {
   COLLECTIONS,
   type UserDocument,
   type WebhookAttemptDocument,
   type WebhookMessageDocument,
-  type WebhookMessageState,
-} from '@imagegen/shared';
+} from '@imagegen/core';
 
 /** The worker's side of the delivery log: messages, their attempts, and the secrets that sign them. */
 export class WebhookRepository {

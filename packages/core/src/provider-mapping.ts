@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { HfProvider, type HfProvider as HfProviderName } from './providers';
+import { HfProvider, type HfProvider as HfProviderName } from '@imagegen/shared';
 
 /** A provider that serves a model for text-to-image, as the Hub's mapping says. */
 export interface MappedProvider {

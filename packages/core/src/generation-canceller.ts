@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Db, Filter, ObjectId } from 'mongodb';
 import { COLLECTIONS, type GenerationDocument } from './db';
-import type { CancelReason } from './generation';
+import { type CancelReason, cancelChannel, generationJobId } from '@imagegen/shared';
 import type { GenerationLifecycle } from './generation-lifecycle';
-import { cancelChannel, generationJobId } from './queues';
 
 /** What the canceller needs of the generations queue: BullMQ's `Queue.remove` fits. */
 export interface RemovableJobs {

@@ -1,5 +1,11 @@
 import type { GenerationDocument } from './db';
-import { JOBS, deadlineJobOptions, generationJobOptions, type DeadlineJobData, type GenerationJobData } from './queues';
+import {
+  JOBS,
+  deadlineJobOptions,
+  generationJobOptions,
+  type DeadlineJobData,
+  type GenerationJobData,
+} from '@imagegen/shared';
 
 /** What scheduling needs of a queue: BullMQ's `Queue.add` fits. */
 export interface JobAdder<Data> {

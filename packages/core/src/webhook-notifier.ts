@@ -1,8 +1,14 @@
 import type { Db } from 'mongodb';
 import { COLLECTIONS, type GenerationDocument, type WebhookMessageDocument } from './db';
 import { toSummary } from './generation-view';
-import { JOBS, webhookJobOptions, type WebhookJobData } from './queues';
-import { webhookMessageId, type WebhookPayload, type WebhookType } from './webhooks';
+import {
+  JOBS,
+  webhookJobOptions,
+  type WebhookJobData,
+  webhookMessageId,
+  type WebhookPayload,
+  type WebhookType,
+} from '@imagegen/shared';
 
 /** What the notifier needs of a queue: BullMQ's `Queue` and the API's producer both fit. */
 export interface WebhookJobs {

@@ -1,4 +1,4 @@
-import { ConfigError } from './env';
+import { ConfigError } from '@imagegen/shared';
 import { createLogger, type LogFormat, type Logger } from './logger';
 
 export interface Stoppable {

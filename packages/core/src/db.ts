@@ -1,9 +1,17 @@
 import { MongoServerError, ObjectId, type Binary, type Db } from 'mongodb';
-import type { UserRole } from './auth';
-import type { CancelReason, GenerationSettings, GenerationStatus, ImageMeta } from './generation';
-import type { ServingProvider } from './providers';
-import type { WebhookEvent } from './webhook-request';
-import type { WebhookAttemptOutcome, WebhookMessageState, WebhookTrigger, WebhookType } from './webhooks';
+import type {
+  UserRole,
+  CancelReason,
+  GenerationSettings,
+  GenerationStatus,
+  ImageMeta,
+  ServingProvider,
+  WebhookEvent,
+  WebhookAttemptOutcome,
+  WebhookMessageState,
+  WebhookTrigger,
+  WebhookType,
+} from '@imagegen/shared';
 
 /** Collection names both services use. */
 export const COLLECTIONS = {

@@ -1,5 +1,5 @@
 import type { GenerationDocument } from './db';
-import type { GenerationSummary, GenerationUrls } from './generation';
+import type { GenerationSummary, GenerationUrls } from '@imagegen/shared';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { CommonEnv, ConfigError, databaseName, parseEnv } from '../src';
+import { CommonEnv, ConfigError, parseEnv } from '@imagegen/shared';
+import { databaseName } from '../src';
 import { REDACT_PATHS } from '../src/logger';
 
 function captureError(fn: () => unknown): unknown {

@@ -1,6 +1,5 @@
 import type { MappedProvider } from './provider-mapping';
-import type { ProviderPreference } from './provider-settings';
-import type { HfProvider } from './providers';
+import type { ProviderPreference, HfProvider } from '@imagegen/shared';
 
 /**
  * The providers a generation is tried on, in order: the one the request named (if HF_PROVIDER allows it), else those of
