@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Binary, ObjectId, type Db } from 'mongodb';
-import { JOBS, QUEUES, generationJobOptions } from '@imagegen/shared';
+import { JOBS, QUEUES, jobOptions } from '@imagegen/shared';
 import { COLLECTIONS, newGeneration, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 import { DEFAULT_SETTINGS } from './baselines/settings';
 
@@ -51,7 +51,8 @@ export async function queueJobs(db: Db, redisUrl: string, prefix: string, userId
   await queue.addBulk(
     docs.map((doc) => {
       const id = doc._id.toHexString();
-      return { name: JOBS.generationCreate, data: { generationId: id, run: 1 }, opts: generationJobOptions(id, 1) };
+      const data = { generationId: id, run: 1 };
+      return { name: JOBS.generationCreate, data, opts: jobOptions(JOBS.generationCreate, data) };
     }),
   );
   await queue.close();

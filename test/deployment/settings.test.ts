@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse } from 'yaml';
-import { ApiEnv } from '../../services/api/src/config';
+import { ApiSettings } from '../../services/api/src/config';
 import { WorkerSettings } from '../../services/worker/src/config';
 
 const ROOT = resolve(__dirname, '../..');
@@ -27,7 +27,7 @@ const NOT_IN_COMPOSE: Record<string, string> = {
   HUGGIN_API_KEY: 'alias of HF_TOKEN',
 };
 
-const services = { api: Object.keys(ApiEnv.shape), worker: Object.keys(WorkerSettings.shape) };
+const services = { api: Object.keys(ApiSettings.shape), worker: Object.keys(WorkerSettings.shape) };
 
 describe('deployment files: .env.example and docker-compose.yml against what the services read', () => {
   test.each(Object.entries(services))(

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { JOBS, QUEUES, redeliveryJobOptions, webhookMessageId, type ApiFailure } from '@imagegen/shared';
+import { JOBS, QUEUES, jobOptions, webhookMessageId, type ApiFailure } from '@imagegen/shared';
 import { ApiClient, type Reply } from '../support/api-client';
 import { newUser, startSystem, type System } from '../support/system';
 import { WebhookReceiver, answer } from '../support/webhook-receiver';
@@ -119,7 +119,8 @@ describe('webhooks: redelivery is limited per message and per user, and ends at 
 
     // A redelivery queued before the 410 came (as the API did until then) is not sent either.
     const messageId = webhookMessageId(id, 'generation.completed');
-    await webhookQueue.add(JOBS.webhookDeliver, { messageId, trigger: 'redeliver' }, redeliveryJobOptions());
+    const data = { messageId, trigger: 'redeliver' } as const;
+    await webhookQueue.add(JOBS.webhookDeliver, data, jobOptions(JOBS.webhookDeliver, data));
     await webhooksSettled();
     expect(receiver.deliveriesTo('/gone')).toHaveLength(1);
   });

@@ -1,3 +1,4 @@
+import { withTimeout } from '@imagegen/core';
 import type { HfEmulator } from './hf-emulator';
 import { spawnApi, spawnWorker, type SpawnedService } from './services';
 import { FAST_HF } from './system';
@@ -8,11 +9,7 @@ import { FAST_HF } from './system';
  * so reaching it means a hang, not slowness.
  */
 export function answered<T>(what: string, request: Promise<T>, hangMs = 15_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} hung for ${hangMs} ms`)), hangMs);
-  });
-  return Promise.race([request, hang]).finally(() => clearTimeout(timer));
+  return withTimeout(request, hangMs, () => new Error(`${what} hung for ${hangMs} ms`));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { EventEmitter, once } from 'node:events';
+import { createParser } from 'eventsource-parser';
 
 /** One dispatched Server-Sent Event. */
 export interface SseEvent {
@@ -137,39 +138,14 @@ export class SseClient {
 
   private async read(): Promise<void> {
     const decoder = new TextDecoder();
-    let buffer = '';
-    let block: { id?: string; event?: string; data: string[] } = { data: [] };
-    const line = (text: string) => {
-      if (text === '') {
-        // A blank line dispatches the block; one without data dispatches nothing (as EventSource).
-        if (block.data.length)
-          this.push({
-            kind: 'event',
-            event: { id: block.id, event: block.event ?? 'message', data: block.data.join('\n') },
-          });
-        block = { data: [] };
-        return;
-      }
-      if (text.startsWith(':')) {
-        this.push({ kind: 'comment', text: text.slice(1).replace(/^ /, '') });
-        return;
-      }
-      const colon = text.indexOf(':');
-      const field = colon === -1 ? text : text.slice(0, colon);
-      const value = colon === -1 ? '' : text.slice(colon + 1).replace(/^ /, '');
-      if (field === 'id') block.id = value;
-      else if (field === 'event') block.event = value;
-      else if (field === 'data') block.data.push(value);
-      else if (field === 'retry' && /^\d+$/.test(value)) this.push({ kind: 'retry', ms: Number(value) });
-    };
+    const parser = createParser({
+      onEvent: ({ id, event, data }) => this.push({ kind: 'event', event: { id, event: event ?? 'message', data } }),
+      onComment: (text) => this.push({ kind: 'comment', text }),
+      onRetry: (ms) => this.push({ kind: 'retry', ms }),
+    });
     try {
       for await (const chunk of this.res.body as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        // A `\r` at the end may be the first half of `\r\n`: keep it for the next chunk.
-        const held = buffer.endsWith('\r') ? '\r' : '';
-        const lines = (held ? buffer.slice(0, -1) : buffer).split(/\r\n|\r|\n/);
-        buffer = (lines.pop() ?? '') + held;
-        for (const text of lines) line(text);
+        parser.feed(decoder.decode(chunk, { stream: true }));
       }
     } catch (err) {
       // Our own close() is not a failure.

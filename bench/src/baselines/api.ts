@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Queue } from 'bullmq';
 import { ObjectId, type Binary } from 'mongodb';
-import { JOBS, QUEUES, generationJobOptions } from '@imagegen/shared';
+import { JOBS, QUEUES, jobOptions } from '@imagegen/shared';
 import {
   COLLECTIONS,
   connectMongo,
@@ -46,7 +46,8 @@ async function main(): Promise<void> {
         const doc = newGeneration(userId, prompt, DEFAULT_SETTINGS);
         await generations.insertOne(doc);
         const id = doc._id.toHexString();
-        await queue.add(JOBS.generationCreate, { generationId: id, run: 1 }, generationJobOptions(id, 1));
+        const payload = { generationId: id, run: 1 };
+        await queue.add(JOBS.generationCreate, payload, jobOptions(JOBS.generationCreate, payload));
         return json(res, 202, { success: true, message: 'queued', data: { id, status: doc.status } });
       }
       const id = req.url?.split('/').pop() ?? '';

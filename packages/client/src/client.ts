@@ -1,14 +1,10 @@
 import {
   AuthResult,
   CreateGenerationRequest,
-  fieldErrors,
-  isTerminal,
   LoginRequest,
   RegisterRequest,
-  GenerationEvent,
   type Generation,
   type GenerationPage,
-  type GenerationStatus,
   type GenerationSummary,
   type Liveness,
   type ModelList,
@@ -17,70 +13,23 @@ import {
   type WebhookRedelivery,
   type WebhookSecretView,
 } from '@imagegen/shared';
-import type { z } from 'zod';
-import { ConnectionError, GenerationError, ServerError, StreamUnavailableError, ValidationError } from './errors';
-import { readEvents } from './sse';
-import { sleep } from './sleep';
-import { Transport, type RequestOptions, type TransportOptions } from './transport';
-
-/** What `POST /api/generations` takes, before the API's defaults are applied. */
-export type CreateGenerationInput = z.input<typeof CreateGenerationRequest>;
-export type LoginInput = z.input<typeof LoginRequest>;
-export type RegisterInput = z.input<typeof RegisterRequest>;
-
-export type ClientOptions = TransportOptions;
-
-export interface CallOptions {
-  signal?: AbortSignal | undefined;
-}
-
-export interface CreateOptions extends CallOptions {
-  /**
-   * Makes the create safe to send again: the API answers a repeat with the first generation. One
-   * is made when none is given, so that a create lost on the wire is retried without a duplicate.
-   */
-  idempotencyKey?: string;
-  /** Hold the answer up to this many seconds (≤ 60) for the generation to end (`Prefer: wait`). */
-  waitSeconds?: number;
-}
-
-export interface WaitOptions extends CallOptions {
-  /** Each status change and notice ("model loading, retrying in 18 s"), as the stream carries them. */
-  onEvent?: (event: GenerationEvent) => void;
-  /** `auto` (the default): the live stream, and polling when it cannot be had. */
-  via?: 'auto' | 'sse' | 'poll';
-  /** The first wait between polls, growing to 5 s. Default 1 s. */
-  pollIntervalMs?: number;
-}
-
-export interface GenerateOptions extends WaitOptions {
-  idempotencyKey?: string;
-  /** Cancel the generation when `signal` aborts (default true), so it stops using a worker. */
-  cancelOnAbort?: boolean;
-}
-
-export interface ListOptions extends CallOptions {
-  limit?: number;
-  cursor?: string;
-  status?: GenerationStatus;
-}
-
-/** One event of a generation's live stream; `id` is what a reconnect resumes from. */
-export interface StreamedEvent {
-  id: string | undefined;
-  event: GenerationEvent;
-}
-
-export interface Image {
-  mimeType: string;
-  bytes: Uint8Array;
-}
-
-/** Reconnects to a live stream that broke before the end, before falling back to polling. */
-const STREAM_RECONNECTS = 3;
-const MAX_POLL_INTERVAL_MS = 5000;
-/** The stream's event names the contract defines; others (from a newer API) are skipped. */
-const EVENT_TYPES = new Set<string>(GenerationEvent.options.map((option) => option.shape.type.value));
+import type {
+  CallOptions,
+  ClientOptions,
+  CreateGenerationInput,
+  CreateOptions,
+  GenerateOptions,
+  ListOptions,
+  LoginInput,
+  RegisterInput,
+  StreamedEvent,
+  WaitOptions,
+} from './client-options';
+import { generationEvents } from './generation-events';
+import { waitForRun } from './generation-wait';
+import type { Image } from './image';
+import { checked } from './request-check';
+import { Transport, type RequestOptions } from './transport';
 
 /** A typed client for the whole imagegen API. Works in Node ≥ 18 and in browsers. */
 export class ImagegenClient {
@@ -165,32 +114,7 @@ export class ImagegenClient {
    * one), then each as it happens, until the final status. Nothing when `lastEventId` was the end.
    */
   async *events(id: string, options: CallOptions & { lastEventId?: string } = {}): AsyncGenerator<StreamedEvent> {
-    const headers: Record<string, string> = { Accept: 'text/event-stream' };
-    if (options.lastEventId) headers['Last-Event-ID'] = options.lastEventId;
-    const response = await this.transport.send('GET', `${generationPath(id)}/events`, {
-      headers,
-      signal: options.signal,
-      // Not retried here: reconnecting, from the last event, is `follow`'s job.
-      idempotent: false,
-    });
-    if (response.status === 204 || !response.body) return;
-    const type = response.headers.get('content-type') ?? '';
-    if (!type.startsWith('text/event-stream')) {
-      await response.body.cancel();
-      throw new StreamUnavailableError(
-        `The event stream answered with ${type || 'no Content-Type'} (a proxy in between?)`,
-      );
-    }
-    try {
-      for await (const { id: eventId, event, data } of readEvents(response.body)) {
-        if (EVENT_TYPES.has(event)) yield { id: eventId, event: JSON.parse(data) as GenerationEvent };
-      }
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw new ConnectionError(`The event stream broke: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
-    }
+    yield* generationEvents(this.transport, `${generationPath(id)}/events`, options);
   }
 
   /**
@@ -201,7 +125,7 @@ export class ImagegenClient {
    */
   async waitFor(generation: string | Generation, options: WaitOptions = {}): Promise<Generation> {
     const current = typeof generation === 'string' ? await this.getGeneration(generation, options) : generation;
-    return this.waitForRun(current, options);
+    return waitForRun(this, current, options);
   }
 
   /**
@@ -217,7 +141,7 @@ export class ImagegenClient {
     });
     options.onEvent?.({ type: 'status', status: created.status, generation: created });
     try {
-      return await this.waitForRun(created, options);
+      return await waitForRun(this, created, options);
     } catch (err) {
       if (options.signal?.aborted && options.cancelOnAbort !== false) {
         // Best effort: the caller's abort is what they should see, whatever the cancel answers.
@@ -265,84 +189,6 @@ export class ImagegenClient {
   private async data<T>(method: string, path: string, options: RequestOptions): Promise<T> {
     return (await this.transport.json<T>(method, path, options)).data;
   }
-
-  /** Waits for the run `current` is in to end (at once when it has). */
-  private async waitForRun(current: Generation, options: WaitOptions): Promise<Generation> {
-    const via = options.via ?? 'auto';
-    let record = current;
-    if (via !== 'poll' && !isTerminal(record.status)) {
-      try {
-        await this.follow(record.id, options);
-        // Stream events carry the record without its image: read it whole once.
-        record = await this.getGeneration(record.id, options);
-      } catch (err) {
-        const unavailable =
-          err instanceof ConnectionError || err instanceof ServerError || err instanceof StreamUnavailableError;
-        if (via === 'sse' || !unavailable) throw err;
-      }
-    }
-    if (!isTerminal(record.status)) record = await this.poll(record.id, options);
-    if (record.status !== 'completed') throw new GenerationError(record);
-    return record;
-  }
-
-  /** The live stream until the final status, reconnecting from the last event when it breaks. */
-  private async follow(id: string, options: WaitOptions): Promise<void> {
-    let lastEventId: string | undefined;
-    let reconnects = 0;
-    for (;;) {
-      let received = 0;
-      try {
-        for await (const streamed of this.events(id, { signal: options.signal, ...(lastEventId && { lastEventId }) })) {
-          received++;
-          lastEventId = streamed.id ?? lastEventId;
-          const { event } = streamed;
-          options.onEvent?.(event);
-          if (event.type === 'status' && isTerminal(event.status)) return;
-        }
-        // Nothing at all: the API said the end was had (204), or is stopping; the caller reads the record.
-        if (received === 0) return;
-        reconnects = 0;
-      } catch (err) {
-        if (received > 0) reconnects = 0;
-        if (!(err instanceof ConnectionError) || ++reconnects > STREAM_RECONNECTS) throw err;
-      }
-      // The stream broke, or ended before the final status: resume after the last event.
-      await sleep(500 * 2 ** reconnects, options.signal);
-    }
-  }
-
-  /** Reads the record until it ends, telling `onEvent` each change of status or queue position. */
-  private async poll(id: string, options: WaitOptions): Promise<Generation> {
-    let interval = options.pollIntervalMs ?? 1000;
-    let seen = '';
-    for (;;) {
-      const record = await this.getGeneration(id, options);
-      const now = `${record.status}:${record.queue_position ?? ''}`;
-      if (now !== seen) options.onEvent?.({ type: 'status', status: record.status, generation: record });
-      seen = now;
-      if (isTerminal(record.status)) return record;
-      await sleep(interval, options.signal);
-      interval = Math.min(interval * 1.5, MAX_POLL_INTERVAL_MS);
-    }
-  }
-}
-
-/** The image of a completed generation, from its `image_url` data URL. */
-export function imageOf(generation: Pick<Generation, 'image_url'>): Image {
-  const match = /^data:([^;,]+);base64,(.*)$/.exec(generation.image_url ?? '');
-  if (!match) throw new TypeError('The generation has no image (it is not completed)');
-  const binary = atob(match[2] ?? '');
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return { mimeType: match[1] ?? '', bytes };
-}
-
-/** The request body as the API will see it, or the same 400 it would answer, without the round trip. */
-function checked<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
-  const result = schema.safeParse(body);
-  if (!result.success) throw new ValidationError(400, 'Invalid request', { errors: fieldErrors(result.error) });
-  return result.data;
 }
 
 function generationPath(id: string): string {

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
-import { ensureIndexes } from './db';
+import { ensureIndexes } from './indexes';
 
 export interface Mongo {
   client: MongoClient;

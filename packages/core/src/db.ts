@@ -1,4 +1,4 @@
-import { MongoServerError, ObjectId, type Binary, type Db } from 'mongodb';
+import { MongoServerError, ObjectId, type Binary } from 'mongodb';
 import type {
   UserRole,
   CancelReason,
@@ -175,27 +175,6 @@ export interface IdempotencyKeyDocument {
   request_hash: string;
   generation_id: ObjectId;
   created_at: Date;
-}
-
-/** Creates the indexes the queries rely on. Idempotent; both services call it at start. */
-export async function ensureIndexes(db: Db): Promise<void> {
-  await Promise.all([
-    db.collection(COLLECTIONS.users).createIndex({ email: 1 }, { unique: true, name: 'email_unique' }),
-    db.collection(COLLECTIONS.generations).createIndex({ user_id: 1, _id: -1 }, { name: 'user_newest' }),
-    db
-      .collection(COLLECTIONS.generations)
-      .createIndex({ user_id: 1, status: 1, _id: -1 }, { name: 'user_status_newest' }),
-    // The worker's reconciler looks for runs in flight that have not moved for a while.
-    db.collection(COLLECTIONS.generations).createIndex({ status: 1, updated_at: 1 }, { name: 'status_oldest' }),
-    db
-      .collection(COLLECTIONS.webhookMessages)
-      .createIndex({ generation_id: 1, created_at: -1 }, { name: 'generation_newest' }),
-    db
-      .collection(COLLECTIONS.webhookAttempts)
-      .createIndex({ generation_id: 1, attempted_at: -1 }, { name: 'generation_newest' }),
-    // Not a TTL index: FerretDB v1 has none. The API deletes a user's expired keys as it claims new ones.
-    db.collection(COLLECTIONS.idempotencyKeys).createIndex({ user_id: 1, created_at: 1 }, { name: 'user_oldest' }),
-  ]);
 }
 
 /** True when a write failed because a unique index already holds its key. */

@@ -1,12 +1,17 @@
 /** What the API and the worker share on the server: MongoDB and Redis state, logging, and the service runner. */
 export * from './connections';
 export * from './db';
-export * from './generation-canceller';
+export * from './generations/generation-canceller';
 export * from './generation-events';
-export * from './generation-lifecycle';
+export * from './generations/generation-lifecycle';
+export * from './generations/generation-store';
+export * from './generations/pending-runs';
 export * from './generation-scheduling';
 export * from './generation-view';
 export * from './in-flight';
+export * from './indexes';
+export * from './jobs/bullmq-keys';
+export * from './jobs/job-queues';
 export * from './lifecycle';
 export * from './logger';
 export * from './outage';
@@ -16,3 +21,4 @@ export * from './redis-script';
 export * from './run-times';
 export * from './webhook-notifier';
 export * from './webhook-target';
+export * from './with-timeout';

@@ -1,19 +1,8 @@
 import type { Db } from 'mongodb';
 import { COLLECTIONS, type GenerationDocument, type WebhookMessageDocument } from './db';
 import { toSummary } from './generation-view';
-import {
-  JOBS,
-  webhookJobOptions,
-  type WebhookJobData,
-  webhookMessageId,
-  type WebhookPayload,
-  type WebhookType,
-} from '@imagegen/shared';
-
-/** What the notifier needs of a queue: BullMQ's `Queue` and the API's producer both fit. */
-export interface WebhookJobs {
-  add(name: string, data: WebhookJobData, options: ReturnType<typeof webhookJobOptions>): Promise<unknown>;
-}
+import { JOBS, webhookMessageId, type WebhookPayload, type WebhookType } from '@imagegen/shared';
+import type { JobEnqueuer } from './jobs/job-queues';
 
 const ENDINGS: Partial<Record<GenerationDocument['status'], WebhookType>> = {
   completed: 'generation.completed',
@@ -31,7 +20,7 @@ export class WebhookNotifier {
 
   constructor(
     db: Db,
-    private readonly jobs: WebhookJobs,
+    private readonly jobs: JobEnqueuer,
     /** Where clients reach the API, for the absolute URLs in payloads. */
     private readonly publicBaseUrl: string,
   ) {
@@ -79,6 +68,6 @@ export class WebhookNotifier {
     const message = await this.messages.findOne({ _id });
     // A message already attempted has (or had) its job; adding it again would restart the schedule.
     if (message?.state !== 'pending') return;
-    await this.jobs.add(JOBS.webhookDeliver, { messageId: _id, trigger: 'scheduled' }, webhookJobOptions(_id));
+    await this.jobs.enqueue(JOBS.webhookDeliver, { messageId: _id, trigger: 'scheduled' });
   }
 }

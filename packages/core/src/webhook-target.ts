@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import ipaddr from 'ipaddr.js';
+import { withTimeout } from './with-timeout';
 
 export interface ResolvedAddress {
   address: string;
@@ -95,20 +95,14 @@ const RESOLVE_TIMEOUT_MS = 5_000;
 
 async function resolveName(hostname: string, resolve: Resolver): Promise<ResolvedAddress[]> {
   let answers: ResolvedAddress[];
-  const timer = new AbortController();
   try {
-    answers = await Promise.race([
-      resolve(hostname),
-      sleep(RESOLVE_TIMEOUT_MS, undefined, { signal: timer.signal }).then(() => {
-        throw Object.assign(new Error('timed out'), { code: 'ETIMEOUT' });
-      }),
-    ]);
+    answers = await withTimeout(resolve(hostname), RESOLVE_TIMEOUT_MS, () =>
+      Object.assign(new Error('timed out'), { code: 'ETIMEOUT' }),
+    );
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     const temporary = code === 'EAI_AGAIN' || code === 'ETIMEOUT' || code === 'ETIMEDOUT';
     throw new WebhookTargetError('unresolvable', `${hostname} could not be resolved (${code})`, temporary);
-  } finally {
-    timer.abort();
   }
   if (answers.length === 0) throw new WebhookTargetError('unresolvable', `${hostname} has no address`);
   return answers;

@@ -12,9 +12,9 @@ export const RegisterRequest = z.strictObject({ email: Email, password: Password
 export type RegisterRequest = z.infer<typeof RegisterRequest>;
 
 /**
- * The seed's login body carries `name` too: with it, an unknown email creates the account
- * (when AUTH_AUTO_REGISTER is on). The password is not length-checked here so that a wrong
- * password always gets the same generic 401.
+ * The original API's login body carries `name` too, and its clients send it: with it, an unknown
+ * email creates the account (when AUTH_AUTO_REGISTER is on). The password is not length-checked
+ * here so that a wrong password always gets the same generic 401.
  */
 export const LoginRequest = z.strictObject({
   email: Email,

@@ -26,10 +26,10 @@ export const ApiFailure = z.object({
 });
 export type ApiFailure = z.infer<typeof ApiFailure>;
 
-/** The seed's success envelope around `data`. */
+/** The success envelope around `data`, as the original API sent it and its clients read it. */
 export const ApiSuccess = <T extends z.ZodType>(data: T) =>
   z.object({ success: z.literal(true), message: z.string(), data });
-/** Every API answer uses the seed's envelope. */
+/** Every API answer uses the original API's envelope, so that its clients keep working. */
 export interface ApiSuccess<T> {
   success: true;
   message: string;

@@ -39,7 +39,7 @@ const httpUrl = z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/
 export const ProviderSettings = z.object({
   /** A fine-grained token with "Make calls to Inference Providers". */
   HF_TOKEN: z.string().optional(),
-  /** The seed's name for the token, still honoured. */
+  /** The token's name in the original API's settings, still honoured so that its deployments keep working. */
   HUGGIN_API_KEY: z.string().optional(),
   /**
    * One endpoint that speaks the hf-inference shape (a dedicated Inference Endpoint or a self-hosted
@@ -76,7 +76,7 @@ export interface ResolvedProviderSettings extends Omit<ProviderSettingsInput, 'H
   backend: Backend;
 }
 
-/** The settings with the seed's token name folded in and the backend decided, once, for both services. */
+/** The settings with the token's old name folded in and the backend decided, once, for both services. */
 export function resolveProviderSettings<T extends ProviderSettingsInput>(
   env: T,
 ): Omit<T, 'HUGGIN_API_KEY'> & { backend: Backend } {

@@ -1,14 +1,19 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Telemetry } from 'bullmq';
 import { tracingSettings } from './settings';
 
-interface Stoppable {
-  stop(): Promise<void>;
-}
+/**
+ * What a service's start resolves to, by its shape alone: telemetry loads first and depends on no
+ * package of ours, so it cannot import core's `Stoppable`, which any such service satisfies.
+ */
+type StartedService = { stop(): Promise<void> };
 
 export interface Tracing {
   readonly enabled: boolean;
   /** `start`, with the spans still buffered sent once the service it starts has stopped. */
-  flushedOnStop<A extends unknown[]>(start: (...args: A) => Promise<Stoppable>): (...args: A) => Promise<Stoppable>;
+  flushedOnStop<A extends unknown[]>(
+    start: (...args: A) => Promise<StartedService>,
+  ): (...args: A) => Promise<StartedService>;
 }
 
 /**
@@ -33,11 +38,10 @@ export function startTracing(defaultServiceName: string): Tracing {
   const sdk = startSdk(settings.serviceName);
   telemetry = new BullMQOtel();
   const flush = async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise((resolve) => (timer = setTimeout(resolve, FLUSH_BOUND_MS)));
-    // Export failures are the SDK's to report (OTEL_LOG_LEVEL); they must not fail the stop.
+    // Export failures are the SDK's to report (OTEL_LOG_LEVEL); they must not fail the stop. The
+    // bound's timer is unreferenced, so once the flush is done it holds nothing open.
+    const bound = sleep(FLUSH_BOUND_MS, undefined, { ref: false });
     await Promise.race([sdk.shutdown().catch(() => undefined), bound]);
-    clearTimeout(timer);
   };
   return {
     enabled: true,

@@ -3,7 +3,7 @@ import { STYLE_NAMES } from '@imagegen/shared';
 import { byId, h } from './dom';
 import { ModelChoice } from './model-choice';
 
-/** The seed's example prompts, one click away. */
+/** Example prompts, one click away, for a first try without having to think of one. */
 const EXAMPLES = [
   'A beautiful sunset over mountains, vibrant colors',
   'A cute cat sitting on a windowsill',

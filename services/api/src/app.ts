@@ -1,26 +1,31 @@
+import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import cors from 'cors';
 import express from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Logger } from '@imagegen/core';
+import type { Admin } from './admin/admin';
+import { adminRoutes } from './admin/admin.routes';
 import { authRoutes } from './auth/auth.routes';
-import type { Authenticator } from './auth/authenticator';
 import type { AuthService } from './auth/auth.service';
 import type { TokenService } from './auth/token.service';
 import { generationEventRoutes } from './generations/generation-events.routes';
 import { generationRoutes } from './generations/generations.routes';
 import type { GenerationService } from './generations/generation.service';
 import type { GenerationStreams } from './generations/generation-streams';
+import type { GenerationWaitService } from './generations/generation-wait.service';
 import { healthRoutes } from './health/health.routes';
-import { authenticate } from './http/authenticate';
+import type { AuthGuard, AuthOptions } from './http/auth';
 import { errorHandler, notFoundRoute } from './http/error-handler';
 import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
+import { RouteTable } from './http/route';
 import type { ModelCatalog } from './models/model-catalog';
 import { modelRoutes } from './models/models.routes';
 import { apiDocsRoutes } from './openapi/docs.routes';
+import { buildOpenApiDocument } from './openapi/document';
 import { playgroundRoutes } from './web/playground.routes';
 import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
@@ -28,8 +33,7 @@ import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
 import type { WebhookSecretService } from './webhooks/webhook-secret.service';
 
 export interface AppDeps {
-  /** `/admin` (login form, dashboard) and `/api/admin` (JSON API, behind its guard). */
-  admin: { area: express.Router; api: express.Router };
+  admin: Admin;
   /** Express's `trust proxy`: which proxies' X-Forwarded-* to believe (client address, Secure cookies). */
   trustProxy: boolean | number | string[];
   db: Db;
@@ -40,10 +44,14 @@ export interface AppDeps {
   metrics: ApiMetrics;
   /** Whether the password hashing queue is full, which `/readyz` reports. */
   passwordHashing: { readonly saturated: boolean };
-  auth: AuthService;
+  /** Registration and sign-in. */
+  accounts: AuthService;
+  /** The guard of each kind of caller (`auth({scope})`). */
+  auth: (options: AuthOptions) => AuthGuard;
   tokens: TokenService;
-  authenticator: Authenticator;
   generations: GenerationService;
+  /** Creates that wait for their generation (`Prefer: wait`). */
+  waits: GenerationWaitService;
   streams: GenerationStreams;
   /** The models a user may ask for, and the providers that serve each (`/api/models`). */
   models: ModelCatalog;
@@ -83,26 +91,38 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
     const origin = deps.corsOrigins.includes('*') ? '*' : deps.corsOrigins;
     app.use('/api', cors({ origin, exposedHeaders: EXPOSED_HEADERS, maxAge: 600 }));
   }
-  // Strict routing stays off, so `/api/generations` and the seed's `/api/generations/` are one route.
+  // Strict routing stays off, so `/api/generations` and `/api/generations/` (where the original API's clients
+  // post) are one route.
   app.use('/api', requireJson, express.json({ limit: deps.bodyLimitBytes, strict: true }));
 
-  app.use(healthRoutes(deps.db, deps.redis, stopping, deps.passwordHashing));
+  // Each table declares its routes in the OpenAPI registry as it is built; the document is made once all are.
+  const docs = new OpenAPIRegistry();
+  const user = deps.auth({ scope: 'user' });
+  const health = healthRoutes(docs, deps.db, deps.redis, stopping, deps.passwordHashing);
+  const auth = authRoutes(docs, deps.accounts);
+  const generations = generationRoutes(docs, user, {
+    service: deps.generations,
+    waits: deps.waits,
+    tokens: deps.tokens,
+  });
+  const webhooks = webhookSecretRoutes(docs, user, deps.webhookSecrets);
+  webhookDeliveryRoutes(generations, deps.webhookDeliveries);
+  // Its own table, mounted before the generations' guard: the stream also takes a stream token.
+  const events = RouteTable.open(docs, '/api/generations', 'Generations');
+  generationEventRoutes(events, deps.auth({ scope: 'stream' }), deps.generations, deps.streams);
+  const models = modelRoutes(docs, user, deps.models);
+  const admin = adminRoutes(docs, deps.auth({ scope: 'admin' }), deps.admin.service);
+
+  app.use(health.router);
   app.use(deps.metrics.routes());
   // The OpenAPI document (/openapi.json) and its interactive reference (/docs).
-  app.use(apiDocsRoutes());
+  app.use(apiDocsRoutes(buildOpenApiDocument(docs)));
   app.use(playgroundRoutes());
-  app.use('/api/auth', authRoutes(deps.auth));
-  app.use(
-    '/api/generations',
-    // Before `authenticate`: the event stream also takes a stream token in its query.
-    generationEventRoutes(deps.generations, deps.streams, deps.authenticator),
-    authenticate(deps.authenticator),
-    generationRoutes(deps.generations, deps.streams, deps.tokens),
-    webhookDeliveryRoutes(deps.webhookDeliveries),
-  );
-  app.use('/api/models', authenticate(deps.authenticator), modelRoutes(deps.models));
-  app.use('/api/webhooks', authenticate(deps.authenticator), webhookSecretRoutes(deps.webhookSecrets));
-  app.use('/api/admin', deps.admin.api);
+  app.use('/api/auth', auth.router);
+  app.use('/api/generations', events.router, generations.router);
+  app.use('/api/models', models.router);
+  app.use('/api/webhooks', webhooks.router);
+  app.use('/api/admin', admin.router);
   app.use('/admin', deps.admin.area);
 
   app.use(notFoundRoute);

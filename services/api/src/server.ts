@@ -64,8 +64,10 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
     openStreams: () => composed.deps.streams.openCount,
     async stop() {
       const closing = closer.close(config.SHUTDOWN_DRAIN_MS);
-      // Open event streams would hold the close until the shutdown bound; other requests finish.
+      // Open event streams and `Prefer: wait` creates would hold the close until the shutdown bound;
+      // other requests finish.
       composed.deps.streams.closeAll();
+      composed.deps.waits.stopAll();
       await closing;
       await composed.close();
       redis.disconnect();

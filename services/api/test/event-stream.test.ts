@@ -4,7 +4,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { QUEUES, type ApiSuccess, type Generation, type GenerationEvent } from '@imagegen/shared';
-import { COLLECTIONS, GenerationEvents, toSummary, type GenerationDocument } from '@imagegen/core';
+import { COLLECTIONS, GenerationEvents, bullmqKeys, toSummary, type GenerationDocument } from '@imagegen/core';
 import type { ApiClient } from '../../../test/support/api-client';
 import { eventually } from '../../../test/support/lifecycle';
 import { SseClients, type SseClient } from '../../../test/support/sse';
@@ -359,7 +359,7 @@ test('when many streams follow pending generations, then the queue is read once 
   const opened = await Promise.all(pending.map((g) => open(g.id)));
   await Promise.all(opened.map((s) => s.nextEvent()));
 
-  const wait = `${h.iso.queuePrefix}:${QUEUES.generations}:wait`;
+  const { wait } = bullmqKeys({ name: QUEUES.generations, opts: { prefix: h.iso.queuePrefix } });
   const reads = await watchRedis((args) => args[1] === wait);
   try {
     const started = Date.now();

@@ -794,7 +794,7 @@ const ROUTES: Row[] = [
       ['PATCH', '/:jobId/update-data', `${GEN}/:jobId/update-data`, (f: Fixtures) => `${GEN}/${f.pending}/update-data`],
     ] as const
   ).map(([method, route, url, path]): Row => ({
-    file: 'admin/generation-jobs.routes.ts',
+    file: 'admin/bull-board.adapter.ts',
     method,
     route,
     url,

@@ -1,16 +1,23 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { GenerationJobData, isTerminal, styledPrompt } from '@imagegen/shared';
-import { isMongoOutage, type GenerationLifecycle, type Logger, type RunTimes } from '@imagegen/core';
+import {
+  isMongoOutage,
+  type GenerationLifecycle,
+  type GenerationStore,
+  type Logger,
+  type RunTimes,
+} from '@imagegen/core';
 import type { GenerationRepository } from './generations/generation.repository';
 import { retryWhileOutage } from './generations/outage-retry';
 import { HfFailure } from './hf/hf-answer';
 import { seconds } from './hf/backoff';
 import type { ImageSource } from './images/image-source';
 import type { JobOutcome, WorkerMetrics } from './metrics';
-import { CANCELED, SHUTDOWN } from './shutdown';
+import { ABORT_REASONS } from './abort-reasons';
 
 export interface ProcessorDeps {
+  store: GenerationStore;
   generations: GenerationRepository;
   source: ImageSource;
   lifecycle: GenerationLifecycle;
@@ -55,7 +62,7 @@ export function generateImageProcessor(deps: ProcessorDeps) {
 }
 
 async function run(
-  { generations, source, lifecycle, runTimes, dbRetryMs }: ProcessorDeps,
+  { store, generations, source, lifecycle, runTimes, dbRetryMs }: ProcessorDeps,
   job: Job,
   token: string | undefined,
   signal: AbortSignal,
@@ -70,7 +77,7 @@ async function run(
     const ended = await generations.find(id);
     if (ended?.run === run && isTerminal(ended.status)) await lifecycle.ended(ended);
   };
-  const generation = await generations.start(id, run);
+  const generation = await store.start(id, run);
   if (!generation) {
     await announceIfEnded();
     log.info('generation already finished or gone; nothing to do');
@@ -109,14 +116,14 @@ async function run(
     await announceIfEnded();
     return null;
   } catch (err) {
-    if (signal.aborted && signal.reason === CANCELED) {
+    if (signal.aborted && signal.reason === ABORT_REASONS.canceled) {
       // Whoever canceled it wrote the record and announced it; the job simply ends.
       log.info('generation canceled while running');
       return 'canceled';
     }
-    if (signal.aborted && signal.reason === SHUTDOWN && token) {
+    if (signal.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
       // Hand the job back without spending an attempt, so another worker takes it at once.
-      const released = await generations.release(id, run);
+      const released = await store.release(id, run);
       if (released) await lifecycle.queued(released).catch(() => undefined);
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
@@ -124,7 +131,7 @@ async function run(
     // Our own faults go back to BullMQ, which retries; the worker's failed handler ends the record
     // on the last attempt.
     if (!(err instanceof HfFailure)) throw err;
-    const failed = await retryWhileOutage(() => generations.fail(id, run, err.message), dbRetryMs);
+    const failed = await retryWhileOutage(() => store.fail(id, run, err.message), dbRetryMs);
     log.warn({ err: err.message, status: err.status }, 'generation failed');
     await (failed ? lifecycle.ended(failed) : announceIfEnded());
     throw new UnrecoverableError(err.message);

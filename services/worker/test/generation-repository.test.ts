@@ -1,5 +1,5 @@
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, newGeneration, type GenerationDocument } from '@imagegen/core';
+import { COLLECTIONS, GenerationStore, newGeneration, type GenerationDocument } from '@imagegen/core';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';
@@ -10,6 +10,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
   let env: Isolation;
   let client: MongoClient;
   let db: Db;
+  let store: GenerationStore;
   let repo: GenerationRepository;
   const image = { ...(sniffImage(makeImage('png', 256, 256)) as SniffedImage), provider: 'hf-endpoint' as const };
 
@@ -17,7 +18,8 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     env = isolation();
     client = await new MongoClient(env.mongoUri).connect();
     db = client.db();
-    repo = new GenerationRepository(db);
+    store = new GenerationStore(db);
+    repo = new GenerationRepository(db, store);
   });
 
   afterAll(async () => {
@@ -35,13 +37,13 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when a job is delivered twice, then the generation completes once and the second delivery finds nothing to do', async () => {
     const id = await pending();
-    const first = await repo.start(id, 1);
+    const first = await store.start(id, 1);
     expect(first).toMatchObject({ status: 'processing', attempts: 1 });
     expect(await repo.complete(first!, image)).toMatchObject({ _id: id, status: 'completed' });
 
-    expect(await repo.start(id, 1)).toBeNull();
+    expect(await store.start(id, 1)).toBeNull();
     expect(await repo.complete(first!, image)).toBeNull();
-    expect(await repo.fail(id, 1, 'late failure')).toBeNull();
+    expect(await store.fail(id, 1, 'late failure')).toBeNull();
 
     const doc = await read(id);
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1, provider: 'hf-endpoint' });
@@ -51,7 +53,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when a second delivery of a completed job renders other bytes, then they do not replace the stored image', async () => {
     const id = await pending();
-    const started = await repo.start(id, 1);
+    const started = await store.start(id, 1);
     await repo.complete(started!, image);
     const other = { ...(sniffImage(makeImage('png', 128, 64)) as SniffedImage), provider: 'nscale' as const };
 
@@ -68,7 +70,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when an earlier delivery stored bytes but died before completing, then the run that holds the record replaces them', async () => {
     const id = await pending();
-    const started = await repo.start(id, 1);
+    const started = await store.start(id, 1);
     const stale = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
     await db.collection(COLLECTIONS.images).insertOne({ _id: id, data: stale.bytes });
 
@@ -80,23 +82,23 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
   test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {
     const id = await pending();
-    await repo.start(id, 1);
-    const again = await repo.start(id, 1);
+    await store.start(id, 1);
+    const again = await store.start(id, 1);
     expect(again).toMatchObject({ status: 'processing', attempts: 2 });
   });
 
   test('when a generation failed, then a late completion cannot overwrite it', async () => {
     const id = await pending();
-    const started = await repo.start(id, 1);
-    expect(await repo.fail(id, 1, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
+    const started = await store.start(id, 1);
+    expect(await store.fail(id, 1, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
     expect(await repo.complete(started!, image)).toBeNull();
     expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
   });
 
   test('when a stopping worker releases a job, then the record is pending again', async () => {
     const id = await pending();
-    await repo.start(id, 1);
-    await repo.release(id, 1);
+    await store.start(id, 1);
+    await store.release(id, 1);
     expect(await read(id)).toMatchObject({ status: 'pending' });
   });
 });

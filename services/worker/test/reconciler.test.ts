@@ -1,13 +1,16 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { JOBS, QUEUES, generationJobId, generationJobOptions, type GenerationStatus } from '@imagegen/shared';
+import { JOBS, QUEUES, generationJobId, type GenerationStatus } from '@imagegen/shared';
 import {
   COLLECTIONS,
   GenerationCanceller,
   GenerationEvents,
   GenerationLifecycle,
+  GenerationStore,
   InFlightGenerations,
+  JobQueues,
+  PendingRuns,
   WebhookNotifier,
   createLogger,
   newGeneration,
@@ -26,6 +29,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   let client: MongoClient;
   let db: Db;
   let redis: Redis;
+  let queues: JobQueues;
   let runs: Queue;
   let deadlines: Queue;
   let reconciler: Reconciler;
@@ -35,26 +39,29 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
     client = await new MongoClient(env.mongoUri).connect();
     db = client.db();
     redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
-    runs = new Queue(QUEUES.generations, { connection: redis, prefix: env.queuePrefix });
-    deadlines = new Queue(QUEUES.deadlines, { connection: redis, prefix: env.queuePrefix });
-    const webhooks = new Queue(QUEUES.webhooks, { connection: redis, prefix: env.queuePrefix });
+    const logger = createLogger('test', 'silent');
+    queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, logger);
+    runs = queues.queue(QUEUES.generations);
+    deadlines = queues.queue(QUEUES.deadlines);
     const base = 'http://localhost:8000';
     const lifecycle = new GenerationLifecycle(
       new GenerationEvents(redis, env.queuePrefix),
-      new WebhookNotifier(db, webhooks, base),
+      new WebhookNotifier(db, queues, base),
       new InFlightGenerations(redis, env.queuePrefix),
       base,
     );
+    const store = new GenerationStore(db);
     reconciler = new Reconciler(
       {
-        generations: new GenerationRepository(db),
+        generations: new GenerationRepository(db, store),
+        store,
+        pending: new PendingRuns(lifecycle, queues),
         runs,
-        deadlines,
         lifecycle,
-        canceller: new GenerationCanceller(db, redis, env.queuePrefix, runs, lifecycle),
+        canceller: new GenerationCanceller(store, redis, env.queuePrefix, runs, lifecycle),
         redis,
         queuePrefix: env.queuePrefix,
-        logger: createLogger('test', 'silent'),
+        logger,
       },
       // A long interval: each test runs its pass itself, after clearing the lock.
       { intervalMs: 600_000, staleAfterMs: STALE_AFTER_MS, batch: 100 },
@@ -62,7 +69,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   });
 
   afterAll(async () => {
-    await Promise.all([runs?.close(), deadlines?.close()]);
+    await queues?.close();
     redis?.disconnect();
     await client?.close();
     await env?.cleanup();
@@ -82,8 +89,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   }
 
   async function addJob(doc: GenerationDocument): Promise<void> {
-    const id = doc._id.toHexString();
-    await runs.add(JOBS.generationCreate, { generationId: id, run: doc.run }, generationJobOptions(id, doc.run));
+    await queues.enqueue(JOBS.generationCreate, { generationId: doc._id.toHexString(), run: doc.run });
   }
 
   /** Runs the queue's one job to the end through a real BullMQ worker: it returns, or fails for good. */
@@ -196,9 +202,9 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   test('when the record changed after the pass read it, then the pass does not requeue it', async () => {
     const raced = await record('processing', STALE_AFTER_MS * 2);
     // The generation completes between the pass's read and its write.
-    const repo = new GenerationRepository(db);
+    const store = new GenerationStore(db);
     await generations().updateOne({ _id: raced._id }, { $set: { status: 'completed', updated_at: new Date() } });
-    expect(await repo.requeue(raced)).toBeNull();
+    expect(await store.requeue(raced)).toBeNull();
     expect(await read(raced._id)).toMatchObject({ status: 'completed' });
   });
 

@@ -7,7 +7,10 @@ import {
   ValidationError,
 } from '../errors';
 import { RequestedProvider, STYLE_NAMES } from '@imagegen/shared';
+import { UsageError } from './arguments';
 import * as commands from './commands';
+import { DEFAULT_URL, NotLoggedInError } from './connect';
+import { generate } from './generate-command';
 import type { CliIo } from './io';
 
 /** The CLI's exit codes, as `imagegen --help` lists them. */
@@ -46,7 +49,7 @@ Commands:
   status <id>                                     one generation
   cancel <id>                                     cancel a pending or running generation
 
-Every command takes --url (else IMAGEGEN_URL, else the saved login's, else ${commands.DEFAULT_URL});
+Every command takes --url (else IMAGEGEN_URL, else the saved login's, else ${DEFAULT_URL});
 generate, list, status and models take --json. IMAGEGEN_TOKEN overrides the saved login.
 
 Exit codes: 0 done; 1 the generation failed or was canceled; 2 wrong usage or invalid request;
@@ -57,7 +60,7 @@ could not be read or written; 130 interrupted (a generation being waited for is 
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
   login: commands.login,
   logout: commands.logout,
-  generate: commands.generate,
+  generate,
   list: commands.list,
   status: commands.status,
   cancel: commands.cancel,
@@ -81,16 +84,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   } catch (err) {
     const code = exitCodeOf(err, io.signal);
     io.stderr.write(`imagegen ${name}: ${messageOf(err, io.signal)}\n`);
-    if (code === EXIT.usage && err instanceof commands.UsageError) io.stderr.write('Run imagegen --help for usage.\n');
+    if (code === EXIT.usage && err instanceof UsageError) io.stderr.write('Run imagegen --help for usage.\n');
     return code;
   }
 }
 
 function exitCodeOf(err: unknown, signal: AbortSignal): number {
   if (signal.aborted) return EXIT.interrupted;
-  if (err instanceof commands.UsageError || err instanceof ValidationError) return EXIT.usage;
+  if (err instanceof UsageError || err instanceof ValidationError) return EXIT.usage;
   if (err instanceof GenerationError) return EXIT.generationFailed;
-  if (err instanceof commands.NotLoggedInError || err instanceof AuthenticationError) return EXIT.auth;
+  if (err instanceof NotLoggedInError || err instanceof AuthenticationError) return EXIT.auth;
   if (err instanceof NotFoundError) return EXIT.notFound;
   if (err instanceof ImagegenError) return EXIT.unavailable;
   if (isSystemError(err)) return EXIT.file;

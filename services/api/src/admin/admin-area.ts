@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AuthService } from '../auth/auth.service';
+import { labelRoute } from '../http/route-label';
 import { ADMIN_PATH, type AdminSessions } from './admin-sessions';
 import { adminLoginRoutes } from './admin-login.routes';
 import { dashboard, type DashboardDeps } from './dashboard';
@@ -12,7 +13,7 @@ export function adminArea(auth: AuthService, sessions: AdminSessions, dashboardD
     res.set({ 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'same-origin', 'Cache-Control': 'no-store' });
     next();
   });
-  router.get('/', (_req, res) => res.redirect(303, `${ADMIN_PATH}/queues`));
+  router.get('/', labelRoute(`${ADMIN_PATH}/`), (_req, res) => res.redirect(303, `${ADMIN_PATH}/queues`));
   router.use(adminLoginRoutes(auth, sessions));
   router.use('/queues', dashboard(dashboardDeps));
   return router;

@@ -2,6 +2,7 @@ import express, { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { AuthService } from '../auth/auth.service';
 import { RateLimitedError, UnauthorizedError } from '../errors';
+import { labelRoute } from '../http/route-label';
 import { ADMIN_PATH, type AdminSessions } from './admin-sessions';
 import { loginPage } from './login-page';
 
@@ -24,9 +25,9 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
       .type('html')
       .send(loginPage(csrf, error));
 
-  router.get('/login', (req, res) => page(res, 200, sessions.loginCsrf(req, res)));
+  router.get('/login', labelRoute(LOGIN), (req, res) => page(res, 200, sessions.loginCsrf(req, res)));
 
-  router.post('/login', express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
+  router.post('/login', labelRoute(LOGIN), express.urlencoded({ extended: false, limit: '4kb' }), async (req, res) => {
     const form = LoginForm.safeParse(req.body);
     if (!form.success || !sessions.loginCsrfValid(req, form.data.csrf)) {
       page(res, 403, sessions.loginCsrf(req, res), 'The form expired; sign in again.');
@@ -53,7 +54,7 @@ export function adminLoginRoutes(auth: AuthService, sessions: AdminSessions): Ro
 
   // The session ends on the server too, so a copied cookie is worth nothing after it; a forged
   // logout (the cookie is SameSite=Strict, so it hardly can be) would cost nothing but a sign-in.
-  router.all('/logout', async (req, res) => {
+  router.all('/logout', labelRoute(`${ADMIN_PATH}/logout`), async (req, res) => {
     await sessions.close(req, res);
     res.redirect(303, LOGIN);
   });

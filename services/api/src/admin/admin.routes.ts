@@ -1,34 +1,75 @@
-import { Router } from 'express';
-import { UpdateUserRequest, type QueuesOverview } from '@imagegen/shared';
-import { authOf } from '../http/authenticate';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { Generation, GenerationPage, PublicUser, QueuesOverview, UpdateUserRequest } from '@imagegen/shared';
+import type { AuthGuard } from '../http/auth';
 import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
-import { validate } from '../http/validate';
+import { RouteTable } from '../http/route';
+import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import { AdminGenerationsQuery } from './admin.schemas';
 import type { AdminService } from './admin.service';
 
-/** `/api/admin`: the admin JSON API for scripts (behind `requireAdmin`). */
-export function adminRoutes(service: AdminService): Router {
-  const router = Router();
+/** Every admin route: the role is read from the database at each request. */
+const ADMIN_REFUSALS = { ...BEARER_REFUSALS, 403: 'Admins only' } as const;
 
-  router.get('/queues', async (_req, res) => {
-    respond<QueuesOverview>(res, 200, 'Queues', { queues: await service.overview() });
+/** `/api/admin`: the admin JSON API for scripts (behind the `admin` guard: bearer tokens only). */
+export function adminRoutes(docs: OpenAPIRegistry, admin: AuthGuard, service: AdminService): RouteTable<true> {
+  const routes = RouteTable.guarded(docs, '/api/admin', 'Admin', admin);
+
+  routes.get('/queues', {
+    summary: 'Every queue: jobs per state, workers, paused',
+    responses: { 200: success('The queues', QueuesOverview), ...refusals(ADMIN_REFUSALS) },
+    handler: async ({ res }) => {
+      respond<QueuesOverview>(res, 200, 'Queues', { queues: await service.overview() });
+    },
   });
 
-  router.get('/generations', validate('query', AdminGenerationsQuery), async (_req, res) => {
-    respond(res, 200, 'Generations', await service.listGenerations(res.locals.query as AdminGenerationsQuery));
+  routes.get('/generations', {
+    summary: 'Every user’s generations, newest first',
+    query: AdminGenerationsQuery,
+    responses: {
+      200: success('A page; `user` (an id or email) narrows it to one user', GenerationPage),
+      ...refusals({ 400: 'A query parameter is invalid or unknown', ...ADMIN_REFUSALS }),
+    },
+    handler: async ({ query, res }) => respond(res, 200, 'Generations', await service.listGenerations(query)),
   });
 
-  router.post('/generations/:id/retry', validate('params', IdParams), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    respond(res, 202, 'Generation queued again', await service.retryGeneration(id));
+  routes.post('/generations/:id/retry', {
+    summary: 'Run anyone’s failed or canceled generation again',
+    params: IdParams,
+    responses: {
+      202: success('Queued again', Generation),
+      ...refusals({
+        ...BODY_REFUSALS,
+        400: 'Not a generation id',
+        ...ADMIN_REFUSALS,
+        404: 'No such generation',
+        409: 'Only a failed or canceled generation can be retried, and one that has not had the most runs allowed',
+        429: 'Its owner has as many generations pending or processing as allowed',
+      }),
+    },
+    handler: async ({ params, res }) => {
+      respond(res, 202, 'Generation queued again', await service.retryGeneration(params.id));
+    },
   });
 
-  router.patch('/users/:id', validate('params', IdParams), validate('body', UpdateUserRequest), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    const { role } = res.locals.body as UpdateUserRequest;
-    respond(res, 200, 'User updated', await service.setRole(authOf(res.locals).sub, id, role));
+  routes.patch('/users/:id', {
+    summary: 'Grant or revoke the admin role',
+    params: IdParams,
+    body: UpdateUserRequest,
+    responses: {
+      200: success('The user as updated', PublicUser),
+      ...refusals({
+        ...BODY_REFUSALS,
+        ...ADMIN_REFUSALS,
+        404: 'No such user',
+        409: 'An admin cannot revoke their own role',
+      }),
+    },
+    handler: async (request) => {
+      const user = await service.setRole(request.auth.sub, request.params.id, request.body.role);
+      respond(request.res, 200, 'User updated', user);
+    },
   });
 
-  return router;
+  return routes;
 }

@@ -11,7 +11,7 @@ import { toPublicUser } from '../auth/auth.service';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
-import type { GenerationViews } from '../generations/generation.mapper';
+import type { GenerationMapper } from '../generations/generation.mapper';
 import { JOB_STATES } from '../infra/job-states';
 import type { UserRepository } from '../users/user.repository';
 import type { AdminGenerationsQuery } from './admin.schemas';
@@ -22,7 +22,7 @@ export class AdminService {
     private readonly generations: GenerationRepository,
     private readonly retries: GenerationRetryService,
     private readonly users: UserRepository,
-    private readonly views: GenerationViews,
+    private readonly views: GenerationMapper,
   ) {}
 
   /** Counts per state, workers connected and paused or not, for every queue of the system. */

@@ -1,62 +1,67 @@
-import { Router } from 'express';
+import type { Router } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AuthService } from '../auth/auth.service';
 import type { TokenService } from '../auth/token.service';
+import type { ApiConfig } from '../config';
+import type { GenerationMapper } from '../generations/generation.mapper';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
-import type { GenerationViews } from '../generations/generation.mapper';
+import type { AuthGuard, AuthOptions } from '../http/auth';
 import type { UserRepository } from '../users/user.repository';
 import { adminArea } from './admin-area';
 import { AdminSessions } from './admin-sessions';
-import { adminRoutes } from './admin.routes';
 import { AdminService } from './admin.service';
-import { requireAdmin } from './require-admin';
 import { SessionRevocations } from './session-revocations';
 
 export interface AdminDeps {
-  auth: AuthService;
+  config: Pick<ApiConfig, 'ADMIN_SESSION_TTL_SECONDS' | 'ADMIN_DASHBOARD_READONLY' | 'QUEUE_PREFIX'>;
+  auth: (options: AuthOptions) => AuthGuard;
+  accounts: AuthService;
   tokens: TokenService;
   /** Signs the dashboard's CSRF tokens (the JWT secret). */
   secret: string;
-  sessionTtlSeconds: number;
-  readOnly: boolean;
   users: UserRepository;
   generations: GenerationRepository;
   retries: GenerationRetryService;
-  views: GenerationViews;
+  mapper: GenerationMapper;
   generationQueue: Queue;
   otherQueues: Queue[];
-  /** Where ended dashboard sessions are kept, under `prefix`. */
+  /** Where ended dashboard sessions are kept. */
   redis: Redis;
-  prefix: string;
 }
 
-/** The admin side: the JSON API for scripts (bearer only) and the browser area (session cookie or bearer). */
-export function buildAdmin(deps: AdminDeps): { area: Router; api: Router } {
+export interface Admin {
+  /** `/admin`: the browser area (login form, dashboard), by session cookie or bearer token. */
+  area: Router;
+  /** What the JSON API under `/api/admin` (bearer tokens only) calls. */
+  service: AdminService;
+}
+
+/** The admin side: its service, and the browser area with its sessions. */
+export function buildAdmin(deps: AdminDeps): Admin {
+  const { config } = deps;
   const sessions = new AdminSessions(
     deps.tokens,
     deps.secret,
-    deps.sessionTtlSeconds,
-    new SessionRevocations(deps.redis, deps.prefix),
+    config.ADMIN_SESSION_TTL_SECONDS,
+    new SessionRevocations(deps.redis, config.QUEUE_PREFIX),
   );
   const service = new AdminService(
     [deps.generationQueue, ...deps.otherQueues],
     deps.generations,
     deps.retries,
     deps.users,
-    deps.views,
+    deps.mapper,
   );
-  const api = Router();
-  api.use(requireAdmin(deps.tokens, deps.users), adminRoutes(service));
-  const area = adminArea(deps.auth, sessions, {
+  const area = adminArea(deps.accounts, sessions, {
     generationQueue: deps.generationQueue,
     otherQueues: deps.otherQueues,
-    readOnly: deps.readOnly,
-    guard: requireAdmin(deps.tokens, deps.users, sessions),
+    readOnly: config.ADMIN_DASHBOARD_READONLY,
+    guard: deps.auth({ scope: 'dashboard', sessions }),
     sessions,
     generations: deps.generations,
     retries: deps.retries,
   });
-  return { area, api };
+  return { area, service };
 }

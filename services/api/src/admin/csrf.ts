@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
-import type { TokenClaims } from '@imagegen/shared';
 import { ForbiddenError } from '../errors';
+import { authOf } from '../http/auth';
 import type { AdminSessions } from './admin-sessions';
 
 /** Methods that change nothing, so need no CSRF token. */
@@ -12,11 +12,11 @@ export const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
  * CSRF token. Bearer requests carry no ambient credentials, so they need no token.
  */
 export function csrfProtection(sessions: AdminSessions): RequestHandler {
-  return (req, res, next) => {
+  return (req, _res, next) => {
     if (SAFE_METHODS.has(req.method)) return next();
     if (req.get('sec-fetch-site') === 'cross-site') throw new ForbiddenError('Cross-site request refused');
-    const { jti } = res.locals.auth as TokenClaims;
-    if (res.locals.viaCookie && !sessions.csrfValid(req, jti)) {
+    const { claims, viaCookie } = authOf(req);
+    if (viaCookie && !sessions.csrfValid(req, claims.jti)) {
       throw new ForbiddenError('CSRF token missing or wrong; reload the dashboard');
     }
     next();

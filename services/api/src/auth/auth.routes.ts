@@ -1,21 +1,54 @@
-import { Router } from 'express';
-import { LoginRequest, RegisterRequest } from '@imagegen/shared';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { AuthResult, LoginRequest, RegisterRequest } from '@imagegen/shared';
 import { respond } from '../http/respond';
-import { validate } from '../http/validate';
+import { RouteTable } from '../http/route';
+import { BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import type { AuthService } from './auth.service';
 
-export function authRoutes(auth: AuthService): Router {
-  const router = Router();
+/** Both routes hash a password, through a bounded queue (PASSWORD_HASH_CONCURRENCY, PASSWORD_HASH_QUEUE). */
+const HASHING_503 =
+  'A dependency (MongoDB, Redis) is unavailable, or too many passwords are being hashed at once: retry after Retry-After';
 
-  router.post('/register', validate('body', RegisterRequest), async (req, res) => {
-    const result = await auth.register(res.locals.body as RegisterRequest, req.ip);
-    respond(res, 201, 'Account created', result);
+/** `/api/auth`: accounts and their bearer tokens. */
+export function authRoutes(docs: OpenAPIRegistry, auth: AuthService): RouteTable {
+  const routes = RouteTable.open(docs, '/api/auth', 'Auth');
+
+  routes.post('/register', {
+    summary: 'Create an account',
+    body: RegisterRequest,
+    responses: {
+      201: success('Account created: its bearer token', AuthResult),
+      ...refusals({
+        ...BODY_REFUSALS,
+        409: 'An account with this email already exists',
+        429: 'Too many accounts created from this address (REGISTER_PER_IP)',
+        503: HASHING_503,
+      }),
+    },
+    handler: async (request) => {
+      respond(request.res, 201, 'Account created', await auth.register(request.body, request.req.ip));
+    },
   });
 
-  router.post('/login', validate('body', LoginRequest), async (req, res) => {
-    const { result, created } = await auth.login(res.locals.body as LoginRequest, req.ip);
-    respond(res, 200, created ? 'Account created and logged in' : 'Logged in', result);
+  routes.post('/login', {
+    summary: 'Log in for a bearer token',
+    description:
+      'With `name` given and auto-registration on (AUTH_AUTO_REGISTER), an unknown email creates the account.',
+    body: LoginRequest,
+    responses: {
+      200: success('Logged in (or the account created and logged in)', AuthResult),
+      ...refusals({
+        ...BODY_REFUSALS,
+        401: 'Invalid email or password',
+        429: 'Too many failed sign-ins for this email or address',
+        503: HASHING_503,
+      }),
+    },
+    handler: async (request) => {
+      const { result, created } = await auth.login(request.body, request.req.ip);
+      respond(request.res, 200, created ? 'Account created and logged in' : 'Logged in', result);
+    },
   });
 
-  return router;
+  return routes;
 }

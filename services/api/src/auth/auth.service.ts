@@ -35,7 +35,10 @@ export class AuthService {
     return this.issue(user);
   }
 
-  /** The seed's login: an unknown email with a name creates the account when auto-registration is on. */
+  /**
+   * Login as the original API defined it, which its clients still call: an unknown email with a name
+   * creates the account when auto-registration is on.
+   */
   async login(input: LoginRequest, ip: string | undefined): Promise<{ result: AuthResult; created: boolean }> {
     // Checked before the lookup, so the answer is the same whether or not the account exists
     // (no account can have such a password: registration refuses it).

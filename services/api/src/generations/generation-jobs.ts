@@ -1,21 +1,15 @@
-import { generationJobId, type DeadlineJobData, type GenerationJobData } from '@imagegen/shared';
-import { scheduleRun, type GenerationDocument } from '@imagegen/core';
-import type { JobQueue } from '../infra/job-queue';
+import { QUEUES, generationJobId } from '@imagegen/shared';
+import type { JobQueues } from '@imagegen/core';
 
-/** The jobs a pending generation needs: its run, and its deadline if it has one. */
+/** What becomes of a generation's jobs beyond queueing them (`PendingRuns` does that). */
 export class GenerationJobs {
-  constructor(
-    readonly runs: JobQueue<GenerationJobData>,
-    private readonly deadlines: JobQueue<DeadlineJobData>,
-  ) {}
-
-  /** Queues the generation's current run (and its deadline), or answers 503 at once when Redis is away. */
-  schedule(doc: GenerationDocument): Promise<void> {
-    return scheduleRun(this.runs, this.deadlines, doc);
-  }
+  constructor(private readonly jobs: JobQueues) {}
 
   /** Drops the finished job of an earlier run, so the dashboard does not list it as still failed. */
   async forget(generationId: string, run: number): Promise<void> {
-    await this.runs.queue.remove(generationJobId(generationId, run)).catch(() => undefined);
+    await this.jobs
+      .queue(QUEUES.generations)
+      .remove(generationJobId(generationId, run))
+      .catch(() => undefined);
   }
 }

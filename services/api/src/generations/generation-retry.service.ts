@@ -1,9 +1,8 @@
 import { MAX_RUNS } from '@imagegen/shared';
-import type { GenerationDocument, GenerationLifecycle } from '@imagegen/core';
+import type { GenerationDocument, GenerationStore, PendingRuns } from '@imagegen/core';
 import { ConflictError } from '../errors';
 import type { CreateLimits } from './create-limits';
 import type { GenerationJobs } from './generation-jobs';
-import type { GenerationRepository } from './generation.repository';
 import type { RetryLocks } from './retry-locks';
 
 /** What can be run again: an ended generation that did not complete. */
@@ -20,9 +19,9 @@ const RETRIABLE = new Set(['failed', 'canceled']);
  */
 export class GenerationRetryService {
   constructor(
-    private readonly generations: GenerationRepository,
+    private readonly store: GenerationStore,
+    private readonly pending: PendingRuns,
     private readonly jobs: GenerationJobs,
-    private readonly lifecycle: GenerationLifecycle,
     private readonly limits: CreateLimits,
     private readonly locks: RetryLocks,
   ) {}
@@ -54,20 +53,18 @@ export class GenerationRetryService {
    * it was: nothing was announced and no job queued (only a read in between saw it pending).
    */
   private async run(generation: GenerationDocument): Promise<GenerationDocument> {
-    const reopened = await this.generations.reopen(generation, new Date());
+    const reopened = await this.store.reopen(generation, new Date());
     if (!reopened) throw new ConflictError('The generation changed meanwhile; fetch it and try again');
     try {
       await this.limits.reserveInFlight(reopened.user_id, reopened._id);
     } catch (err) {
-      await this.generations.restore(generation, reopened);
+      await this.store.restore(generation, reopened);
       throw err;
     }
-    // Before the job exists, so that no worker's `processing` can come before this `pending`.
-    await this.lifecycle.queued(reopened, { counted: true }).catch(() => undefined);
     try {
-      await this.jobs.schedule(reopened);
+      await this.pending.enqueue(reopened, { counted: true });
     } catch (err) {
-      await this.generations.restore(generation, reopened);
+      await this.store.restore(generation, reopened);
       await this.limits.release(reopened.user_id, reopened._id);
       throw err;
     }

@@ -8,8 +8,8 @@ import {
 } from '@imagegen/shared';
 import { toSummary, type GenerationDocument, type ImageDocument } from '@imagegen/core';
 
-/** Records as clients see them, with their URLs under PUBLIC_BASE_URL. */
-export class GenerationViews {
+/** Maps stored records to what clients see, with their URLs under PUBLIC_BASE_URL. */
+export class GenerationMapper {
   constructor(private readonly baseUrl: string) {}
 
   summary(doc: GenerationDocument): GenerationSummary {

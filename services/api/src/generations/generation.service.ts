@@ -11,15 +11,15 @@ import {
 import type {
   GenerationCanceller,
   GenerationDocument,
-  GenerationLifecycle,
+  GenerationStore,
   IdempotencyKeyDocument,
   ImageDocument,
+  PendingRuns,
 } from '@imagegen/core';
 import { AppError, ConflictError, NotFoundError } from '../errors';
 import type { QueueStandings } from '../infra/queue-standing';
 import type { CreateLimits } from './create-limits';
-import type { GenerationJobs } from './generation-jobs';
-import type { GenerationViews } from './generation.mapper';
+import type { GenerationMapper } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
 import type { GenerationRequests } from './generation-request';
 import type { GenerationRetryService } from './generation-retry.service';
@@ -28,15 +28,15 @@ import type { ImageRepository } from './image.repository';
 
 export interface GenerationServiceDeps {
   generations: GenerationRepository;
+  store: GenerationStore;
   images: ImageRepository;
   requests: GenerationRequests;
-  jobs: GenerationJobs;
+  pending: PendingRuns;
   idempotency: IdempotencyRepository;
-  lifecycle: GenerationLifecycle;
   canceller: GenerationCanceller;
   retries: GenerationRetryService;
   standings: QueueStandings;
-  views: GenerationViews;
+  mapper: GenerationMapper;
   limits: CreateLimits;
 }
 
@@ -92,14 +92,11 @@ export class GenerationService {
       const doc = await this.deps.requests.toDocument(userId, input, id);
       await this.generations.insert(doc);
       written = true;
-      // Before the job exists, so that no worker's `processing` can come before this `pending`.
-      // Live streams start from it; the record is right even if it is lost.
-      await this.deps.lifecycle.queued(doc, { counted: true }).catch(() => undefined);
-      await this.deps.jobs.schedule(doc);
+      await this.deps.pending.enqueue(doc, { counted: true });
       return doc;
     } catch (err) {
       // Should either fail too, its error reaches the error middleware, which logs it.
-      if (written) await this.generations.deletePending(id);
+      if (written) await this.deps.store.deletePending(id);
       await this.deps.limits.release(owner, id);
       throw err;
     }
@@ -115,7 +112,7 @@ export class GenerationService {
       ...(query.cursor && { before: new ObjectId(query.cursor) }),
       ...(query.status && { status: query.status }),
     });
-    return this.deps.views.page(docs, query.limit);
+    return this.deps.mapper.page(docs, query.limit);
   }
 
   /** Only a completed generation shows its image, even if a late redelivery stored bytes for a failed one. */
@@ -157,7 +154,7 @@ export class GenerationService {
 
   async present(doc: GenerationDocument, image: ImageDocument | null): Promise<Generation> {
     const place = doc.status === 'pending' ? await this.deps.standings.of(doc) : undefined;
-    return this.deps.views.full(doc, image, place);
+    return this.deps.mapper.full(doc, image, place);
   }
 
   /** The generation an earlier request with the same key made, once it is written. */

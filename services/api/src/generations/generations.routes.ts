@@ -1,94 +1,170 @@
-import { Router } from 'express';
-import { CreateGenerationRequest, ListGenerationsQuery, isTerminal, type StreamToken } from '@imagegen/shared';
-import { authOf } from '../http/authenticate';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import {
+  CreateGenerationRequest,
+  Generation,
+  GenerationPage,
+  ImageMeta,
+  ListGenerationsQuery,
+  StreamToken,
+  isTerminal,
+} from '@imagegen/shared';
+import type { TokenService } from '../auth/token.service';
+import type { AuthGuard } from '../http/auth';
 import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
-import { validate } from '../http/validate';
-import type { TokenService } from '../auth/token.service';
+import { RouteTable } from '../http/route';
+import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
+import * as doc from './generation.openapi';
 import { CreateGenerationHeaders } from './generation.schemas';
 import type { GenerationService } from './generation.service';
-import type { GenerationStreams } from './generation-streams';
+import type { GenerationWaitService } from './generation-wait.service';
 
 /** How long a stream token opens its generation's events for. */
 const STREAM_TOKEN_TTL_SECONDS = 300;
 
-export function generationRoutes(service: GenerationService, streams: GenerationStreams, tokens: TokenService): Router {
-  const router = Router();
+export interface GenerationRouteDeps {
+  service: GenerationService;
+  waits: GenerationWaitService;
+  tokens: TokenService;
+}
 
-  router.post(
-    '/',
-    validate('headers', CreateGenerationHeaders),
-    validate('body', CreateGenerationRequest),
-    async (req, res) => {
-      const userId = authOf(res.locals).sub;
-      const headers = res.locals.headers as CreateGenerationHeaders;
-      const created = await service.create(
-        userId,
-        res.locals.body as CreateGenerationRequest,
-        headers['idempotency-key'],
-      );
-      let generation = created.generation;
-      if (headers.prefer > 0) {
-        res.set('Preference-Applied', `wait=${headers.prefer}`);
-        const gone = new AbortController();
-        res.on('close', () => gone.abort());
-        await streams.waitForEnd(
-          generation.id,
-          headers.prefer * 1000,
-          () => service.owned(userId, generation.id).catch(() => null),
-          gone.signal,
-        );
-        generation = await service.get(userId, generation.id);
-      }
+/** `/api/generations`: a user's generations (their event stream is `generationEventRoutes`). */
+export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: GenerationRouteDeps): RouteTable<true> {
+  const { service, waits, tokens } = deps;
+  const routes = RouteTable.guarded(docs, '/api/generations', 'Generations', user);
+
+  routes.post('/', {
+    summary: 'Create a generation',
+    description: doc.CREATE_DESCRIPTION,
+    headers: CreateGenerationHeaders,
+    body: CreateGenerationRequest,
+    responses: {
+      200: success(
+        'Ended within the `Prefer: wait` time: completed, failed or canceled',
+        Generation,
+        doc.CreatedHeaders,
+      ),
+      202: success('Queued: follow it at Location, or its event stream', Generation, doc.CreatedHeaders),
+      ...refusals({ ...BODY_REFUSALS, ...BEARER_REFUSALS, ...doc.CREATE_REFUSALS }),
+    },
+    handler: async (request) => {
+      const { headers, auth, req, res } = request;
+      const waitSeconds = headers.prefer;
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      const { generation, replayed } = await waits.create(auth.sub, request.body, {
+        idempotencyKey: headers['idempotency-key'],
+        waitSeconds,
+        signal: gone.signal,
+      });
+      if (waitSeconds > 0) res.set('Preference-Applied', `wait=${waitSeconds}`);
       res.location(`${req.baseUrl}/${generation.id}`);
-      if (created.replayed) res.set('Idempotent-Replayed', 'true');
+      if (replayed) res.set('Idempotent-Replayed', 'true');
       const ended = isTerminal(generation.status);
       respond(res, ended ? 200 : 202, ended ? `Generation ${generation.status}` : 'Generation queued', generation);
     },
-  );
-
-  router.post('/:id/cancel', validate('params', IdParams), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    respond(res, 200, 'Generation canceled', await service.cancel(authOf(res.locals).sub, id));
   });
 
-  router.post('/:id/retry', validate('params', IdParams), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    respond(res, 202, 'Generation queued again', await service.retry(authOf(res.locals).sub, id));
+  routes.get('/', {
+    summary: 'List your generations, newest first',
+    query: ListGenerationsQuery,
+    responses: {
+      200: success('A page; pass `next_cursor` as `cursor` for the next one', GenerationPage),
+      ...refusals({ 400: 'A query parameter is invalid or unknown', ...BEARER_REFUSALS }),
+    },
+    handler: async ({ query, auth, res }) => respond(res, 200, 'Generations', await service.list(auth.sub, query)),
   });
 
-  /** A short-lived token for `EventSource`, which cannot send an Authorization header. */
-  router.post('/:id/events/token', validate('params', IdParams), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    const claims = authOf(res.locals);
-    const generation = await service.get(claims.sub, id);
-    const token = tokens.sign(claims.sub, claims.role, { ttlSeconds: STREAM_TOKEN_TTL_SECONDS, eventsOf: id });
-    const url = `${generation.urls.events}?token=${encodeURIComponent(token)}`;
-    respond<StreamToken>(res, 200, 'Stream token', { token, expires_in: STREAM_TOKEN_TTL_SECONDS, url });
+  routes.get('/:id', {
+    summary: 'Get a generation, with its image as a data URL once completed',
+    params: IdParams,
+    responses: {
+      200: success('The generation', Generation),
+      ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
+    },
+    handler: async ({ params, auth, res }) => respond(res, 200, 'Generation', await service.get(auth.sub, params.id)),
   });
 
-  router.get('/', validate('query', ListGenerationsQuery), async (_req, res) => {
-    const page = await service.list(authOf(res.locals).sub, res.locals.query as ListGenerationsQuery);
-    respond(res, 200, 'Generations', page);
+  routes.get('/:id/image', {
+    summary: 'Get the image bytes of a completed generation',
+    params: IdParams,
+    headers: doc.ConditionalHeaders,
+    responses: {
+      200: {
+        description: 'The image, in the format the model made it',
+        headers: doc.ImageHeaders,
+        content: Object.fromEntries(ImageMeta.shape.mime_type.options.map((type) => [type, {}])),
+      },
+      304: { description: 'Not modified: If-None-Match named this image' },
+      ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: `${doc.NOT_FOUND}, or it has no image (not completed)` }),
+    },
+    handler: async ({ params, auth, req, res }) => {
+      const image = await service.image(auth.sub, params.id);
+      // The bytes of a generation never change, so its id is a strong validator.
+      const etag = `"${params.id}"`;
+      res.set({ ETag: etag, 'Cache-Control': 'private, max-age=31536000, immutable', 'Content-Type': image.mime_type });
+      if (req.fresh) {
+        res.status(304).end();
+        return;
+      }
+      res.send(Buffer.from(image.data.buffer));
+    },
   });
 
-  router.get('/:id', validate('params', IdParams), async (_req, res) => {
-    const { id } = res.locals.params as IdParams;
-    respond(res, 200, 'Generation', await service.get(authOf(res.locals).sub, id));
+  routes.post('/:id/cancel', {
+    summary: 'Cancel a pending or processing generation',
+    params: IdParams,
+    responses: {
+      200: success('Canceled', Generation),
+      ...refusals({
+        ...BODY_REFUSALS,
+        400: doc.BAD_ID,
+        ...BEARER_REFUSALS,
+        404: doc.NOT_FOUND,
+        409: 'The generation has ended already; the message names its status',
+      }),
+    },
+    handler: async ({ params, auth, res }) => {
+      respond(res, 200, 'Generation canceled', await service.cancel(auth.sub, params.id));
+    },
   });
 
-  router.get('/:id/image', validate('params', IdParams), async (req, res) => {
-    const { id } = res.locals.params as IdParams;
-    const image = await service.image(authOf(res.locals).sub, id);
-    // The bytes of a generation never change, so its id is a strong validator.
-    const etag = `"${id}"`;
-    res.set({ ETag: etag, 'Cache-Control': 'private, max-age=31536000, immutable', 'Content-Type': image.mime_type });
-    if (req.fresh) {
-      res.status(304).end();
-      return;
-    }
-    res.send(Buffer.from(image.data.buffer));
+  routes.post('/:id/retry', {
+    summary: 'Run a failed or canceled generation again',
+    description: doc.RETRY_DESCRIPTION,
+    params: IdParams,
+    responses: {
+      202: success('Queued again', Generation),
+      ...refusals({
+        ...BODY_REFUSALS,
+        400: doc.BAD_ID,
+        ...BEARER_REFUSALS,
+        404: doc.NOT_FOUND,
+        409: doc.RETRY_409,
+        429: 'Too many creates and retries in the window, or too many generations pending or processing',
+      }),
+    },
+    handler: async ({ params, auth, res }) => {
+      respond(res, 202, 'Generation queued again', await service.retry(auth.sub, params.id));
+    },
   });
 
-  return router;
+  // EventSource cannot send an Authorization header: a short-lived token it can carry in the URL.
+  routes.post('/:id/events/token', {
+    summary: 'Get a stream token for the event stream',
+    description: 'EventSource cannot send an Authorization header: open `url`, which carries the token.',
+    params: IdParams,
+    responses: {
+      200: success('A token good for this generation’s events only, for a few minutes', StreamToken),
+      ...refusals({ ...BODY_REFUSALS, 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
+    },
+    handler: async ({ params, auth, res }) => {
+      const generation = await service.get(auth.sub, params.id);
+      const token = tokens.sign(auth.sub, auth.role, { ttlSeconds: STREAM_TOKEN_TTL_SECONDS, eventsOf: params.id });
+      const url = `${generation.urls.events}?token=${encodeURIComponent(token)}`;
+      respond<StreamToken>(res, 200, 'Stream token', { token, expires_in: STREAM_TOKEN_TTL_SECONDS, url });
+    },
+  });
+
+  return routes;
 }

@@ -2,7 +2,7 @@ import type { Queue } from 'bullmq';
 import express from 'express';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { JOB_STATES } from '../infra/job-states';
-import { routePatterns, type RoutePatterns } from './route-patterns';
+import { labelRoute, routeLabelOf } from './route-label';
 
 /**
  * The API's Prometheus metrics: its HTTP answers, and the depth of every queue per state (read
@@ -17,7 +17,6 @@ export class ApiMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
-  private readonly patterns = new WeakMap<express.Application, RoutePatterns>();
 
   constructor(queues: Queue[]) {
     collectDefaultMetrics({ register: this.registry });
@@ -39,38 +38,25 @@ export class ApiMetrics {
   }
 
   /**
-   * Times every answer, labelled by the full pattern of the route that took it (`/api/generations/:id`)
-   * or `unmatched`: never by any part of the path the request came in on, so no request makes a series.
+   * Times every answer, labelled by the pattern its route declared (`/api/generations/:id`, see
+   * `labelRoute`) or `unmatched`: never by any part of the path the request came in on, so no
+   * request makes a series.
    */
   timing(): express.RequestHandler {
     return (req, res, next) => {
       const end = this.httpSeconds.startTimer();
-      // The app as the request enters it: a mounted Express app (bull-board's) swaps `req.app` on the way.
-      const app = req.app;
       res.once('finish', () => {
-        // Express leaves `req.route` at the last route that took the request, errors included.
-        const matched = req.route as object | undefined;
-        const route = (matched && this.patternsOf(app).get(matched)) ?? 'unmatched';
+        const route = routeLabelOf(res) ?? 'unmatched';
         end({ method: req.method, route, status_code: String(res.statusCode) });
       });
       next();
     };
   }
 
-  /** Read once per app, at its first answer, when every route is registered. */
-  private patternsOf(app: express.Application): RoutePatterns {
-    let patterns = this.patterns.get(app);
-    if (!patterns) {
-      patterns = routePatterns(app as { router?: { stack?: unknown } });
-      this.patterns.set(app, patterns);
-    }
-    return patterns;
-  }
-
   /** `GET /metrics`, in Prometheus's text format. */
   routes(): express.Router {
     const router = express.Router();
-    router.get('/metrics', async (_req, res) => {
+    router.get('/metrics', labelRoute('/metrics'), async (_req, res) => {
       res.type(this.registry.contentType).send(await this.registry.metrics());
     });
     return router;

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { generationJobId, NOT_QUEUED, type QueuePlace } from '@imagegen/shared';
-import { RunTimes, type GenerationDocument } from '@imagegen/core';
+import { RunTimes, bullmqKeys, type GenerationDocument } from '@imagegen/core';
 
 /** A job a worker has just taken, before its record says `processing`: next, and starting now. */
 const STARTING: QueuePlace = { queue_position: 1, estimated_start_seconds: 0 };
@@ -13,14 +13,19 @@ export interface QueueSnapshot {
 
 /**
  * A pending generation's place in the generations queue. BullMQ adds jobs at the head of its wait
- * list and workers take them from the tail, so the place is counted from the tail (1 = next).
+ * list and workers take them from the tail (`bullmqKeys`), so the place is counted from the tail
+ * (1 = next).
  */
 export class QueueStandings {
+  private readonly keys;
+
   constructor(
     private readonly redis: Redis,
-    private readonly queue: Queue,
+    queue: Queue,
     private readonly runTimes: RunTimes,
-  ) {}
+  ) {
+    this.keys = bullmqKeys(queue);
+  }
 
   /** One generation's place (a GET, a stream as it opens): two LPOS rather than the whole list. */
   async of(generation: GenerationDocument): Promise<QueuePlace> {
@@ -29,13 +34,13 @@ export class QueueStandings {
     // share of the API's CPU (bench/README.md). Only one of the two LPOS answers is ever used.
     const [index, length, running, recent, taken] = await this.read<
       [number | null, number, number, string[], number | null]
-    >((pipeline, base) =>
+    >((pipeline, keys) =>
       pipeline
-        .lpos(`${base}:wait`, jobId)
-        .llen(`${base}:wait`)
-        .llen(`${base}:active`)
+        .lpos(keys.wait, jobId)
+        .llen(keys.wait)
+        .llen(keys.active)
         .lrange(this.runTimes.key, 0, -1)
-        .lpos(`${base}:active`, jobId),
+        .lpos(keys.active, jobId),
     );
     return place(index, length, running, RunTimes.mean(recent), taken !== null);
   }
@@ -45,8 +50,8 @@ export class QueueStandings {
    * active lists whole, in one pipeline, however many generations are then looked up in it.
    */
   async snapshot(): Promise<QueueSnapshot> {
-    const [waiting, active, recent] = await this.read<[string[], string[], string[]]>((pipeline, base) =>
-      pipeline.lrange(`${base}:wait`, 0, -1).lrange(`${base}:active`, 0, -1).lrange(this.runTimes.key, 0, -1),
+    const [waiting, active, recent] = await this.read<[string[], string[], string[]]>((pipeline, keys) =>
+      pipeline.lrange(keys.wait, 0, -1).lrange(keys.active, 0, -1).lrange(this.runTimes.key, 0, -1),
     );
     const indexes = new Map(waiting.map((jobId, index) => [jobId, index]));
     const taken = new Set(active);
@@ -60,10 +65,12 @@ export class QueueStandings {
   }
 
   private async read<T extends unknown[]>(
-    build: (pipeline: ReturnType<Redis['pipeline']>, base: string) => ReturnType<Redis['pipeline']>,
+    build: (
+      pipeline: ReturnType<Redis['pipeline']>,
+      keys: ReturnType<typeof bullmqKeys>,
+    ) => ReturnType<Redis['pipeline']>,
   ): Promise<T> {
-    const base = `${this.queue.opts.prefix ?? 'bull'}:${this.queue.name}`;
-    const replies = await build(this.redis.pipeline(), base).exec();
+    const replies = await build(this.redis.pipeline(), this.keys).exec();
     return (replies ?? []).map(([err, value]) => {
       if (err) throw err;
       return value;

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import swaggerUi from 'swagger-ui-express';
-import { buildOpenApiDocument } from './document';
+import { labelRoute } from '../http/route-label';
+import type { OpenApiDocument } from './document';
 
 const OPENAPI_PATH = '/openapi.json';
 const DOCS_PATH = '/docs';
@@ -18,10 +19,9 @@ const UI_OPTIONS: swaggerUi.SwaggerUiOptions = {
 };
 
 /** `GET /openapi.json`: the OpenAPI document; `/docs`: an interactive reference over it. */
-export function apiDocsRoutes(): Router {
-  const document = buildOpenApiDocument();
+export function apiDocsRoutes(document: OpenApiDocument): Router {
   const router = Router();
-  router.get(OPENAPI_PATH, (_req, res) => {
+  router.get(OPENAPI_PATH, labelRoute(OPENAPI_PATH), (_req, res) => {
     res.json(document);
   });
   router.use(DOCS_PATH, swaggerUi.serveFiles(undefined, UI_OPTIONS), swaggerUi.setup(undefined, UI_OPTIONS));

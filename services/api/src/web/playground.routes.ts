@@ -1,5 +1,6 @@
 import { dirname, join } from 'node:path';
 import express, { Router } from 'express';
+import { labelRoute } from '../http/route-label';
 
 /** The playground's built files (`packages/web`, built by `pnpm build`), found through the workspace link. */
 export function playgroundDir(): string {
@@ -12,7 +13,7 @@ export function playgroundDir(): string {
  */
 export function playgroundRoutes(dir = playgroundDir()): Router {
   const router = Router();
-  router.get('/', (_req, res) => {
+  router.get('/', labelRoute('/'), (_req, res) => {
     res.set('Cache-Control', 'no-cache').sendFile(join(dir, 'index.html'));
   });
   router.use('/assets', express.static(join(dir, 'assets'), { immutable: true, maxAge: '1y', fallthrough: false }));

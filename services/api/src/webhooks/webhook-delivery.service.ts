@@ -1,14 +1,8 @@
 import { ObjectId } from 'mongodb';
-import {
-  JOBS,
-  redeliveryJobOptions,
-  type WebhookDeliveries,
-  type WebhookJobData,
-  type WebhookRedelivery,
-} from '@imagegen/shared';
+import { JOBS, type WebhookDeliveries, type WebhookRedelivery } from '@imagegen/shared';
+import type { JobEnqueuer } from '@imagegen/core';
 import { ConflictError, NotFoundError } from '../errors';
 import type { GenerationRepository } from '../generations/generation.repository';
-import type { JobQueue } from '../infra/job-queue';
 import type { RedeliveryLimits } from './redelivery-limits';
 import type { WebhookDeliveryRepository } from './webhook-delivery.repository';
 import { toAttemptView, toMessageView } from './webhook.mapper';
@@ -17,7 +11,7 @@ export class WebhookDeliveryService {
   constructor(
     private readonly generations: GenerationRepository,
     private readonly deliveries: WebhookDeliveryRepository,
-    private readonly queue: JobQueue<WebhookJobData>,
+    private readonly jobs: JobEnqueuer,
     private readonly limits: RedeliveryLimits,
   ) {}
 
@@ -39,7 +33,7 @@ export class WebhookDeliveryService {
       throw new ConflictError('The receiver answered 410 Gone to this message, asking that it be sent no more');
     }
     await this.limits.consume(userId, latest._id);
-    await this.queue.add(JOBS.webhookDeliver, { messageId: latest._id, trigger: 'redeliver' }, redeliveryJobOptions());
+    await this.jobs.enqueue(JOBS.webhookDeliver, { messageId: latest._id, trigger: 'redeliver' });
     return { message_id: latest._id };
   }
 

@@ -1,30 +1,28 @@
 import { Binary, type Db, type ObjectId } from 'mongodb';
 import type { ImageMeta } from '@imagegen/shared';
-import { COLLECTIONS, isDuplicateKey, type GenerationDocument, type ImageDocument } from '@imagegen/core';
+import {
+  COLLECTIONS,
+  isDuplicateKey,
+  type GenerationDocument,
+  type GenerationStore,
+  type ImageDocument,
+} from '@imagegen/core';
 import type { RenderedImage } from '../images/image-source';
 
 /**
- * The worker's writes. Each transition filters on the run and status it expects, so a job
- * delivered twice (BullMQ is at-least-once) can neither complete twice nor overwrite a newer state,
- * and a job of an earlier run cannot touch the run a retry started.
+ * The worker's reads of generations, and the image a run stores as it completes; the status
+ * changes themselves are GenerationStore's.
  */
 export class GenerationRepository {
   private readonly generations;
   private readonly images;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly store: GenerationStore,
+  ) {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
     this.images = db.collection<ImageDocument>(COLLECTIONS.images);
-  }
-
-  /** pending (or processing, when a stalled job is redelivered) → processing; null if there is nothing to do. */
-  async start(id: ObjectId, run: number): Promise<GenerationDocument | null> {
-    const now = new Date();
-    return this.generations.findOneAndUpdate(
-      { _id: id, run, status: { $in: ['pending', 'processing'] } },
-      { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
-      { returnDocument: 'after' },
-    );
   }
 
   find(id: ObjectId): Promise<GenerationDocument | null> {
@@ -38,18 +36,6 @@ export class GenerationRepository {
       .sort({ updated_at: 1 })
       .limit(limit)
       .toArray();
-  }
-
-  /**
-   * Back to `pending` for its run to be queued again, if the record is still as the reconciler saw
-   * it; null when it changed meanwhile (its job moved it, or it was canceled or retried).
-   */
-  requeue(seen: GenerationDocument): Promise<GenerationDocument | null> {
-    return this.generations.findOneAndUpdate(
-      { _id: seen._id, run: seen.run, status: seen.status, updated_at: seen.updated_at },
-      { $set: { status: 'pending', updated_at: new Date() } },
-      { returnDocument: 'after' },
-    );
   }
 
   /**
@@ -82,24 +68,10 @@ export class GenerationRepository {
       },
     );
     if (!inserted) {
-      const held = { _id: generation._id, run: generation.run, status: 'processing' as const };
-      if (!(await this.generations.countDocuments(held))) return null;
+      if (!(await this.store.holds(generation))) return null;
       await this.images.replaceOne({ _id: generation._id }, stored);
     }
-    const completed = await this.generations.findOneAndUpdate(
-      { _id: generation._id, run: generation.run, status: 'processing' },
-      {
-        $set: {
-          status: 'completed',
-          image: meta,
-          provider: image.provider,
-          error: null,
-          completed_at: now,
-          updated_at: now,
-        },
-      },
-      { returnDocument: 'after' },
-    );
+    const completed = await this.store.complete(generation, { image: meta, provider: image.provider }, now);
     if (!completed) {
       // Canceled (or failed) while Hugging Face answered: its image must not stay behind. A job run
       // twice finds its generation completed already, and that image stays.
@@ -107,24 +79,5 @@ export class GenerationRepository {
       if (now?.status !== 'completed') await this.images.deleteOne({ _id: generation._id });
     }
     return completed;
-  }
-
-  /** Fails a run still in flight and returns the record; null when it had already ended. */
-  fail(id: ObjectId, run: number, error: string): Promise<GenerationDocument | null> {
-    const now = new Date();
-    return this.generations.findOneAndUpdate(
-      { _id: id, run, status: { $in: ['pending', 'processing'] } },
-      { $set: { status: 'failed', error, completed_at: now, updated_at: now } },
-      { returnDocument: 'after' },
-    );
-  }
-
-  /** processing → pending, when a stopping worker hands the job back to the queue. */
-  release(id: ObjectId, run: number): Promise<GenerationDocument | null> {
-    return this.generations.findOneAndUpdate(
-      { _id: id, run, status: 'processing' },
-      { $set: { status: 'pending', updated_at: new Date() } },
-      { returnDocument: 'after' },
-    );
   }
 }

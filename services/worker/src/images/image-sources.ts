@@ -33,8 +33,10 @@ class ImageSources implements ImageSource {
   }
 }
 
-/** The image source the settings describe (see `Backend` in the shared provider settings). */
-/** `mappings`: where the Hub's model → provider mapping is cached (Redis in the services). */
+/**
+ * The image source the settings describe (see `Backend` in the shared provider settings).
+ * `mappingCache`: where the Hub's model → provider mapping is cached (Redis in the services).
+ */
 export function imageSourceFor(config: WorkerConfig, mappingCache: MappingCache, observer?: HfObserver): ImageSource {
   const clientOptions: ProviderClientOptions = {
     timeoutMs: config.HF_TIMEOUT_MS,

@@ -1,29 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
 import type { RetryNotice } from '../images/image-source';
 import type { SniffedImage } from '../images/sniff';
 import { retryDelay, seconds, type BackoffPolicy } from '../hf/backoff';
 import { HfFailure, type HfOutcome } from '../hf/hf-answer';
-import type { HfObserver } from '../metrics';
-import type { ProviderAdapter, ProviderAnswer, ProviderJob, ProviderRequest } from './adapter';
-import { meaningOf, whoOf, type Meaning, type Speaker } from './provider-answer';
+import type { ProviderAdapter, ProviderJob, ProviderRequest } from './adapter';
+import { meaningOf, whoOf, type Meaning } from './provider-answer';
+import { ProviderHttp, type OutOfTimeOutcome, type ProviderHttpOptions, type SendPlan } from './provider-http';
 
-export interface ProviderClientOptions {
-  /** One request, headers and body together. */
-  timeoutMs: number;
-  maxImageBytes: number;
+export interface ProviderClientOptions extends ProviderHttpOptions {
   backoff: BackoffPolicy;
   /** Overrides every provider's own interval between polls. */
   pollIntervalMs?: number;
-  /** Told of every answer and every wait (the worker's metrics). */
-  observer?: HfObserver;
 }
 
 /** How one provider's call fits the job: its budget, and whether another provider comes after it. */
-export interface CallPlan extends Speaker {
-  signal: AbortSignal;
-  /** When the job's whole budget (HF_MAX_WAIT_MS) ends. */
-  deadline: number;
+export interface CallPlan extends SendPlan {
   /** The whole budget, for messages. */
   budgetMs: number;
   /**
@@ -49,32 +40,22 @@ export class OutOfTime extends HfFailure {
   }
 }
 
-class BodyTooLarge extends Error {}
-
 /** An upstream cancel gets this long: we are leaving anyway. */
 const CANCEL_TIMEOUT_MS = 5_000;
 
 /**
- * Runs one provider's protocol for one job over undici with a keep-alive pool: the submit, polls of
- * a queued job, and the download of the image, with bounded backoff on answers that retrying can
- * change and at once on those it cannot. The same for every provider; what differs is the adapter.
+ * Runs one provider's protocol for one job: the submit, polls of a queued job, and the download of
+ * the image, with bounded backoff on answers that retrying can change and at once on those it
+ * cannot. The same for every provider; what differs is the adapter.
  */
 export class ProviderClient {
-  private readonly agent: Agent;
+  private readonly http: ProviderHttp;
 
   constructor(
     private readonly options: ProviderClientOptions,
     private readonly now: () => number = Date.now,
   ) {
-    this.agent = new Agent({
-      connections: 32,
-      keepAliveTimeout: 30_000,
-      connect: { timeout: 10_000 },
-      // The whole-answer timeout is an AbortSignal per request (see `send`), so undici's own idle
-      // timers are off: a body that trickles forever is cut all the same.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+    this.http = new ProviderHttp(options, now);
   }
 
   /** Asks `adapter`'s provider for the job's image with `token`; throws HfFailure when nobody could do better. */
@@ -163,7 +144,7 @@ export class ProviderClient {
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    return this.http.close();
   }
 
   private moveOn(plan: CallPlan, detail: string, unsupported?: boolean): CallResult {
@@ -189,79 +170,15 @@ export class ProviderClient {
     req: ProviderRequest,
     job: ProviderJob,
     plan: CallPlan,
-  ): Promise<Meaning | { kind: 'out-of-time'; detail: string }> {
-    const sent = await this.send(adapter, token, req, plan);
+  ): Promise<Meaning | OutOfTimeOutcome> {
+    const sent = await this.http.send(adapter, token, req, plan);
     return 'kind' in sent ? sent : meaningOf(adapter, req, sent, job, plan);
-  }
-
-  /** Sends `req` within the job's budget; credentials go only to the adapter's own origin, never to a download. */
-  private async send(
-    adapter: ProviderAdapter,
-    token: string,
-    req: ProviderRequest,
-    plan: CallPlan,
-  ): Promise<ProviderAnswer | HfOutcome | { kind: 'out-of-time'; detail: string }> {
-    const budgetLeftMs = plan.deadline - this.now();
-    const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, budgetLeftMs));
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const sent = this.now();
-    const answered = (code: string) => this.options.observer?.answered(code, (this.now() - sent) / 1000);
-    const ours = req.stage !== 'download' && new URL(req.url).origin === adapter.origin;
-    try {
-      const res = await request(req.url, {
-        method: req.method,
-        dispatcher: this.agent,
-        signal: AbortSignal.any([plan.signal, timeout]),
-        headers: {
-          ...(req.body !== undefined && { 'content-type': 'application/json' }),
-          ...req.headers,
-          ...(ours && { authorization: `Bearer ${token}` }),
-        },
-        ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
-      });
-      const body = await readAtMost(res.body, this.options.maxImageBytes);
-      answered(String(res.statusCode));
-      const headers = Object.fromEntries(
-        Object.entries(res.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
-      );
-      return { status: res.statusCode, headers, body };
-    } catch (err) {
-      if (plan.signal.aborted) throw plan.signal.reason ?? err;
-      answered(err instanceof BodyTooLarge ? 'too-large' : 'network');
-      if (err instanceof BodyTooLarge) {
-        const what = req.stage === 'download' ? `its image was more than` : 'answered more than';
-        return {
-          kind: 'fail',
-          failure: new HfFailure(`${whoOf(plan)} ${what} ${this.options.maxImageBytes} bytes`),
-        };
-      }
-      if (!timeout.aborted) {
-        const detail = `connection error (${(err as { code?: string }).code ?? (err as Error).message})`;
-        return { kind: 'retry', reason: { kind: 'network' }, detail };
-      }
-      const detail = `no complete answer within ${seconds(timeoutMs)}`;
-      if (budgetLeftMs < this.options.timeoutMs) return { kind: 'out-of-time', detail };
-      return { kind: 'retry', reason: { kind: 'network' }, detail };
-    }
   }
 
   /** Withdraws a queued job upstream; best effort, as the generation has ended for us either way. */
   private async withdraw(adapter: ProviderAdapter, token: string, cancel: ProviderRequest): Promise<void> {
-    await this.send(adapter, token, cancel, {
-      signal: new AbortController().signal,
-      deadline: this.now() + CANCEL_TIMEOUT_MS,
-      budgetMs: CANCEL_TIMEOUT_MS,
-    }).catch(() => undefined);
+    await this.http
+      .send(adapter, token, cancel, { signal: new AbortController().signal, deadline: this.now() + CANCEL_TIMEOUT_MS })
+      .catch(() => undefined);
   }
-}
-
-async function readAtMost(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }

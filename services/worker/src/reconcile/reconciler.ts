@@ -1,12 +1,13 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { generationJobId } from '@imagegen/shared';
-import {
-  scheduleRun,
-  type GenerationCanceller,
-  type GenerationDocument,
-  type GenerationLifecycle,
-  type Logger,
+import type {
+  GenerationCanceller,
+  GenerationDocument,
+  GenerationLifecycle,
+  GenerationStore,
+  Logger,
+  PendingRuns,
 } from '@imagegen/core';
 import type { GenerationRepository } from '../generations/generation.repository';
 import { INTERNAL_ERROR } from '../final-failure';
@@ -35,8 +36,9 @@ export class Reconciler {
   constructor(
     private readonly deps: {
       generations: GenerationRepository;
+      store: GenerationStore;
+      pending: PendingRuns;
       runs: Queue;
-      deadlines: Queue;
       lifecycle: GenerationLifecycle;
       canceller: GenerationCanceller;
       redis: Redis;
@@ -100,11 +102,9 @@ export class Reconciler {
   }
 
   private async requeue(doc: GenerationDocument): Promise<Outcome> {
-    const pending = await this.deps.generations.requeue(doc);
+    const pending = await this.deps.store.requeue(doc);
     if (!pending) return 'moved';
-    // Announced before its job exists, so that no worker's `processing` can come before this `pending`.
-    await this.deps.lifecycle.queued(pending).catch(() => undefined);
-    await scheduleRun(this.deps.runs, this.deps.deadlines, pending);
+    await this.deps.pending.enqueue(pending);
     this.deps.logger.warn(
       { generationId: doc._id.toHexString(), run: doc.run, was: doc.status },
       'requeued a lost job',
@@ -114,7 +114,7 @@ export class Reconciler {
 
   /** Its job failed for good, but the record never heard (MongoDB was away when it did). */
   private async fail(doc: GenerationDocument): Promise<Outcome> {
-    const failed = await this.deps.generations.fail(doc._id, doc.run, INTERNAL_ERROR);
+    const failed = await this.deps.store.fail(doc._id, doc.run, INTERNAL_ERROR);
     if (!failed) return 'moved';
     await this.deps.lifecycle.ended(failed);
     return 'failed';

@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { WebhookJobData, type WebhookAttemptOutcome } from '@imagegen/shared';
 import type { Logger, WebhookMessageDocument } from '@imagegen/core';
-import { SHUTDOWN } from '../shutdown';
+import { ABORT_REASONS } from '../abort-reasons';
 import { nextRetryDelay } from './retry-schedule';
 import { signatureHeader } from './signature';
 import type { SendResult, WebhookSender } from './webhook-sender';
@@ -64,7 +64,7 @@ export function deliverWebhookProcessor({
     // Every user with a webhook gets a secret when creating the generation; none means the account is gone.
     if (secrets.length === 0) throw new UnrecoverableError('the account has no signing secret');
     const result = await send(message, secrets, attemptedAt, signal).catch(async (err: unknown) => {
-      if (signal.reason !== SHUTDOWN || !token) throw err;
+      if (signal.reason !== ABORT_REASONS.shutdown || !token) throw err;
       // Hand the job back without spending an attempt; the message keeps its id when sent again.
       await job.moveToDelayed(now(), token);
       throw new DelayedError();

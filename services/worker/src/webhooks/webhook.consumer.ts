@@ -1,9 +1,8 @@
-import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { QUEUES, WEBHOOK_BACKOFF, WebhookJobData } from '@imagegen/shared';
+import type { Job } from 'bullmq';
+import { JOBS, QUEUES, WEBHOOK_BACKOFF, WebhookJobData } from '@imagegen/shared';
 import type { Logger } from '@imagegen/core';
-import { queueTelemetry } from '@imagegen/telemetry';
 import type { WorkerConfig } from '../config';
+import { handle, type QueueConsumer } from '../consumer-factory';
 import { failedForGood } from '../final-failure';
 import { RetryLater, deliverWebhookProcessor } from './deliver-webhook.processor';
 import { nextRetryDelay } from './retry-schedule';
@@ -13,18 +12,17 @@ import type { WebhookRepository } from './webhook.repository';
 import type { WorkerMetrics } from '../metrics';
 
 export interface WebhookConsumer {
-  worker: Worker;
+  consumer: QueueConsumer;
   /** Closes the HTTP connections to receivers, once the worker has stopped. */
   closeConnections(): Promise<void>;
 }
 
 /**
- * The webhooks queue's worker: its own BullMQ worker and concurrency, apart from image jobs, so
+ * The webhooks queue's consumer: its own BullMQ worker and concurrency, apart from image jobs, so
  * receivers that are slow or down never take a slot an image needs.
  */
 export function webhookConsumer(
   config: WorkerConfig,
-  connection: Redis,
   repository: WebhookRepository,
   logger: Logger,
   metrics: Pick<WorkerMetrics, 'webhookDelivered'>,
@@ -38,14 +36,13 @@ export function webhookConsumer(
     logger,
     metrics,
   });
-  const worker = new Worker(QUEUES.webhooks, processor, {
-    connection,
-    prefix: config.QUEUE_PREFIX,
+  const consumer: QueueConsumer = {
+    queue: QUEUES.webhooks,
     concurrency: config.WEBHOOK_CONCURRENCY,
-    lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-    autorun: false,
-    telemetry: queueTelemetry(),
+    handlers: [handle(JOBS.webhookDeliver, processor)],
+    failed: (job, err) => {
+      if (failedForGood(job, err)) void markFailed(job, repository, logger);
+    },
     settings: {
       // The processor decided the delay (schedule, jitter, Retry-After) and logged it; our own faults
       // (a database blip before the log was written) follow the schedule.
@@ -55,12 +52,8 @@ export function webhookConsumer(
         return nextRetryDelay(schedule, attemptsMade, undefined) ?? schedule.at(-1) ?? 0;
       },
     },
-  });
-  worker.on('error', (err) => logger.error({ err: err.message }, 'webhook worker error'));
-  worker.on('failed', (job, err) => {
-    if (job && failedForGood(job, err)) void markFailed(job, repository, logger);
-  });
-  return { worker, closeConnections: () => agent.close() };
+  };
+  return { consumer, closeConnections: () => agent.close() };
 }
 
 /** A message whose job failed for good before its last attempt was logged must not look pending. */

@@ -1,8 +1,8 @@
-import type { GenerationDocument } from './db';
-import type { GenerationEvents } from './generation-events';
-import type { InFlightGenerations } from './in-flight';
-import { toSummary } from './generation-view';
-import type { WebhookNotifier } from './webhook-notifier';
+import type { GenerationDocument } from '../db';
+import type { GenerationEvents } from '../generation-events';
+import type { InFlightGenerations } from '../in-flight';
+import { toSummary } from '../generation-view';
+import type { WebhookNotifier } from '../webhook-notifier';
 
 /**
  * What follows a generation's change of state, wherever it happens (API or worker): an event on

@@ -1,18 +1,14 @@
 import type { Redis } from 'ioredis';
-import type { Db, Filter, ObjectId } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument } from './db';
+import type { Filter, ObjectId } from 'mongodb';
 import { type CancelReason, cancelChannel, generationJobId } from '@imagegen/shared';
+import type { GenerationDocument } from '../db';
 import type { GenerationLifecycle } from './generation-lifecycle';
+import type { GenerationStore } from './generation-store';
 
 /** What the canceller needs of the generations queue: BullMQ's `Queue.remove` fits. */
 export interface RemovableJobs {
   remove(jobId: string): Promise<unknown>;
 }
-
-const MESSAGES: Record<CancelReason, string> = {
-  user: 'Canceled by its owner',
-  deadline: 'Canceled: not done by its cancel_after deadline',
-};
 
 /**
  * Cancels a generation still in flight, for its owner (API) or its deadline (worker): the record
@@ -20,17 +16,13 @@ const MESSAGES: Record<CancelReason, string> = {
  * worker running it is told to abort, a job still waiting is dropped, and the change is announced.
  */
 export class GenerationCanceller {
-  private readonly generations;
-
   constructor(
-    db: Db,
+    private readonly store: GenerationStore,
     private readonly redis: Redis,
     private readonly queuePrefix: string,
     private readonly jobs: RemovableJobs,
     private readonly lifecycle: GenerationLifecycle,
-  ) {
-    this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
-  }
+  ) {}
 
   /**
    * The canceled record, or null when it had already ended (or no longer matched `where`). A record
@@ -42,21 +34,8 @@ export class GenerationCanceller {
     reason: CancelReason,
     where: Filter<GenerationDocument> = {},
   ): Promise<GenerationDocument | null> {
-    const now = new Date();
-    const canceled = await this.generations.findOneAndUpdate(
-      { ...where, _id: id, status: { $in: ['pending', 'processing'] } },
-      {
-        $set: {
-          status: 'canceled',
-          cancel_reason: reason,
-          error: MESSAGES[reason],
-          completed_at: now,
-          updated_at: now,
-        },
-      },
-      { returnDocument: 'after' },
-    );
-    const settled = canceled ?? (await this.generations.findOne({ ...where, _id: id, status: 'canceled' }));
+    const canceled = await this.store.cancel(id, reason, where);
+    const settled = canceled ?? (await this.store.findCanceled(id, where));
     if (settled) await this.followUp(settled);
     return canceled;
   }

@@ -1,0 +1,57 @@
+import type {
+  CreateGenerationRequest,
+  GenerationEvent,
+  GenerationStatus,
+  LoginRequest,
+  RegisterRequest,
+} from '@imagegen/shared';
+import type { z } from 'zod';
+import type { TransportOptions } from './transport';
+
+/** What `POST /api/generations` takes, before the API's defaults are applied. */
+export type CreateGenerationInput = z.input<typeof CreateGenerationRequest>;
+export type LoginInput = z.input<typeof LoginRequest>;
+export type RegisterInput = z.input<typeof RegisterRequest>;
+
+export type ClientOptions = TransportOptions;
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface CreateOptions extends CallOptions {
+  /**
+   * Makes the create safe to send again: the API answers a repeat with the first generation. One
+   * is made when none is given, so that a create lost on the wire is retried without a duplicate.
+   */
+  idempotencyKey?: string;
+  /** Hold the answer up to this many seconds (≤ 60) for the generation to end (`Prefer: wait`). */
+  waitSeconds?: number;
+}
+
+export interface WaitOptions extends CallOptions {
+  /** Each status change and notice ("model loading, retrying in 18 s"), as the stream carries them. */
+  onEvent?: (event: GenerationEvent) => void;
+  /** `auto` (the default): the live stream, and polling when it cannot be had. */
+  via?: 'auto' | 'sse' | 'poll';
+  /** The first wait between polls, growing to 5 s. Default 1 s. */
+  pollIntervalMs?: number;
+}
+
+export interface GenerateOptions extends WaitOptions {
+  idempotencyKey?: string;
+  /** Cancel the generation when `signal` aborts (default true), so it stops using a worker. */
+  cancelOnAbort?: boolean;
+}
+
+export interface ListOptions extends CallOptions {
+  limit?: number;
+  cursor?: string;
+  status?: GenerationStatus;
+}
+
+/** One event of a generation's live stream; `id` is what a reconnect resumes from. */
+export interface StreamedEvent {
+  id: string | undefined;
+  event: GenerationEvent;
+}

@@ -1,0 +1,23 @@
+import type { Db } from 'mongodb';
+import { COLLECTIONS } from './db';
+
+/** Creates the indexes the queries rely on. Idempotent; both services call it at start. */
+export async function ensureIndexes(db: Db): Promise<void> {
+  await Promise.all([
+    db.collection(COLLECTIONS.users).createIndex({ email: 1 }, { unique: true, name: 'email_unique' }),
+    db.collection(COLLECTIONS.generations).createIndex({ user_id: 1, _id: -1 }, { name: 'user_newest' }),
+    db
+      .collection(COLLECTIONS.generations)
+      .createIndex({ user_id: 1, status: 1, _id: -1 }, { name: 'user_status_newest' }),
+    // The worker's reconciler looks for runs in flight that have not moved for a while.
+    db.collection(COLLECTIONS.generations).createIndex({ status: 1, updated_at: 1 }, { name: 'status_oldest' }),
+    db
+      .collection(COLLECTIONS.webhookMessages)
+      .createIndex({ generation_id: 1, created_at: -1 }, { name: 'generation_newest' }),
+    db
+      .collection(COLLECTIONS.webhookAttempts)
+      .createIndex({ generation_id: 1, attempted_at: -1 }, { name: 'generation_newest' }),
+    // Not a TTL index: FerretDB v1 has none. The API deletes a user's expired keys as it claims new ones.
+    db.collection(COLLECTIONS.idempotencyKeys).createIndex({ user_id: 1, created_at: 1 }, { name: 'user_oldest' }),
+  ]);
+}

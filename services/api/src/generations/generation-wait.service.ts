@@ -1,0 +1,86 @@
+import { isTerminal, type CreateGenerationRequest } from '@imagegen/shared';
+import type { GenerationDocument } from '@imagegen/core';
+import type { EventHub } from '../infra/event-hub';
+import type { Created, GenerationService } from './generation.service';
+
+export interface CreateAndWait {
+  idempotencyKey?: string | undefined;
+  /** `Prefer: wait=N`: how long to hold the answer for the generation to end (0: not at all). */
+  waitSeconds: number;
+  /** Aborts when the client goes away: there is no one left to answer. */
+  signal: AbortSignal;
+}
+
+/**
+ * Creates a generation and, when asked, waits for it to end before answering (`Prefer: wait`):
+ * woken by the generation's notices, bounded by the wait asked for, given up when the client goes
+ * or the server stops.
+ */
+export class GenerationWaitService {
+  private readonly waits = new Set<AbortController>();
+  /** Set by stopAll: waits begun after it return at once. */
+  private stopped = false;
+
+  constructor(
+    private readonly generations: GenerationService,
+    private readonly hub: EventHub,
+  ) {}
+
+  async create(userId: string, input: CreateGenerationRequest, options: CreateAndWait): Promise<Created> {
+    const created = await this.generations.create(userId, input, options.idempotencyKey);
+    if (options.waitSeconds <= 0) return created;
+    const id = created.generation.id;
+    const read = () => this.generations.owned(userId, id).catch(() => null);
+    await this.waitForEnd(id, options.waitSeconds * 1000, read, options.signal);
+    return { ...created, generation: await this.generations.get(userId, id) };
+  }
+
+  /** Ends every wait, so that a stopping server answers them now rather than at their bound. */
+  stopAll(): void {
+    this.stopped = true;
+    for (const wait of this.waits) wait.abort();
+  }
+
+  /** Resolves once the generation has ended, after `ms`, or on `signal` or a stop, whichever comes first. */
+  private async waitForEnd(
+    id: string,
+    ms: number,
+    read: () => Promise<GenerationDocument | null>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const stop = new AbortController();
+    if (this.stopped) stop.abort();
+    this.waits.add(stop);
+    const abort = () => stop.abort();
+    signal.addEventListener('abort', abort);
+    let notices = 0;
+    let wake = () => undefined as void;
+    const unfollow = this.hub.follow(id, () => {
+      notices++;
+      wake();
+    });
+    const deadline = Date.now() + ms;
+    try {
+      for (;;) {
+        const seen = notices;
+        const doc = await read();
+        const left = deadline - Date.now();
+        if (!doc || isTerminal(doc.status) || left <= 0 || stop.signal.aborted) return;
+        // Something happened while reading: read again rather than sleep past it.
+        if (notices !== seen) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          stop.signal.addEventListener('abort', wake, { once: true });
+        });
+      }
+    } finally {
+      unfollow();
+      signal.removeEventListener('abort', abort);
+      this.waits.delete(stop);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { CancelAfter, Duration, durationMs } from '@imagegen/shared';
+
+/** What one user, or one API instance, may hold or ask for: event streams, creates, redeliveries. */
+export const LimitsSettings = z.object({
+  /** How often an idle event stream gets a comment line, so proxies keep it open. */
+  EVENTS_HEARTBEAT_MS: durationMs(15_000),
+  /** How often each API instance reads the queue once for every open stream of a pending generation. */
+  EVENTS_QUEUE_PLACE_MS: durationMs(2000),
+  /** Event streams one user may have open at once, across all API instances (counted in Redis); more get 429. */
+  EVENTS_STREAMS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(50),
+  /** Event streams one API instance holds open at once, all users together; more get 429. */
+  EVENTS_STREAMS_PER_INSTANCE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /** Creates per user per CREATE_RATE_WINDOW, across all API instances (counted in Redis). */
+  CREATE_RATE_LIMIT: z.coerce.number().int().min(1).max(100_000).default(60),
+  CREATE_RATE_WINDOW: Duration.default(60_000),
+  /** Generations a user may have pending or processing at once. */
+  MAX_IN_FLIGHT_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** `cancel_after` of requests that give none (e.g. `10m`, at most `1h`); unset: no deadline. */
+  DEFAULT_CANCEL_AFTER: CancelAfter.optional(),
+  /**
+   * Redeliveries (POST …/webhook-deliveries/redeliver) per user, and per message, within
+   * WEBHOOK_REDELIVERY_WINDOW, across all API instances (counted in Redis): each is a signed POST
+   * to a URL the user chose, and without a bound one request became one POST.
+   */
+  WEBHOOK_REDELIVERIES_PER_USER: z.coerce.number().int().min(1).max(100_000).default(60),
+  WEBHOOK_REDELIVERIES_PER_MESSAGE: z.coerce.number().int().min(1).max(1000).default(5),
+  WEBHOOK_REDELIVERY_WINDOW: Duration.default(3_600_000),
+});

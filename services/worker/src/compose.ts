@@ -1,0 +1,123 @@
+import type { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Db } from 'mongodb';
+import { QUEUES, type QueueName } from '@imagegen/shared';
+import {
+  GenerationCanceller,
+  GenerationEvents,
+  GenerationLifecycle,
+  GenerationStore,
+  InFlightGenerations,
+  JobQueues,
+  PendingRuns,
+  RunTimes,
+  WebhookNotifier,
+  redisMappingCache,
+  type Logger,
+} from '@imagegen/core';
+import { queueTelemetry } from '@imagegen/telemetry';
+import type { WorkerConfig } from './config';
+import { buildConsumers } from './consumer-factory';
+import { deadlineConsumer } from './deadlines/deadline.consumer';
+import { generationConsumer } from './generations/generation.consumer';
+import { GenerationRepository } from './generations/generation.repository';
+import { imageSourceFor } from './images/image-sources';
+import { WorkerMetrics } from './metrics';
+import { Reconciler } from './reconcile/reconciler';
+import { webhookConsumer } from './webhooks/webhook.consumer';
+import { WebhookRepository } from './webhooks/webhook.repository';
+
+/** Generations in flight the reconciler looks at per pass. */
+const RECONCILE_BATCH = 500;
+
+export interface Composed {
+  /** One BullMQ worker per queue, not yet running. */
+  consumers: Record<QueueName, Worker>;
+  reconciler: Reconciler;
+  metrics: WorkerMetrics;
+  /** BullMQ's own connection, which the health check watches beside ours. */
+  queueRedis: Redis;
+  /** Closes what the consumers used, once they have stopped. */
+  close(): Promise<void>;
+}
+
+/** Builds the worker's consumers and reconciler from its config and connections: the one place they are wired. */
+export function compose(config: WorkerConfig, db: Db, redis: Redis, logger: Logger): Composed {
+  const metrics = new WorkerMetrics();
+  const source = imageSourceFor(config, redisMappingCache(redis, config.QUEUE_PREFIX), metrics);
+  logger.info(`images come from ${source.description}`);
+
+  // BullMQ's own connection: it defines its dozens of scripts on the connection it is given, and
+  // ioredis copies every script of a connection into each MULTI made on it, ours (events) included.
+  const queueRedis = redis.duplicate();
+  queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
+  const queues = new JobQueues(
+    { connection: queueRedis, prefix: config.QUEUE_PREFIX, telemetry: queueTelemetry() },
+    logger,
+  );
+  const store = new GenerationStore(db);
+  const generations = new GenerationRepository(db, store);
+  const lifecycle = new GenerationLifecycle(
+    new GenerationEvents(redis, config.QUEUE_PREFIX),
+    new WebhookNotifier(db, queues, config.PUBLIC_BASE_URL),
+    new InFlightGenerations(redis, config.QUEUE_PREFIX),
+    config.PUBLIC_BASE_URL,
+  );
+  const generationQueue = queues.queue(QUEUES.generations);
+  const canceller = new GenerationCanceller(store, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);
+
+  const webhooks = webhookConsumer(config, new WebhookRepository(db), logger, metrics);
+  const consumers = buildConsumers(
+    [
+      generationConsumer(
+        {
+          store,
+          generations,
+          source,
+          lifecycle,
+          runTimes: new RunTimes(redis, config.QUEUE_PREFIX),
+          logger,
+          metrics,
+          dbRetryMs: config.WORKER_DB_RETRY_MS,
+          outageDelayMs: config.WORKER_DB_OUTAGE_DELAY_MS,
+        },
+        config.WORKER_CONCURRENCY,
+      ),
+      webhooks.consumer,
+      deadlineConsumer(canceller, logger),
+    ],
+    {
+      connection: queueRedis,
+      prefix: config.QUEUE_PREFIX,
+      lockDuration: config.WORKER_LOCK_MS,
+      stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
+      logger,
+    },
+  );
+
+  const reconciler = new Reconciler(
+    {
+      generations,
+      store,
+      pending: new PendingRuns(lifecycle, queues),
+      runs: generationQueue,
+      lifecycle,
+      canceller,
+      redis,
+      queuePrefix: config.QUEUE_PREFIX,
+      logger,
+    },
+    { intervalMs: config.RECONCILE_INTERVAL_MS, staleAfterMs: config.RECONCILE_AFTER_MS, batch: RECONCILE_BATCH },
+  );
+
+  return {
+    consumers,
+    reconciler,
+    metrics,
+    queueRedis,
+    async close() {
+      await Promise.all([source.close(), webhooks.closeConnections(), queues.close()]);
+      queueRedis.disconnect();
+    },
+  };
+}
