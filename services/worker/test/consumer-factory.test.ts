@@ -79,7 +79,13 @@ describe('the consumer factory', () => {
     const workers = buildConsumers(consumers, options());
     const queue = new Queue(QUEUES.generations, { connection: redis, prefix: env.queuePrefix });
     const eventsRedis = redis.duplicate();
-    const events = new QueueEvents(QUEUES.generations, { connection: eventsRedis, prefix: env.queuePrefix });
+    // From the stream's start, not its end: a job may finish before the first read of the events, and
+    // this file's prefix is its own, so nothing older is there.
+    const events = new QueueEvents(QUEUES.generations, {
+      connection: eventsRedis,
+      prefix: env.queuePrefix,
+      lastEventId: '0-0',
+    });
     try {
       await events.waitUntilReady();
       void workers[QUEUES.generations].run();
