@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { startStack } from '@imagegen/devstack';
 import { apiCreate, apiGet } from './api.parts';
 import { HfStub, noisePng } from './hf-stub';
+import { imageOffload } from './image.parts';
 import { endToEnd, memory, workerThroughput } from './job.parts';
 import { ROOT } from './processes';
 
@@ -21,7 +22,7 @@ async function part<T>(name: string, measure: () => Promise<T>): Promise<T> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const stack = await startStack();
+  const stack = await startStack({ s3: true });
   for (const line of stack.descriptions) console.log(`[bench] ${line}`);
   const megabyte = noisePng(512, 512);
   const small = noisePng(64, 64);
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
         worker: () => workerThroughput(stack, hf),
         e2e: () => endToEnd(stack, hf),
         memory: () => ((hf.image = megabyte), memory(stack, hf)),
+        image_offload: () => imageOffload(stack, megabyte),
       };
       for (const name of only) {
         const measure = parts[name];
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     const e2e = await part('e2e', () => endToEnd(stack, hf));
     hf.image = megabyte;
     const mem = await part('memory', () => memory(stack, hf));
+    const image_offload = await part('image_offload', () => imageOffload(stack, megabyte));
     const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
     const results = {
       api_create,
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
       worker,
       e2e,
       memory: mem,
+      image_offload,
       node_version: process.version,
       git_commit: commit,
       services: stack.descriptions,
@@ -94,6 +98,12 @@ async function main(): Promise<void> {
         baseline: mem.api_rss_start_mb,
         ratio: mem.api_ratio,
         target: '≤ 1.2',
+      },
+      'API bytes per image (presigned / api)': {
+        ours: image_offload.api_bytes_per_image_after,
+        baseline: image_offload.api_bytes_per_image_before,
+        ratio: image_offload.ratio,
+        target: '—',
       },
     });
     console.log(`[bench] ${results.duration_s} s; bench/results/latest.json written`);

@@ -216,6 +216,19 @@ describe('imagegen CLI', () => {
     expect(down.stderr).toMatch(/Could not reach .*ECONNREFUSED/);
   });
 
+  it('delete removes a generation and says so in one line (exit 0); an unknown one exits 4 with the API’s message', async () => {
+    const client = await api();
+    const { id } = await client.generate('a cat for the bin');
+    const deleted = await run(['delete', id]);
+    expect(deleted).toEqual({ code: 0, stdout: `${id} deleted\n`, stderr: '' });
+    await expect(client.getGeneration(id)).rejects.toMatchObject({ status: 404 });
+
+    const again = await run(['delete', id]);
+    expect(again).toMatchObject({ code: 4, stdout: '', stderr: 'imagegen delete: Generation not found\n' });
+    expect((await run(['delete'])).code).toBe(2);
+    expect((await run(['--help'])).stdout).toMatch(/^ {2}delete <id> {2,}delete a generation/m);
+  });
+
   it('cancels the generation on Ctrl-C and exits 130', async () => {
     system.emulator.script('cli/slow', hf.png(20_000));
     const started = start(['generate', 'a slow cat', '--model', 'cli/slow']);

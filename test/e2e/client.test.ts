@@ -299,4 +299,58 @@ describe('@imagegen/client', () => {
     expect(err).toBeInstanceOf(ConnectionError);
     expect((err as Error).message).toMatch(/ECONNREFUSED/);
   });
+
+  it('deleteGeneration() deletes a generation of the user’s once: then it, its image and a second delete are NotFoundError', async () => {
+    const client = await newClient();
+    const done = await client.generate('a cat to throw away');
+    const before = proxy.requests.length;
+    await expect(client.deleteGeneration(done.id)).resolves.toBeUndefined();
+    expect(requestsSince(before, (r) => r.method === 'DELETE')).toEqual([
+      expect.objectContaining({ path: `/api/generations/${done.id}` }),
+    ]);
+
+    await expect(client.getGeneration(done.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(client.getImage(done.id)).rejects.toBeInstanceOf(NotFoundError);
+    const again = await client.deleteGeneration(done.id).catch((err: unknown) => err);
+    expect(again).toBeInstanceOf(NotFoundError);
+    expect(again).toMatchObject({ status: 404, message: 'Generation not found' });
+    expect((await client.listGenerations()).items).toEqual([]);
+  });
+
+  it('deleteGeneration() of another user’s generation is NotFoundError, and the generation stays', async () => {
+    const owner = await newClient();
+    const other = await newClient();
+    const { id } = await owner.createGeneration({ prompt: 'not yours to delete' });
+    await expect(other.deleteGeneration(id)).rejects.toBeInstanceOf(NotFoundError);
+    expect((await owner.getGeneration(id)).id).toBe(id);
+  });
+
+  it('deleteAccount() refuses a wrong password; with the right one the account goes, and its token and password stop working', async () => {
+    const client = new ImagegenClient({ baseUrl: proxy.url, retryDelayMs: 50 });
+    const email = `leaving-${process.pid}@example.com`;
+    await client.register({ email, password: 'password123', name: 'Leaving' });
+    const { id } = await client.createGeneration({ prompt: 'left behind' });
+    const token = client.token;
+
+    const wrong = await client.deleteAccount({ password: 'not-the-password' }).catch((err: unknown) => err);
+    expect(wrong).toBeInstanceOf(AuthenticationError);
+    expect((await client.getGeneration(id)).id).toBe(id);
+
+    await expect(client.deleteAccount({ password: 'password123' })).resolves.toBeUndefined();
+    expect(client.token).toBeUndefined();
+    await expect(client.login({ email, password: 'password123' })).rejects.toBeInstanceOf(AuthenticationError);
+    const stale = new ImagegenClient({ baseUrl: proxy.url, token });
+    await expect(stale.getGeneration(id)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+
+  it('deleteAccount() without a password sends no body, which a token issued moments ago is enough for', async () => {
+    const client = await newClient();
+    const stale = new ImagegenClient({ baseUrl: proxy.url, token: client.token });
+    const before = proxy.requests.length;
+    await client.deleteAccount();
+    const [sent] = requestsSince(before, (r) => r.method === 'DELETE' && r.path === '/api/users/me');
+    expect(sent?.headers).not.toHaveProperty('content-type');
+    expect(sent?.headers).not.toHaveProperty('content-length');
+    await expect(stale.listGenerations()).rejects.toBeInstanceOf(AuthenticationError);
+  });
 });

@@ -25,7 +25,7 @@ const plus = (iso: string, ms: number) => new Date(Date.parse(iso) + ms).toISOSt
 /** The URLs a record must carry, absolute under PUBLIC_BASE_URL. */
 function urlsOf(id: string) {
   const get = `${PUBLIC_BASE_URL}/api/generations/${id}`;
-  return { get, cancel: `${get}/cancel`, events: `${get}/events`, image: `${get}/image` };
+  return { get, cancel: `${get}/cancel`, events: `${get}/events`, image: `${get}/image`, image_expires_at: null };
 }
 
 describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
@@ -633,7 +633,7 @@ describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
       const done = await alice.waitFor(running.id, ENDED);
       expect(done.status).toBe('completed');
       expect(done.urls).toEqual(urlsOf(running.id));
-      for (const url of Object.values(done.urls))
+      for (const url of [done.urls.get, done.urls.cancel, done.urls.events, done.urls.image])
         expect(url.startsWith(`${PUBLIC_BASE_URL}/api/generations/`)).toBe(true);
 
       // The URLs' paths are the API's routes.

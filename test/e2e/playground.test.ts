@@ -415,4 +415,70 @@ describe('the web playground', () => {
     await phone.screenshot({ path: join(ARTIFACTS, 'playground-phone.png') });
     await phone.close();
   });
+
+  /** Generates an image from the page and opens it full size; resolves with its id. */
+  async function openNew(prompt: string): Promise<string> {
+    await page.getByLabel('Prompt', { exact: true }).fill(prompt);
+    const id = await generate();
+    await card(id).and(page.locator('[data-status="completed"]')).waitFor();
+    await card(id)
+      .getByRole('button', { name: /full size/ })
+      .click();
+    await page.getByRole('dialog').waitFor();
+    return id;
+  }
+
+  test('asks before deleting from the full-size view: "No" keeps the image, and a refused delete shows the API’s reason', async () => {
+    const id = await openNew('an image to keep');
+    const dialog = page.getByRole('dialog');
+    const question = dialog.getByRole('group', { name: 'Delete this image for good?' });
+    expect(await question.isHidden()).toBe(true);
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await question.waitFor();
+    // Focus is on the safe answer: a second Enter does not delete.
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('No, keep it');
+    await question.getByRole('button', { name: 'No, keep it' }).click();
+    await question.waitFor({ state: 'hidden' });
+    expect(await dialog.getByRole('button', { name: 'Delete', exact: true }).isVisible()).toBe(true);
+
+    // The API refuses (as a proxy or a failing dependency might): the viewer stays, with the reason.
+    await page.route(`**/api/generations/${id}`, (route) =>
+      route.request().method() === 'DELETE'
+        ? route.fulfill({ status: 500, json: { success: false, message: 'Storage is unavailable', data: null } })
+        : route.fallback(),
+    );
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await question.getByRole('button', { name: 'Yes, delete' }).click();
+    await dialog.getByRole('alert').filter({ hasText: 'Storage is unavailable' }).waitFor();
+    expect(await dialog.isVisible()).toBe(true);
+    await page.unroute(`**/api/generations/${id}`);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+
+    expect(await card(id).count()).toBe(1);
+    expect((await (await api()).getGeneration(id)).status).toBe('completed');
+  });
+
+  test('deletes an image from the full-size view once confirmed: the viewer closes, the card goes, and the API no longer has it', async () => {
+    const kept = await openNew('an image to keep too');
+    await page.keyboard.press('Escape');
+    const id = await openNew('an image to throw away');
+    const dialog = page.getByRole('dialog');
+    // Opened again, the viewer asks afresh: no question left over from the last one.
+    expect(await dialog.getByRole('group', { name: 'Delete this image for good?' }).isHidden()).toBe(true);
+    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dialog.getByRole('button', { name: 'Yes, delete' }).click();
+    expect((await deleted).status()).toBe(204);
+    await dialog.waitFor({ state: 'hidden' });
+    await card(id).waitFor({ state: 'detached' });
+    // The card after it takes the focus the closed viewer gave back.
+    expect(await page.evaluate('document.activeElement?.closest("li.card")?.dataset.id')).toBe(kept);
+
+    await expect((await api()).getGeneration(id)).rejects.toMatchObject({ status: 404 });
+    // And it stays gone after a reload.
+    await page.reload();
+    await card(kept).waitFor();
+    expect(await card(id).count()).toBe(0);
+  });
 });

@@ -1,5 +1,6 @@
 import type {
   CreateGenerationRequest,
+  DeleteAccountRequest,
   GenerationEvent,
   GenerationStatus,
   LoginRequest,
@@ -12,6 +13,7 @@ import type { TransportOptions } from './transport';
 export type CreateGenerationInput = z.input<typeof CreateGenerationRequest>;
 export type LoginInput = z.input<typeof LoginRequest>;
 export type RegisterInput = z.input<typeof RegisterRequest>;
+export type DeleteAccountInput = z.input<typeof DeleteAccountRequest>;
 
 export type ClientOptions = TransportOptions;
 

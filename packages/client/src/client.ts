@@ -1,6 +1,7 @@
 import {
   AuthResult,
   CreateGenerationRequest,
+  DeleteAccountRequest,
   LoginRequest,
   RegisterRequest,
   type Generation,
@@ -18,6 +19,7 @@ import type {
   ClientOptions,
   CreateGenerationInput,
   CreateOptions,
+  DeleteAccountInput,
   GenerateOptions,
   ListOptions,
   LoginInput,
@@ -57,6 +59,21 @@ export class ImagegenClient {
     return this.authenticate('/api/auth/login', checked(LoginRequest, body), options);
   }
 
+  /**
+   * Deletes the account and everything it owns, then forgets the token. The password confirms it;
+   * without one, only a token issued in the last five minutes does (else a `PermissionError`).
+   */
+  async deleteAccount(body: DeleteAccountInput = {}, options: CallOptions = {}): Promise<void> {
+    const request = checked(DeleteAccountRequest, body);
+    await this.transport.send('DELETE', '/api/users/me', {
+      // No password, no body: the API then goes by how fresh the token is.
+      ...(request.password !== undefined && { body: request }),
+      signal: options.signal,
+      idempotent: false,
+    });
+    this.token = undefined;
+  }
+
   /** Queues a generation: the `pending` record at once (or the final one, with `waitSeconds`). */
   async createGeneration(body: CreateGenerationInput, options: CreateOptions = {}): Promise<Generation> {
     checked(CreateGenerationRequest, body);
@@ -92,6 +109,15 @@ export class ImagegenClient {
   /** Runs a `failed` or `canceled` generation again. */
   async retryGeneration(id: string, options: CallOptions = {}): Promise<Generation> {
     return this.data('POST', `${generationPath(id)}/retry`, { signal: options.signal, idempotent: false });
+  }
+
+  /**
+   * Deletes the generation, canceling it first if it is still running: its record, image, events,
+   * webhook log and jobs all go. A `NotFoundError` when there is no such generation of the user's.
+   */
+  async deleteGeneration(id: string, options: CallOptions = {}): Promise<void> {
+    // Not sent again after a lost answer: a repeat of a delete that went through would say 404.
+    await this.transport.send('DELETE', generationPath(id), { signal: options.signal, idempotent: false });
   }
 
   /** The image bytes of a completed generation. */

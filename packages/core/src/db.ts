@@ -45,6 +45,11 @@ export interface UserDocument {
    * password changes, so that what the account held before opens nothing after.
    */
   tokens_valid_after?: Date;
+  /**
+   * Set when the account's deletion began (AccountDeleter): it is closed from then on, and a
+   * deletion cut short is found by it and finished.
+   */
+  deleted_at?: Date;
 }
 
 export interface GenerationWebhook {
@@ -77,6 +82,8 @@ export interface GenerationDocument {
   /** Earlier runs, oldest first. */
   history: PastRunDocument[];
   image: ImageMeta | null;
+  /** Set when the retention sweep removed the image (RETENTION_IMAGES_DAYS); `image` keeps its metadata. */
+  image_expired?: boolean;
   /** Who served the current run; absent on records written before providers were recorded. */
   provider?: ServingProvider | null;
   webhook: GenerationWebhook | null;

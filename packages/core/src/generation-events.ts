@@ -87,6 +87,12 @@ export class GenerationEvents {
     return entry ? toStored(entry).event : null;
   }
 
+  /** Drops the streams of these generations (deleted ones): nothing of their events remains. */
+  async remove(generationIds: string[]): Promise<void> {
+    if (generationIds.length === 0) return;
+    await this.redis.del(...generationIds.map((id) => this.key(id)));
+  }
+
   private key(generationId: string): string {
     return `${this.prefix}:generation-events:${generationId}`;
   }

@@ -6,7 +6,7 @@ const iso = (date: Date | null) => (date ? date.toISOString() : null);
 /** The absolute URLs of a generation's routes under `baseUrl` (PUBLIC_BASE_URL). */
 export function generationUrls(baseUrl: string, id: string): GenerationUrls {
   const get = `${baseUrl}/api/generations/${id}`;
-  return { get, cancel: `${get}/cancel`, events: `${get}/events`, image: `${get}/image` };
+  return { get, cancel: `${get}/cancel`, events: `${get}/events`, image: `${get}/image`, image_expires_at: null };
 }
 
 /** A stored generation as clients see it (lists, webhooks): everything but the image bytes. */
@@ -21,6 +21,7 @@ export function toSummary(doc: GenerationDocument, baseUrl: string): GenerationS
     settings: { ...doc.settings, provider: doc.settings.provider ?? null },
     provider: doc.provider ?? null,
     image: doc.image,
+    image_expired: doc.image_expired ?? false,
     error: doc.error,
     cancel_reason: doc.cancel_reason,
     deadline_at: iso(doc.deadline_at),

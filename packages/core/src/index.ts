@@ -1,7 +1,9 @@
 /** What the API and the worker share on the server: MongoDB and Redis state, logging, and the service runner. */
+export * from './accounts/account-deleter';
 export * from './connections';
 export * from './db';
 export * from './generations/generation-canceller';
+export * from './generations/generation-deleter';
 export * from './generation-events';
 export * from './generations/generation-lifecycle';
 export * from './generations/generation-store';
@@ -22,3 +24,7 @@ export * from './run-times';
 export * from './webhook-notifier';
 export * from './webhook-target';
 export * from './with-timeout';
+export * from './images/image-store';
+export * from './images/image-stores';
+export * from './images/mongo-image-store';
+export * from './images/s3-image-store';

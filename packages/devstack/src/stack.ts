@@ -3,39 +3,51 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { provideMongo } from './mongo';
 import { provideRedis } from './redis';
+import { provideS3, type S3Access } from './s3';
 
 export interface Stack {
   redisUrl: string;
   /** Server URI without a database; callers pick their database. */
   mongoUri: string;
+  /** A bucket of its own on versitygw, when asked for. */
+  s3: S3Access | null;
   /** One line per service saying which one is used. */
   descriptions: string[];
   workDir: string;
   stop(): Promise<void>;
 }
 
-/** The real services the system needs, reused when present and started when missing. */
-export async function startStack(): Promise<Stack> {
+/**
+ * The real services the system needs, reused when present and started when missing; with `s3`,
+ * also an S3-compatible server (the tests always want one, `./dev start` only for IMAGE_STORE=s3).
+ */
+export async function startStack({ s3 = false }: { s3?: boolean } = {}): Promise<Stack> {
   const workDir = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
   const redis = await provideRedis(workDir);
-  try {
-    const mongo = await provideMongo(workDir);
-    return {
-      redisUrl: redis.url,
-      mongoUri: mongo.url,
-      descriptions: [`Redis: ${redis.description}`, `MongoDB: ${mongo.description}`],
-      workDir,
-      async stop() {
-        await Promise.all([redis.stop(), mongo.stop()]);
-        rmSync(workDir, { recursive: true, force: true });
-      },
-    };
-  } catch (err) {
-    await redis.stop();
-    throw err;
+  // Both may be built from source on a machine's first run: side by side, the slower one sets the wait.
+  const [mongo, bucket] = await Promise.allSettled([provideMongo(workDir), s3 ? provideS3(workDir) : null]);
+  const started = [redis, ...[mongo, bucket].flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value] : []))];
+  const stopAll = async () => {
+    await Promise.all(started.map((service) => service.stop()));
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  if (mongo.status === 'rejected' || bucket.status === 'rejected') {
+    await stopAll();
+    throw mongo.status === 'rejected' ? mongo.reason : (bucket as PromiseRejectedResult).reason;
   }
+  return {
+    redisUrl: redis.url,
+    mongoUri: mongo.value.url,
+    s3: bucket.value?.access ?? null,
+    descriptions: [
+      `Redis: ${redis.description}`,
+      `MongoDB: ${mongo.value.description}`,
+      ...(bucket.value ? [`S3: ${bucket.value.description}`] : []),
+    ],
+    workDir,
+    stop: stopAll,
+  };
 }
-
 /** `uri` with its path set to `database`, keeping any credentials and options. */
 export function withDatabase(uri: string, database: string): string {
   const url = new URL(uri);

@@ -57,6 +57,13 @@ export const TokenClaims = z.object({
 });
 export type TokenClaims = z.infer<typeof TokenClaims>;
 
+/**
+ * Body of `DELETE /api/users/me`. The password confirms the deletion; without it, only a token
+ * issued in the last five minutes does.
+ */
+export const DeleteAccountRequest = z.strictObject({ password: Text().min(1).max(256).optional() });
+export type DeleteAccountRequest = z.infer<typeof DeleteAccountRequest>;
+
 /** Body of `PATCH /api/admin/users/:id`. */
 export const UpdateUserRequest = z.strictObject({ role: UserRole });
 export type UpdateUserRequest = z.infer<typeof UpdateUserRequest>;

@@ -48,7 +48,10 @@ export const GenerationUrls = z.object({
   get: z.url(),
   cancel: z.url(),
   events: z.url(),
+  /** The API's `/image` route, or, with IMAGE_URLS=presigned, a presigned URL on the bucket. */
   image: z.url(),
+  /** When a presigned `image` URL stops working; null for the API's route, which does not expire. */
+  image_expires_at: z.iso.datetime().nullable(),
 });
 export type GenerationUrls = z.infer<typeof GenerationUrls>;
 
@@ -62,6 +65,11 @@ export const GenerationSummary = z.object({
   /** Who produced (or is producing) the image; null until a provider has been chosen. */
   provider: ServingProvider.nullable(),
   image: ImageMeta.nullable(),
+  /**
+   * True once the retention period (RETENTION_IMAGES_DAYS) removed the image: the record stays,
+   * `image` still describes what it was, and `/image` answers 410 Gone.
+   */
+  image_expired: z.boolean(),
   error: z.string().nullable(),
   cancel_reason: CancelReason.nullable(),
   /** When it is canceled if not done by then (`cancel_after`). */

@@ -13,6 +13,8 @@ export * from './generation-event';
 export * from './health';
 export * from './job-catalog';
 export * from './queue-overview';
+export * from './storage-settings';
+export * from './retention-settings';
 export * from './styles';
 export * from './webhook-request';
 export * from './webhooks';

@@ -58,6 +58,9 @@ export const MAX_WEBHOOK_RETRIES = 20;
 export const DeadlineJobData = z.strictObject({ generationId: ObjectIdString, deadlineAt: z.iso.datetime() });
 export type DeadlineJobData = z.infer<typeof DeadlineJobData>;
 
+/** A run's deadline job id: one per run, so a retried generation's new deadline is a job of its own. */
+export const deadlineJobId = (generationId: string, run: number) => `${generationId}_${run}`;
+
 /** The BullMQ job options the catalog sets: a part of BullMQ's own, so the contract needs no BullMQ. */
 export interface JobOptions {
   jobId?: string;
@@ -121,7 +124,7 @@ export const JOB_CATALOG = {
     queue: QUEUES.deadlines,
     payload: DeadlineJobData,
     options: ({ generationId, deadlineAt }, { run }: { run: number }) => ({
-      jobId: `${generationId}_${run}`,
+      jobId: deadlineJobId(generationId, run),
       delay: Math.max(0, Date.parse(deadlineAt) - Date.now()),
       attempts: 5,
       backoff: { type: 'exponential', delay: 1_000 },

@@ -53,6 +53,24 @@ export class Gallery {
     this.empty.hidden = true;
   }
 
+  /**
+   * Takes a deleted generation's card out. Focus, which the closed viewer gave back to the card,
+   * moves on to the card after it (or before it), so that the keyboard keeps its place.
+   */
+  remove(id: string): void {
+    const card = this.cards.get(id);
+    if (!card) return;
+    const { element } = card;
+    this.cards.delete(id);
+    this.deps.visibility.unobserve(element);
+    this.deps.images.forget(id);
+    const neighbour = (element.nextElementSibling ?? element.previousElementSibling) as HTMLElement | null;
+    const hadFocus = element.contains(document.activeElement);
+    element.remove();
+    if (hadFocus) neighbour?.querySelector<HTMLElement>('button:not(:disabled):not([hidden])')?.focus();
+    this.empty.hidden = this.cards.size > 0;
+  }
+
   /** The next page, unless one is loading or there is none. */
   loadMore(): Promise<void> {
     if (this.cursor === null) return Promise.resolve();

@@ -22,6 +22,16 @@ export class ImageCache {
     return url;
   }
 
+  /** Lets go of one image, whose generation is gone. */
+  forget(id: string): void {
+    const url = this.urls.get(id);
+    this.urls.delete(id);
+    void url?.then(
+      (u) => URL.revokeObjectURL(u),
+      () => undefined,
+    );
+  }
+
   clear(): void {
     for (const url of this.urls.values())
       void url.then(

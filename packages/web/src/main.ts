@@ -12,7 +12,10 @@ const images = new ImageCache(client);
 let gallery: Gallery | undefined;
 
 const form = new GenerateForm(create);
-const viewer = new Viewer(images, (generation) => form.fill(generation));
+const viewer = new Viewer(client, images, {
+  reuse: (generation) => form.fill(generation),
+  deleted: (id) => gallery?.remove(id),
+});
 
 async function create(request: CreateGenerationInput): Promise<void> {
   try {

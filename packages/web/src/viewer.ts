@@ -1,4 +1,6 @@
+import type { ImagegenClient } from '@imagegen/client';
 import type { ShownGeneration } from './card';
+import { ConfirmStep } from './confirm-step';
 import { byId, h } from './dom';
 import type { ImageCache } from './images';
 
@@ -17,26 +19,51 @@ const FIELDS: [string, (generation: ShownGeneration) => unknown][] = [
   ['Seed', (g) => g.settings.seed],
 ];
 
-/** A generation full size, with its prompt and settings, a download, and "use these settings again". */
+export interface ViewerActions {
+  /** "Use these settings again". */
+  reuse: (generation: ShownGeneration) => void;
+  /** The generation was deleted, and the viewer closed. */
+  deleted: (id: string) => void;
+}
+
+/**
+ * A generation full size, with its prompt and settings, a download, "use these settings again",
+ * and a delete that asks first.
+ */
 export class Viewer {
   private readonly dialog = byId<HTMLDialogElement>('viewer');
   private readonly image = byId<HTMLImageElement>('viewer-image');
   private readonly download = byId<HTMLAnchorElement>('viewer-download');
+  private readonly error = h('p', { className: 'error', id: 'viewer-error' });
+  private readonly remove: ConfirmStep;
   private current: ShownGeneration | undefined;
 
   constructor(
+    private readonly client: ImagegenClient,
     private readonly images: ImageCache,
-    reuse: (generation: ShownGeneration) => void,
+    actions: ViewerActions,
   ) {
-    byId('viewer-close').addEventListener('click', () => this.dialog.close());
+    const close = byId('viewer-close');
+    close.addEventListener('click', () => this.dialog.close());
     byId('viewer-reuse').addEventListener('click', () => {
       this.dialog.close();
-      if (this.current) reuse(this.current);
+      if (this.current) actions.reuse(this.current);
     });
+    this.remove = new ConfirmStep(
+      { action: 'Delete', question: 'Delete this image for good?', yes: 'Yes, delete', no: 'No, keep it' },
+      () => this.delete(actions.deleted),
+    );
+    close.before(this.remove.element);
+    this.error.setAttribute('role', 'alert');
+    this.dialog.append(this.error);
+    // Closed by Escape too: the next generation opens with a plain Delete button.
+    this.dialog.addEventListener('close', () => this.remove.reset());
   }
 
   async open(generation: ShownGeneration): Promise<void> {
     this.current = generation;
+    this.error.textContent = '';
+    this.remove.reset();
     const url = await this.images.url(generation.id);
     this.image.src = url;
     this.image.alt = generation.prompt;
@@ -49,5 +76,19 @@ export class Viewer {
         .flatMap(([label, value]) => [h('dt', { textContent: label }), h('dd', { textContent: String(value) })]),
     );
     this.dialog.showModal();
+  }
+
+  /** Deletes the generation shown; on failure the viewer stays open with the API's reason. */
+  private async delete(deleted: ViewerActions['deleted']): Promise<void> {
+    const generation = this.current;
+    if (!generation) return;
+    try {
+      await this.client.deleteGeneration(generation.id);
+    } catch (err) {
+      this.error.textContent = `Not deleted: ${(err as Error).message}`;
+      return;
+    }
+    this.dialog.close();
+    deleted(generation.id);
   }
 }

@@ -12,6 +12,7 @@ import type { AuthService } from './auth/auth.service';
 import type { TokenService } from './auth/token.service';
 import { generationEventRoutes } from './generations/generation-events.routes';
 import { generationRoutes } from './generations/generations.routes';
+import type { GenerationDeletionService } from './generations/generation-deletion.service';
 import type { GenerationService } from './generations/generation.service';
 import type { GenerationStreams } from './generations/generation-streams';
 import type { GenerationWaitService } from './generations/generation-wait.service';
@@ -31,6 +32,8 @@ import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
 import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
 import type { WebhookSecretService } from './webhooks/webhook-secret.service';
+import type { AccountDeletionService } from './users/account-deletion.service';
+import { userRoutes } from './users/users.routes';
 
 export interface AppDeps {
   admin: Admin;
@@ -50,6 +53,10 @@ export interface AppDeps {
   auth: (options: AuthOptions) => AuthGuard;
   tokens: TokenService;
   generations: GenerationService;
+  /** `DELETE /api/generations/:id`. */
+  generationDeletions: GenerationDeletionService;
+  /** `DELETE /api/users/me`. */
+  accountDeletions: AccountDeletionService;
   /** Creates that wait for their generation (`Prefer: wait`). */
   waits: GenerationWaitService;
   streams: GenerationStreams;
@@ -102,6 +109,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   const auth = authRoutes(docs, deps.accounts);
   const generations = generationRoutes(docs, user, {
     service: deps.generations,
+    deletions: deps.generationDeletions,
     waits: deps.waits,
     tokens: deps.tokens,
   });
@@ -111,6 +119,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   const events = RouteTable.open(docs, '/api/generations', 'Generations');
   generationEventRoutes(events, deps.auth({ scope: 'stream' }), deps.generations, deps.streams);
   const models = modelRoutes(docs, user, deps.models);
+  const users = userRoutes(docs, user, deps.accountDeletions);
   const admin = adminRoutes(docs, deps.auth({ scope: 'admin' }), deps.admin.service);
 
   app.use(health.router);
@@ -121,6 +130,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   app.use('/api/auth', auth.router);
   app.use('/api/generations', events.router, generations.router);
   app.use('/api/models', models.router);
+  app.use('/api/users', users.router);
   app.use('/api/webhooks', webhooks.router);
   app.use('/api/admin', admin.router);
   app.use('/admin', deps.admin.area);

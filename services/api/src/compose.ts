@@ -2,7 +2,9 @@ import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import { QUEUES } from '@imagegen/shared';
 import {
+  AccountDeleter,
   GenerationCanceller,
+  GenerationDeleter,
   GenerationEvents,
   GenerationLifecycle,
   GenerationStore,
@@ -10,6 +12,7 @@ import {
   PendingRuns,
   RunTimes,
   WebhookNotifier,
+  imageStoreFrom,
   type Logger,
 } from '@imagegen/core';
 import { buildAdmin } from './admin/admin';
@@ -19,6 +22,7 @@ import { Authenticator } from './auth/authenticator';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
 import { CreateLimits } from './generations/create-limits';
+import { GenerationDeletionService } from './generations/generation-deletion.service';
 import { GenerationJobs } from './generations/generation-jobs';
 import { GenerationMapper } from './generations/generation.mapper';
 import { GenerationRepository } from './generations/generation.repository';
@@ -28,7 +32,7 @@ import { GenerationService } from './generations/generation.service';
 import { GenerationStreams } from './generations/generation-streams';
 import { GenerationWaitService } from './generations/generation-wait.service';
 import { IdempotencyRepository } from './generations/idempotency.repository';
-import { ImageRepository } from './generations/image.repository';
+import { ImageLinks } from './generations/image-links';
 import { RetryLocks } from './generations/retry-locks';
 import { createAuth } from './http/auth';
 import { ApiMetrics } from './http/metrics';
@@ -38,6 +42,7 @@ import { QueuePlaceBoard } from './infra/queue-place-board';
 import { QueueStandings } from './infra/queue-standing';
 import { StreamSlots } from './infra/stream-slots';
 import { configuredModelCatalog } from './models/configured-model-catalog';
+import { AccountDeletionService } from './users/account-deletion.service';
 import type { UserRepository } from './users/user.repository';
 import { RedeliveryLimits } from './webhooks/redelivery-limits';
 import { WebhookDeliveryRepository } from './webhooks/webhook-delivery.repository';
@@ -90,7 +95,11 @@ export function compose(
     maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
   });
   const retries = new GenerationRetryService(store, pending, jobs, limits, new RetryLocks(redis, config.QUEUE_PREFIX));
-  const mapper = new GenerationMapper(config.PUBLIC_BASE_URL);
+  const images = imageStoreFrom(config, db);
+  const mapper = new GenerationMapper(
+    config.PUBLIC_BASE_URL,
+    new ImageLinks(images, config.IMAGE_URLS === 'presigned', config.IMAGE_URL_TTL),
+  );
   const standings = new QueueStandings(redis, generationQueue, new RunTimes(redis, config.QUEUE_PREFIX));
   const places = new QueuePlaceBoard(standings, config.EVENTS_QUEUE_PLACE_MS);
   const streams = new GenerationStreams(
@@ -98,10 +107,12 @@ export function compose(
     new StreamSlots(redis, config.QUEUE_PREFIX, config.EVENTS_STREAMS_PER_USER),
     { perInstance: config.EVENTS_STREAMS_PER_INSTANCE, perUser: config.EVENTS_STREAMS_PER_USER },
   );
+  const canceller = new GenerationCanceller(store, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);
+  const deleter = new GenerationDeleter({ db, images, events, inFlight, canceller, queues });
   const generations = new GenerationService({
     generations: generationRepository,
     store,
-    images: new ImageRepository(db),
+    images,
     requests: new GenerationRequests(
       {
         webhookTargets: { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
@@ -112,7 +123,7 @@ export function compose(
     ),
     pending,
     idempotency: new IdempotencyRepository(db),
-    canceller: new GenerationCanceller(store, redis, config.QUEUE_PREFIX, generationQueue, lifecycle),
+    canceller,
     retries,
     standings,
     mapper,
@@ -122,6 +133,7 @@ export function compose(
   const { accounts, hashes } = buildAccounts(config, redis, users, tokens, metrics.registry);
   const authenticator = new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS);
   const auth = createAuth({ authenticator, tokens, users });
+  const accountDeletions = new AccountDeletionService(users, accounts, new AccountDeleter(db, deleter), authenticator);
   const admin = buildAdmin({
     config,
     auth,
@@ -129,6 +141,7 @@ export function compose(
     tokens,
     secret,
     users,
+    accountDeletions,
     retries,
     redis,
     mapper,
@@ -150,6 +163,8 @@ export function compose(
       auth,
       tokens,
       generations,
+      generationDeletions: new GenerationDeletionService(generationRepository, deleter),
+      accountDeletions,
       waits: new GenerationWaitService(generations, hub),
       streams,
       models,
@@ -170,7 +185,7 @@ export function compose(
     async close() {
       places.stop();
       hub.close();
-      await queues.close();
+      await Promise.all([queues.close(), images.close()]);
       queueRedis.disconnect();
     },
   };

@@ -4,7 +4,9 @@ import {
   DEFAULT_HF_MODEL,
   ModelId,
   OPENAI_MODELS,
+  ImageStoreSettings,
   ProviderSettings,
+  checkImageStoreSettings,
   parseEnv,
   resolveProviderSettings,
 } from '@imagegen/shared';
@@ -20,6 +22,7 @@ export const ApiSettings = CommonEnv.extend({
   /** The model of requests that name none; the worker follows what each record says. */
   HF_MODEL: ModelId.default(DEFAULT_HF_MODEL),
   HF_ALLOWED_MODELS: commaList.pipe(z.array(ModelId)).optional(),
+  ...ImageStoreSettings.shape,
   ...HttpSettings.shape,
   ...AuthSettings.shape,
   ...LimitsSettings.shape,
@@ -71,7 +74,10 @@ function checkApiSettings(env: z.infer<typeof ApiSettings>, ctx: z.RefinementCtx
   }
 }
 
-const ApiConfigSchema = ApiSettings.superRefine(checkApiSettings).transform((env) => resolveProviderSettings(env));
+const ApiConfigSchema = ApiSettings.superRefine((env, ctx) => {
+  checkApiSettings(env, ctx);
+  checkImageStoreSettings(env, ctx);
+}).transform((env) => resolveProviderSettings(env));
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;
 

@@ -33,8 +33,9 @@ export class UnprocessableError extends AppError {
 }
 
 export class UnauthorizedError extends AppError {
-  constructor(message = 'Authentication required') {
-    super(401, message);
+  /** `errors`: the field at fault, where the request itself carried the credential (a password). */
+  constructor(message = 'Authentication required', errors?: FieldError[]) {
+    super(401, message, errors);
   }
 }
 
@@ -47,6 +48,12 @@ export class ForbiddenError extends AppError {
 export class NotFoundError extends AppError {
   constructor(message = 'Not found') {
     super(404, message);
+  }
+}
+
+export class GoneError extends AppError {
+  constructor(message: string) {
+    super(410, message);
   }
 }
 

@@ -1,3 +1,4 @@
+import jwt from 'jsonwebtoken';
 import { Binary, ObjectId } from 'mongodb';
 import { Redis } from 'ioredis';
 import type {
@@ -15,7 +16,7 @@ import { launchBrowser } from '../../../test/support/browser';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { SseClients, type SseClient } from '../../../test/support/sse';
 import { ADMIN_ENV, ADMIN_EMAIL, ADMIN_PASSWORD } from './admin-support';
-import { startHarness, type Harness } from './api-harness';
+import { JWT_SECRET, startHarness, subjectOf, type Harness } from './api-harness';
 import { HTTP_METHODS, SpecChecker, expressPath, unresolvedRefs, type Answer, type Spec } from './openapi-check';
 import { servedRoutes } from './route-sweep';
 
@@ -409,6 +410,35 @@ describe('real answers against the document (b)', () => {
   test('health: /healthz 200, /readyz 200', async () => {
     await expectStatus(200, send('GET', '/healthz'));
     await expectStatus(200, send('GET', '/readyz'));
+  });
+
+  test('deletion: a generation 204, again 404, a bad id 400; an account: a wrong password 401 naming it, a stale token without one 403, an unknown field 400, the password 204; an admin deletes a user 204, then 404', async () => {
+    await expectStatus(204, send('DELETE', `/api/generations/${completedId}`, { token }));
+    await expectStatus(404, send('DELETE', `/api/generations/${completedId}`, { token }));
+    await expectStatus(400, send('DELETE', '/api/generations/not-an-id', { token }));
+
+    const doomed = await signUp('doomed@example.com');
+    const wrong = await expectStatus(
+      401,
+      send('DELETE', '/api/users/me', { token: doomed, body: { password: 'not the password' } }),
+    );
+    expect(failureOf(wrong).errors?.map((e) => e.field)).toEqual(['password']);
+    const doomedId = subjectOf(doomed);
+    const stale = jwt.sign({ role: 'user', iat_ms: Date.now() - 10 * 60_000 }, JWT_SECRET, {
+      algorithm: 'HS256',
+      subject: doomedId,
+      expiresIn: 3600,
+    });
+    await expectStatus(403, send('DELETE', '/api/users/me', { token: stale }));
+    await expectStatus(
+      400,
+      send('DELETE', '/api/users/me', { token: doomed, body: { password: PASSWORD, also: 'this' } }),
+    );
+    await expectStatus(204, send('DELETE', '/api/users/me', { token: doomed, body: { password: PASSWORD } }));
+
+    const victimId = subjectOf(await signUp('victim@example.com'));
+    await expectStatus(204, send('DELETE', `/api/admin/users/${victimId}`, { token: adminToken }));
+    await expectStatus(404, send('DELETE', `/api/admin/users/${victimId}`, { token: adminToken }));
   });
 
   test('when the flow is done, then every operation of the document has had an answer checked', () => {

@@ -57,6 +57,11 @@ export const BEARER_ROUTES: readonly BearerRoute[] = [
   { method: 'GET', path: '/api/admin/generations', role: 'admin' },
   { method: 'POST', path: '/api/admin/generations/:id/retry', role: 'admin', idOf: 'generation' },
   { method: 'PATCH', path: '/api/admin/users/:id', role: 'admin', idOf: 'user', body: () => ({ role: 'user' }) },
+  // The deleting routes last: a sweep's call with a valid token really deletes (the owner's
+  // generation, the owner, the target user), and no route after them must need what went.
+  { method: 'DELETE', path: '/api/generations/:id', role: 'user', idOf: 'generation' },
+  { method: 'DELETE', path: '/api/users/me', role: 'user', body: () => ({ password: 'password123' }) },
+  { method: 'DELETE', path: '/api/admin/users/:id', role: 'admin', idOf: 'user' },
 ];
 
 /** The `/api` routes anyone may call without a token. */

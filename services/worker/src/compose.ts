@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import { QUEUES, type QueueName } from '@imagegen/shared';
 import {
+  AccountDeleter,
   GenerationCanceller,
+  GenerationDeleter,
   GenerationEvents,
   GenerationLifecycle,
   GenerationStore,
@@ -12,6 +14,7 @@ import {
   PendingRuns,
   RunTimes,
   WebhookNotifier,
+  imageStoreFrom,
   redisMappingCache,
   type Logger,
 } from '@imagegen/core';
@@ -24,6 +27,8 @@ import { GenerationRepository } from './generations/generation.repository';
 import { imageSourceFor } from './images/image-sources';
 import { WorkerMetrics } from './metrics';
 import { Reconciler } from './reconcile/reconciler';
+import { Sweeper } from './retention/sweeper';
+import { sweepTasks } from './retention/sweep-tasks';
 import { webhookConsumer } from './webhooks/webhook.consumer';
 import { WebhookRepository } from './webhooks/webhook.repository';
 
@@ -34,6 +39,8 @@ export interface Composed {
   /** One BullMQ worker per queue, not yet running. */
   consumers: Record<QueueName, Worker>;
   reconciler: Reconciler;
+  /** The retention sweep, not yet running. */
+  sweeper: Sweeper;
   metrics: WorkerMetrics;
   /** BullMQ's own connection, which the health check watches beside ours. */
   queueRedis: Redis;
@@ -41,7 +48,7 @@ export interface Composed {
   close(): Promise<void>;
 }
 
-/** Builds the worker's consumers and reconciler from its config and connections: the one place they are wired. */
+/** Builds the worker's consumers, reconciler and sweeper from its config and connections: the one place they are wired. */
 export function compose(config: WorkerConfig, db: Db, redis: Redis, logger: Logger): Composed {
   const metrics = new WorkerMetrics();
   const source = imageSourceFor(config, redisMappingCache(redis, config.QUEUE_PREFIX), metrics);
@@ -55,12 +62,16 @@ export function compose(config: WorkerConfig, db: Db, redis: Redis, logger: Logg
     { connection: queueRedis, prefix: config.QUEUE_PREFIX, telemetry: queueTelemetry() },
     logger,
   );
+  const images = imageStoreFrom(config, db);
+  logger.info(`images are kept in ${images.description}`);
   const store = new GenerationStore(db);
-  const generations = new GenerationRepository(db, store);
+  const generations = new GenerationRepository(db, store, images);
+  const events = new GenerationEvents(redis, config.QUEUE_PREFIX);
+  const inFlight = new InFlightGenerations(redis, config.QUEUE_PREFIX);
   const lifecycle = new GenerationLifecycle(
-    new GenerationEvents(redis, config.QUEUE_PREFIX),
+    events,
     new WebhookNotifier(db, queues, config.PUBLIC_BASE_URL),
-    new InFlightGenerations(redis, config.QUEUE_PREFIX),
+    inFlight,
     config.PUBLIC_BASE_URL,
   );
   const generationQueue = queues.queue(QUEUES.generations);
@@ -110,13 +121,34 @@ export function compose(config: WorkerConfig, db: Db, redis: Redis, logger: Logg
     { intervalMs: config.RECONCILE_INTERVAL_MS, staleAfterMs: config.RECONCILE_AFTER_MS, batch: RECONCILE_BATCH },
   );
 
+  const deleter = new GenerationDeleter({ db, images, events, inFlight, canceller, queues });
+  const sweeper = new Sweeper(
+    {
+      tasks: sweepTasks(config, {
+        db,
+        redis,
+        images,
+        queuePrefix: config.QUEUE_PREFIX,
+        logger,
+        generations: deleter,
+        accounts: new AccountDeleter(db, deleter),
+      }),
+      redis,
+      queuePrefix: config.QUEUE_PREFIX,
+      logger,
+      observer: metrics,
+    },
+    { intervalMs: config.SWEEP_INTERVAL_MS, now: () => new Date() },
+  );
+
   return {
     consumers,
     reconciler,
+    sweeper,
     metrics,
     queueRedis,
     async close() {
-      await Promise.all([source.close(), webhooks.closeConnections(), queues.close()]);
+      await Promise.all([source.close(), webhooks.closeConnections(), queues.close(), images.close()]);
       queueRedis.disconnect();
     },
   };

@@ -2,7 +2,10 @@ import { z } from 'zod';
 import {
   CommonEnv,
   DurationList,
+  ImageStoreSettings,
   ProviderSettings,
+  RetentionSettings,
+  checkImageStoreSettings,
   checkProviderSettings,
   resolveProviderSettings,
   MAX_WEBHOOK_RETRIES,
@@ -13,6 +16,8 @@ import {
 /** Every setting the worker reads, by its variable's name. */
 export const WorkerSettings = CommonEnv.extend({
   ...ProviderSettings.shape,
+  ...ImageStoreSettings.shape,
+  ...RetentionSettings.shape,
   /**
    * Sent as `X-Scale-Up-Timeout` to an HF_BASE_URL endpoint, in seconds: a dedicated Inference
    * Endpoint scaled to zero then holds the request while it starts, instead of answering 503.
@@ -60,7 +65,10 @@ export const WorkerSettings = CommonEnv.extend({
   WORKER_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
-const WorkerEnv = WorkerSettings.superRefine(checkProviderSettings).transform((env) => resolveProviderSettings(env));
+const WorkerEnv = WorkerSettings.superRefine((env, ctx) => {
+  checkProviderSettings(env, ctx);
+  checkImageStoreSettings(env, ctx);
+}).transform((env) => resolveProviderSettings(env));
 
 export type WorkerConfig = z.infer<typeof WorkerEnv>;
 

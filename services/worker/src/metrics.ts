@@ -1,5 +1,6 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { WebhookAttemptOutcome } from '@imagegen/shared';
+import type { RetentionKind, SweepObserver } from './retention/sweep-task';
 
 /** How a generation job's run ended, as counted in `imagegen_jobs_total`. */
 export type JobOutcome = 'completed' | 'failed' | 'canceled' | 'handed-back' | 'error';
@@ -16,7 +17,7 @@ export interface HfObserver {
  * The worker's Prometheus metrics, served at `/metrics` on its health port. Labels take a few fixed
  * values each (outcomes, status codes, reasons), never ids, so series stay bounded.
  */
-export class WorkerMetrics implements HfObserver {
+export class WorkerMetrics implements HfObserver, SweepObserver {
   readonly registry = new Registry();
   private readonly jobs = new Counter({
     name: 'imagegen_jobs_total',
@@ -56,6 +57,18 @@ export class WorkerMetrics implements HfObserver {
     labelNames: ['outcome'],
     registers: [this.registry],
   });
+  private readonly retentionRemovedTotal = new Counter({
+    name: 'imagegen_retention_removed_total',
+    help: 'Records and images the retention sweep removed, by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  private readonly sweepSeconds = new Histogram({
+    name: 'imagegen_retention_pass_duration_seconds',
+    help: 'Passes of the retention sweep, from start to end',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -77,5 +90,13 @@ export class WorkerMetrics implements HfObserver {
 
   webhookDelivered(outcome: WebhookAttemptOutcome): void {
     this.webhooks.inc({ outcome });
+  }
+
+  retentionRemoved(kind: RetentionKind, count: number): void {
+    this.retentionRemovedTotal.inc({ kind }, count);
+  }
+
+  sweepPassEnded(seconds: number): void {
+    this.sweepSeconds.observe(seconds);
   }
 }

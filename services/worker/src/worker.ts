@@ -16,7 +16,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   const mongo = await connectMongo(config.MONGODB_URI);
   const redis = createRedis(config.REDIS_URL, 'blocking');
   const composed = compose(config, mongo.db, redis, logger);
-  const { consumers, reconciler, metrics, queueRedis } = composed;
+  const { consumers, reconciler, sweeper, metrics, queueRedis } = composed;
   const workers = Object.values(consumers);
   const cancellations = await subscribeToCancels(redis, config.QUEUE_PREFIX, consumers[QUEUES.generations], logger);
 
@@ -28,6 +28,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
   );
   for (const w of workers) void w.run();
   reconciler.start();
+  sweeper.start();
   logger.info(
     {
       concurrency: config.WORKER_CONCURRENCY,
@@ -47,7 +48,7 @@ export async function startWorker(config: WorkerConfig, logger: Logger): Promise
       const grace = setTimeout(() => {
         for (const w of workers) w.cancelAllJobs(ABORT_REASONS.shutdown);
       }, config.SHUTDOWN_TIMEOUT_MS - handBackMs);
-      await Promise.all([...workers.map((w) => w.close()), reconciler.stop()]);
+      await Promise.all([...workers.map((w) => w.close()), reconciler.stop(), sweeper.stop()]);
       clearTimeout(grace);
       await health.close();
       await composed.close();

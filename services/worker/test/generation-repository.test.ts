@@ -1,17 +1,28 @@
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import { COLLECTIONS, GenerationStore, newGeneration, type GenerationDocument } from '@imagegen/core';
+import {
+  COLLECTIONS,
+  GenerationStore,
+  MongoImageStore,
+  S3ImageStore,
+  newGeneration,
+  type GenerationDocument,
+  type ImageStore,
+} from '@imagegen/core';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';
 import { sniffImage, type SniffedImage } from '../src/images/sniff';
 import { SETTINGS } from './fixtures';
 
-describe('the worker’s status transitions on a real MongoDB-wire server', () => {
+type StoreKind = 'MongoDB' | 'S3';
+
+describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, with images in %s', (kind) => {
   let env: Isolation;
   let client: MongoClient;
   let db: Db;
   let store: GenerationStore;
   let repo: GenerationRepository;
+  let images: ImageStore;
   const image = { ...(sniffImage(makeImage('png', 256, 256)) as SniffedImage), provider: 'hf-endpoint' as const };
 
   beforeAll(async () => {
@@ -19,10 +30,12 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     client = await new MongoClient(env.mongoUri).connect();
     db = client.db();
     store = new GenerationStore(db);
-    repo = new GenerationRepository(db, store);
+    images = kind === 'S3' ? new S3ImageStore(env.s3Settings) : new MongoImageStore(db);
+    repo = new GenerationRepository(db, store, images);
   });
 
   afterAll(async () => {
+    await images?.close();
     await client?.close();
     await env?.cleanup();
   });
@@ -48,7 +61,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     const doc = await read(id);
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1, provider: 'hf-endpoint' });
     expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: image.bytes.length, width: 256, height: 256 });
-    expect(await db.collection(COLLECTIONS.images).countDocuments({ _id: id })).toBe(1);
+    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
   });
 
   test('when a second delivery of a completed job renders other bytes, then they do not replace the stored image', async () => {
@@ -59,8 +72,7 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
 
     expect(await repo.complete(started!, other)).toBeNull();
 
-    const stored = await db.collection(COLLECTIONS.images).findOne({ _id: id });
-    expect(Buffer.from(stored!.data.buffer)).toEqual(image.bytes);
+    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
     expect(await read(id)).toMatchObject({
       status: 'completed',
       provider: 'hf-endpoint',
@@ -72,12 +84,15 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     const id = await pending();
     const started = await store.start(id, 1);
     const stale = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
-    await db.collection(COLLECTIONS.images).insertOne({ _id: id, data: stale.bytes });
+    await images.put(id, {
+      owner: started!.user_id,
+      bytes: stale.bytes,
+      meta: { mime_type: stale.mime_type, size_bytes: stale.bytes.length, width: 128, height: 64 },
+    });
 
     expect(await repo.complete(started!, image)).toMatchObject({ status: 'completed' });
 
-    const stored = await db.collection(COLLECTIONS.images).findOne({ _id: id });
-    expect(Buffer.from(stored!.data.buffer)).toEqual(image.bytes);
+    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
   });
 
   test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {
@@ -87,12 +102,48 @@ describe('the worker’s status transitions on a real MongoDB-wire server', () =
     expect(again).toMatchObject({ status: 'processing', attempts: 2 });
   });
 
-  test('when a generation failed, then a late completion cannot overwrite it', async () => {
+  test('when a generation failed, then a late completion cannot overwrite it, and stores no image', async () => {
     const id = await pending();
     const started = await store.start(id, 1);
     expect(await store.fail(id, 1, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
     expect(await repo.complete(started!, image)).toBeNull();
     expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
+    expect(await images.has(id)).toBe(false);
+  });
+
+  test('when a generation is canceled while its image is being written, then the image is removed again', async () => {
+    const id = await pending();
+    const started = await store.start(id, 1);
+    // The record moves on between the run's check that it holds it and its completion.
+    const cancelingStore = Object.create(store) as GenerationStore;
+    cancelingStore.complete = async (...args) => {
+      await store.cancel(id, 'user');
+      return store.complete(...args);
+    };
+    const racing = new GenerationRepository(db, cancelingStore, images);
+
+    expect(await racing.complete(started!, image)).toBeNull();
+
+    expect(await read(id)).toMatchObject({ status: 'canceled', image: null });
+    expect(await images.has(id)).toBe(false);
+  });
+
+  test('when the image cannot be stored, then the record is not completed: no completed record is without its image', async () => {
+    const id = await pending();
+    const started = await store.start(id, 1);
+    // A real store that refuses every write: a bucket that does not exist, or a database that went away.
+    const gone = await new MongoClient(env.mongoUri).connect();
+    await gone.close();
+    const broken =
+      kind === 'S3'
+        ? new S3ImageStore({ ...env.s3Settings, S3_BUCKET: 'no-such-bucket-here' })
+        : new MongoImageStore(gone.db());
+    try {
+      await expect(new GenerationRepository(db, store, broken).complete(started!, image)).rejects.toThrow();
+    } finally {
+      await broken.close();
+    }
+    expect(await read(id)).toMatchObject({ status: 'processing', image: null });
   });
 
   test('when a stopping worker releases a job, then the record is pending again', async () => {

@@ -10,6 +10,7 @@ import {
   GenerationStore,
   InFlightGenerations,
   JobQueues,
+  MongoImageStore,
   PendingRuns,
   WebhookNotifier,
   createLogger,
@@ -53,7 +54,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
     const store = new GenerationStore(db);
     reconciler = new Reconciler(
       {
-        generations: new GenerationRepository(db, store),
+        generations: new GenerationRepository(db, store, new MongoImageStore(db)),
         store,
         pending: new PendingRuns(lifecycle, queues),
         runs,

@@ -91,6 +91,15 @@ export async function cancel(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+/** `delete <id>`: the generation, its image and the rest go (a running one is canceled first). */
+export async function deleteGeneration(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parse(args, URL_OPTION);
+  const id = onlyId(positionals, 'delete');
+  await (await connect(io, values)).deleteGeneration(id, { signal: io.signal });
+  io.stdout.write(`${id} deleted\n`);
+  return 0;
+}
+
 function onlyId(positionals: string[], command: string): string {
   if (positionals.length !== 1) throw new UsageError(`${command} takes one generation id`);
   return positionals[0] as string;

@@ -48,6 +48,7 @@ Commands:
   models                                          the models you may ask for, with their providers
   status <id>                                     one generation
   cancel <id>                                     cancel a pending or running generation
+  delete <id>                                     delete a generation and its image for good
 
 Every command takes --url (else IMAGEGEN_URL, else the saved login's, else ${DEFAULT_URL});
 generate, list, status and models take --json. IMAGEGEN_TOKEN overrides the saved login.
@@ -64,6 +65,7 @@ const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> =
   list: commands.list,
   status: commands.status,
   cancel: commands.cancel,
+  delete: commands.deleteGeneration,
   models: commands.models,
 };
 

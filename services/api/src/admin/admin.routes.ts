@@ -71,5 +71,19 @@ export function adminRoutes(docs: OpenAPIRegistry, admin: AuthGuard, service: Ad
     },
   });
 
+  routes.delete('/users/:id', {
+    summary: 'Delete any account, with everything it owns',
+    description: 'As `DELETE /api/users/me` does for its owner, without asking for the password.',
+    params: IdParams,
+    responses: {
+      204: { description: 'Deleted, with everything the account owned' },
+      ...refusals({ 400: 'Not a user id', ...ADMIN_REFUSALS, 404: 'No such user' }),
+    },
+    handler: async ({ params, res }) => {
+      await service.deleteUser(params.id);
+      res.status(204).end();
+    },
+  });
+
   return routes;
 }

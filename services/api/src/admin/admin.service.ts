@@ -13,6 +13,7 @@ import type { GenerationRepository } from '../generations/generation.repository'
 import type { GenerationRetryService } from '../generations/generation-retry.service';
 import type { GenerationMapper } from '../generations/generation.mapper';
 import { JOB_STATES } from '../infra/job-states';
+import type { AccountDeletionService } from '../users/account-deletion.service';
 import type { UserRepository } from '../users/user.repository';
 import type { AdminGenerationsQuery } from './admin.schemas';
 
@@ -23,6 +24,7 @@ export class AdminService {
     private readonly retries: GenerationRetryService,
     private readonly users: UserRepository,
     private readonly views: GenerationMapper,
+    private readonly accounts: AccountDeletionService,
   ) {}
 
   /** Counts per state, workers connected and paused or not, for every queue of the system. */
@@ -66,6 +68,11 @@ export class AdminService {
     const user = await this.users.setRole(new ObjectId(userId), role);
     if (!user) throw new NotFoundError('User not found');
     return toPublicUser(user);
+  }
+
+  /** Deletes any account and everything it owns; 404 when there is none of this id. */
+  deleteUser(userId: string): Promise<void> {
+    return this.accounts.deleteAny(userId);
   }
 
   private async userIdOf(user: string): Promise<ObjectId | null> {

@@ -8,6 +8,7 @@ import type { GenerationMapper } from '../generations/generation.mapper';
 import type { GenerationRepository } from '../generations/generation.repository';
 import type { GenerationRetryService } from '../generations/generation-retry.service';
 import type { AuthGuard, AuthOptions } from '../http/auth';
+import type { AccountDeletionService } from '../users/account-deletion.service';
 import type { UserRepository } from '../users/user.repository';
 import { adminArea } from './admin-area';
 import { AdminSessions } from './admin-sessions';
@@ -22,6 +23,8 @@ export interface AdminDeps {
   /** Signs the dashboard's CSRF tokens (the JWT secret). */
   secret: string;
   users: UserRepository;
+  /** Deletes accounts (`DELETE /api/admin/users/:id`). */
+  accountDeletions: AccountDeletionService;
   generations: GenerationRepository;
   retries: GenerationRetryService;
   mapper: GenerationMapper;
@@ -53,6 +56,7 @@ export function buildAdmin(deps: AdminDeps): Admin {
     deps.retries,
     deps.users,
     deps.mapper,
+    deps.accountDeletions,
   );
   const area = adminArea(deps.accounts, sessions, {
     generationQueue: deps.generationQueue,

@@ -7,6 +7,8 @@ import type { GenerationRetryService } from '../generations/generation-retry.ser
 import { refuseAsBoard, type QueueActionOverrides } from './bull-board.adapter';
 
 const FINISHED = new Set(['completed', 'failed']);
+/** Failed jobs "retry all" reads at a time: each comes with its data and stack trace, and the set may be long. */
+export const RETRY_PAGE_SIZE = 100;
 
 /**
  * The dashboard's actions on the generations queue that would put MongoDB and the queue at odds,
@@ -35,16 +37,7 @@ export function dashboardGenerationActions(
   return {
     async retryAll(status, res) {
       if (status !== 'failed') return refuseAsBoard(res, 400, 'Only failed generations are run again');
-      let retried = 0;
-      let skipped = 0;
-      for (const job of await queue.getJobs(['failed'])) {
-        // One that cannot be retried (its record moved on meanwhile) does not stop the others.
-        await retry(String(job.id)).then(
-          () => retried++,
-          () => skipped++,
-        );
-      }
-      res.json({ retried, skipped });
+      res.json(await retryEveryFailed(queue, retry));
     },
     async retryJob(jobId, res) {
       await retry(jobId);
@@ -65,4 +58,44 @@ export function dashboardGenerationActions(
     updateJobData: (_jobId, res) =>
       refuseAsBoard(res, 409, "A generation job's data names its record and is not edited"),
   };
+}
+
+/**
+ * Runs `retry` on each job of the failed set, a page at a time, each once. By position, newest
+ * first: a job retried here leaves the set (the retry drops its run's job) and a skipped one
+ * stays, so the next page starts after the jobs that stayed. A job that fails meanwhile comes in
+ * at the front and only pushes the others back: a page may then repeat jobs already seen (so
+ * does a retried job whose dropping failed), which are passed over, but none is missed.
+ */
+async function retryEveryFailed(
+  queue: Queue,
+  retry: (jobId: string) => Promise<void>,
+): Promise<{ retried: number; skipped: number }> {
+  let retried = 0;
+  let skipped = 0;
+  const seen = new Set<string>();
+  for (let start = 0; ;) {
+    const page = await queue.getJobs(['failed'], start, start + RETRY_PAGE_SIZE - 1);
+    if (page.length === 0) return { retried, skipped };
+    let stayed = 0;
+    for (const job of page) {
+      const id = String(job.id);
+      if (seen.has(id)) {
+        stayed++;
+        continue;
+      }
+      seen.add(id);
+      // One that cannot be retried (its record moved on meanwhile) does not stop the others.
+      const done = await retry(id).then(
+        () => true,
+        () => false,
+      );
+      if (done) retried++;
+      else {
+        skipped++;
+        stayed++;
+      }
+    }
+    start += stayed;
+  }
 }

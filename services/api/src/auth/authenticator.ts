@@ -39,4 +39,9 @@ export class Authenticator {
     if (issuedBefore(claims, validAfter)) throw new UnauthorizedError('Invalid token');
     return claims;
   }
+
+  /** Reads the account afresh at its next request: this instance closed it (other instances within the cache time). */
+  forget(userId: string): void {
+    this.validAfter?.delete(userId);
+  }
 }

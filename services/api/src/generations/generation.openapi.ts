@@ -20,11 +20,20 @@ export const CreatedHeaders = z.object({
 export const ImageHeaders = z.object({
   ETag: z.string().meta({ description: 'The generation id: an image never changes' }),
   'Cache-Control': z.string(),
+  'Accept-Ranges': z.literal('bytes'),
+  'Content-Range': z.string().optional().meta({ description: 'On a 206: `bytes start-end/size`' }),
 });
 
-export const ConditionalHeaders = z.object({
+export const ImageRequestHeaders = z.object({
   'if-none-match': z.string().optional().meta({ description: 'The ETag of a copy the client holds' }),
+  range: z.string().optional().meta({
+    description: 'One byte range, `bytes=start-end`, `bytes=start-` or `bytes=-suffix`; several get the whole image',
+  }),
 });
+
+export const IMAGE_DESCRIPTION =
+  'Streams the bytes from wherever images are kept (MongoDB or an S3 bucket). With IMAGE_URLS=presigned, ' +
+  '`urls.image` of a generation points at the bucket instead, and clients need not come here.';
 
 export const EventStream = z.string().meta({
   description:
@@ -57,3 +66,8 @@ export const RETRY_DESCRIPTION =
 export const RETRY_409 =
   `Only a failed or canceled generation can be retried; one with ${MAX_RUNS} runs cannot; ` +
   'or another retry of it is under way';
+
+export const DELETE_DESCRIPTION =
+  'Deletes the generation for good: its record, its image, its event stream, its webhook log and its ' +
+  'jobs. One still pending or processing is canceled first, so its job stops and no image is kept. ' +
+  'A presigned image URL handed out before stops working once the image is gone.';

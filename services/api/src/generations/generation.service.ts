@@ -13,10 +13,12 @@ import type {
   GenerationDocument,
   GenerationStore,
   IdempotencyKeyDocument,
-  ImageDocument,
+  ImageBody,
+  ImageStore,
   PendingRuns,
+  ByteRange,
 } from '@imagegen/core';
-import { AppError, ConflictError, NotFoundError } from '../errors';
+import { AppError, ConflictError, GoneError, NotFoundError } from '../errors';
 import type { QueueStandings } from '../infra/queue-standing';
 import type { CreateLimits } from './create-limits';
 import type { GenerationMapper } from './generation.mapper';
@@ -24,12 +26,11 @@ import type { GenerationRepository } from './generation.repository';
 import type { GenerationRequests } from './generation-request';
 import type { GenerationRetryService } from './generation-retry.service';
 import type { IdempotencyRepository } from './idempotency.repository';
-import type { ImageRepository } from './image.repository';
 
 export interface GenerationServiceDeps {
   generations: GenerationRepository;
   store: GenerationStore;
-  images: ImageRepository;
+  images: ImageStore;
   requests: GenerationRequests;
   pending: PendingRuns;
   idempotency: IdempotencyRepository;
@@ -115,12 +116,25 @@ export class GenerationService {
     return this.deps.mapper.page(docs, query.limit);
   }
 
-  /** Only a completed generation shows its image, even if a late redelivery stored bytes for a failed one. */
-  async image(userId: string, id: string): Promise<ImageDocument> {
+  /**
+   * The completed generation whose image is asked for: only a completed one shows its image, even
+   * if a late redelivery stored bytes for a failed one. 410 once retention removed it.
+   */
+  async imageOf(
+    userId: string,
+    id: string,
+  ): Promise<GenerationDocument & { image: NonNullable<GenerationDocument['image']> }> {
     const doc = await this.owned(userId, id);
-    const image = doc.status === 'completed' ? await this.deps.images.findOwned(doc._id, doc.user_id) : null;
-    if (!image) throw new NotFoundError(`No image: the generation is ${doc.status}`);
-    return image;
+    if (doc.status !== 'completed' || !doc.image) throw new NotFoundError(`No image: the generation is ${doc.status}`);
+    if (doc.image_expired) throw new GoneError('The image was removed after the retention period; the record remains');
+    return { ...doc, image: doc.image };
+  }
+
+  /** The bytes of an image `imageOf` found, or `range` of them; 404 when they are gone meanwhile (deleted). */
+  async imageBytes(doc: GenerationDocument, range?: ByteRange): Promise<ImageBody> {
+    const body = await this.deps.images.open(doc._id, range);
+    if (!body) throw new NotFoundError('No image: it was deleted');
+    return body;
   }
 
   /** Cancels a pending or processing generation; an ended one is a 409 naming its status. */
@@ -148,11 +162,11 @@ export class GenerationService {
   }
 
   private async presentWithImage(doc: GenerationDocument): Promise<Generation> {
-    const image = doc.status === 'completed' ? await this.deps.images.findOwned(doc._id, doc.user_id) : null;
+    const image = doc.status === 'completed' && !doc.image_expired ? await this.deps.images.read(doc._id) : null;
     return this.present(doc, image);
   }
 
-  async present(doc: GenerationDocument, image: ImageDocument | null): Promise<Generation> {
+  async present(doc: GenerationDocument, image: Buffer | null): Promise<Generation> {
     const place = doc.status === 'pending' ? await this.deps.standings.of(doc) : undefined;
     return this.deps.mapper.full(doc, image, place);
   }

@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import {
   CreateGenerationRequest,
@@ -10,27 +11,31 @@ import {
 } from '@imagegen/shared';
 import type { TokenService } from '../auth/token.service';
 import type { AuthGuard } from '../http/auth';
+import { AppError } from '../errors';
 import { IdParams } from '../http/id-params';
 import { respond } from '../http/respond';
 import { RouteTable } from '../http/route';
 import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import * as doc from './generation.openapi';
 import { CreateGenerationHeaders } from './generation.schemas';
+import type { GenerationDeletionService } from './generation-deletion.service';
 import type { GenerationService } from './generation.service';
 import type { GenerationWaitService } from './generation-wait.service';
+import { imageRange } from './image-range';
 
 /** How long a stream token opens its generation's events for. */
 const STREAM_TOKEN_TTL_SECONDS = 300;
 
 export interface GenerationRouteDeps {
   service: GenerationService;
+  deletions: GenerationDeletionService;
   waits: GenerationWaitService;
   tokens: TokenService;
 }
 
 /** `/api/generations`: a user's generations (their event stream is `generationEventRoutes`). */
 export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: GenerationRouteDeps): RouteTable<true> {
-  const { service, waits, tokens } = deps;
+  const { service, deletions, waits, tokens } = deps;
   const routes = RouteTable.guarded(docs, '/api/generations', 'Generations', user);
 
   routes.post('/', {
@@ -87,27 +92,48 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
 
   routes.get('/:id/image', {
     summary: 'Get the image bytes of a completed generation',
+    description: doc.IMAGE_DESCRIPTION,
     params: IdParams,
-    headers: doc.ConditionalHeaders,
+    headers: doc.ImageRequestHeaders,
     responses: {
       200: {
         description: 'The image, in the format the model made it',
         headers: doc.ImageHeaders,
         content: Object.fromEntries(ImageMeta.shape.mime_type.options.map((type) => [type, {}])),
       },
+      206: { description: 'The range of bytes the `Range` header asked for', headers: doc.ImageHeaders },
       304: { description: 'Not modified: If-None-Match named this image' },
-      ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: `${doc.NOT_FOUND}, or it has no image (not completed)` }),
+      ...refusals({
+        400: doc.BAD_ID,
+        ...BEARER_REFUSALS,
+        404: `${doc.NOT_FOUND}, or it has no image (not completed, or deleted)`,
+        410: 'The image was removed after the retention period (RETENTION_IMAGES_DAYS); the record remains',
+        416: 'The `Range` asks for bytes past the end of the image',
+      }),
     },
     handler: async ({ params, auth, req, res }) => {
-      const image = await service.image(auth.sub, params.id);
+      const generation = await service.imageOf(auth.sub, params.id);
+      const size = generation.image.size_bytes;
       // The bytes of a generation never change, so its id is a strong validator.
-      const etag = `"${params.id}"`;
-      res.set({ ETag: etag, 'Cache-Control': 'private, max-age=31536000, immutable', 'Content-Type': image.mime_type });
+      res.set({
+        ETag: `"${params.id}"`,
+        'Cache-Control': 'private, max-age=31536000, immutable',
+        'Content-Type': generation.image.mime_type,
+        'Accept-Ranges': 'bytes',
+      });
       if (req.fresh) {
         res.status(304).end();
         return;
       }
-      res.send(Buffer.from(image.data.buffer));
+      const range = imageRange(req.range(size, { combine: true }), size);
+      if (range === 'unsatisfiable') {
+        res.set('Content-Range', `bytes */${size}`);
+        throw new AppError(416, `The Range asks for bytes past the end of the image (${size} bytes)`);
+      }
+      const body = await service.imageBytes(generation, range ?? undefined);
+      if (range) res.status(206).set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      res.set('Content-Length', String(body.length));
+      await pipeline(body.stream, res);
     },
   });
 
@@ -146,6 +172,20 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
     },
     handler: async ({ params, auth, res }) => {
       respond(res, 202, 'Generation queued again', await service.retry(auth.sub, params.id));
+    },
+  });
+
+  routes.delete('/:id', {
+    summary: 'Delete a generation',
+    description: doc.DELETE_DESCRIPTION,
+    params: IdParams,
+    responses: {
+      204: { description: 'Deleted, with its image, events, webhook log and jobs' },
+      ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
+    },
+    handler: async ({ params, auth, res }) => {
+      await deletions.delete(auth.sub, params.id);
+      res.status(204).end();
     },
   });
 

@@ -11,6 +11,8 @@ const BODY_ERRORS: Record<string, { status: number; message: string }> = {
   'charset.unsupported': { status: 415, message: 'Unsupported charset' },
 };
 
+const REPRESENTATION_HEADERS = ['Content-Type', 'Content-Length', 'ETag', 'Last-Modified', 'Accept-Ranges'];
+
 export const notFoundRoute: RequestHandler = (req) => {
   throw new NotFoundError(`No route for ${req.method} ${req.path}`);
 };
@@ -24,6 +26,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (status >= 500) (req.log ?? logger).error({ err, method: req.method, path: req.path, status }, 'request failed');
     if (status === 503) res.set('Retry-After', '5');
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
+    // A route may have described what it was about to send (an image's type, validator and
+    // year-long caching) before it failed: the error must not go out under those headers.
+    for (const header of REPRESENTATION_HEADERS) res.removeHeader(header);
+    res.set('Cache-Control', 'no-store');
     res.status(status).json(body);
   };
 }

@@ -45,6 +45,8 @@ export interface RouteSpec<
   query?: Q;
   headers?: H;
   body?: B;
+  /** The body may be left out (it is then parsed as `{}`): the document marks it not required. */
+  optionalBody?: boolean;
   /** Parts parsed but left out of the document, where a security scheme documents them already. */
   undocumented?: Array<'query' | 'headers'>;
   /** Every answer the route gives, as the OpenAPI document shows it. */
@@ -115,6 +117,13 @@ export class RouteTable<Authed extends boolean = false> {
     this.route('patch', path, spec);
   }
 
+  delete<P extends Part, Q extends Part, H extends Part, B extends Part, G extends AuthGuard | undefined = undefined>(
+    path: string,
+    spec: RouteSpec<P, Q, H, B, Authed, G>,
+  ): void {
+    this.route('delete', path, spec);
+  }
+
   /** Declares one route: its Express handler, and its operation in the OpenAPI document. */
   route<P extends Part, Q extends Part, H extends Part, B extends Part, G extends AuthGuard | undefined>(
     method: Method,
@@ -135,7 +144,9 @@ export class RouteTable<Authed extends boolean = false> {
           ...(spec.params && { params: spec.params }),
           ...(spec.query && shown('query') && { query: spec.query }),
           ...(spec.headers && shown('headers') && { headers: spec.headers }),
-          ...(spec.body && { body: { required: true, content: { 'application/json': { schema: spec.body } } } }),
+          ...(spec.body && {
+            body: { required: !spec.optionalBody, content: { 'application/json': { schema: spec.body } } },
+          }),
         },
       }),
       responses: spec.responses,

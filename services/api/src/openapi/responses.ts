@@ -16,7 +16,7 @@ export function success(description: string, data: z.ZodType, headers?: z.ZodObj
   return { description, content: json(ApiSuccess(data)), ...(headers && { headers }) };
 }
 
-type RefusalStatus = 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503;
+type RefusalStatus = 400 | 401 | 403 | 404 | 409 | 410 | 413 | 415 | 416 | 422 | 429 | 503;
 
 /** What these refusals mean on every route that answers them. */
 const GENERIC = {

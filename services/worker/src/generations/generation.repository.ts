@@ -1,12 +1,6 @@
-import { Binary, type Db, type ObjectId } from 'mongodb';
+import type { Db, ObjectId } from 'mongodb';
 import type { ImageMeta } from '@imagegen/shared';
-import {
-  COLLECTIONS,
-  isDuplicateKey,
-  type GenerationDocument,
-  type GenerationStore,
-  type ImageDocument,
-} from '@imagegen/core';
+import { COLLECTIONS, type GenerationDocument, type GenerationStore, type ImageStore } from '@imagegen/core';
 import type { RenderedImage } from '../images/image-source';
 
 /**
@@ -15,14 +9,13 @@ import type { RenderedImage } from '../images/image-source';
  */
 export class GenerationRepository {
   private readonly generations;
-  private readonly images;
 
   constructor(
     db: Db,
     private readonly store: GenerationStore,
+    private readonly images: ImageStore,
   ) {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
-    this.images = db.collection<ImageDocument>(COLLECTIONS.images);
   }
 
   find(id: ObjectId): Promise<GenerationDocument | null> {
@@ -41,6 +34,8 @@ export class GenerationRepository {
   /**
    * Stores the image under the generation's id, then completes the record and returns it; null
    * when the run no longer holds it (canceled, failed, or completed by another delivery of the job).
+   * The image is written first: a crash between the two writes leaves at most an image without a
+   * completed record, which the retention sweep removes, and never a completed record without its image.
    */
   async complete(generation: GenerationDocument, image: RenderedImage): Promise<GenerationDocument | null> {
     const meta: ImageMeta = {
@@ -49,34 +44,17 @@ export class GenerationRepository {
       width: image.width,
       height: image.height,
     };
-    const now = new Date();
-    const stored: ImageDocument = {
-      _id: generation._id,
-      ...meta,
-      user_id: generation.user_id,
-      data: new Binary(image.bytes),
-      created_at: now,
-    };
-    // An insert, which no MongoDB-wire server needs to read for. Bytes already there come from
-    // another delivery of the job: they are replaced only while this run holds the record, so the
-    // image of a generation another delivery completed is never swapped under its metadata.
-    const inserted = await this.images.insertOne(stored).then(
-      () => true,
-      (err: unknown) => {
-        if (!isDuplicateKey(err)) throw err;
-        return false;
-      },
-    );
-    if (!inserted) {
-      if (!(await this.store.holds(generation))) return null;
-      await this.images.replaceOne({ _id: generation._id }, stored);
-    }
-    const completed = await this.store.complete(generation, { image: meta, provider: image.provider }, now);
+    // Bytes already there come from another delivery of the job: they are replaced only while this
+    // run holds the record, so the image of a generation another delivery completed is never
+    // swapped under its metadata.
+    if (!(await this.store.holds(generation))) return null;
+    await this.images.put(generation._id, { owner: generation.user_id, bytes: image.bytes, meta });
+    const completed = await this.store.complete(generation, { image: meta, provider: image.provider }, new Date());
     if (!completed) {
-      // Canceled (or failed) while Hugging Face answered: its image must not stay behind. A job run
-      // twice finds its generation completed already, and that image stays.
+      // Canceled (or failed, or deleted) while the image was written: it must not stay behind. A job
+      // run twice finds its generation completed already, and that image stays.
       const now = await this.generations.findOne({ _id: generation._id }, { projection: { status: 1 } });
-      if (now?.status !== 'completed') await this.images.deleteOne({ _id: generation._id });
+      if (now?.status !== 'completed') await this.images.delete(generation._id);
     }
     return completed;
   }

@@ -1,0 +1,163 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ObjectId } from 'mongodb';
+import type { ImageStoreSettings } from '@imagegen/shared';
+import type { ByteRange, ImageBody, ImageStore, ImageToStore, PresignedUrl, StoredImage } from './image-store';
+
+export type S3StoreSettings = Pick<
+  ImageStoreSettings,
+  'S3_BUCKET' | 'S3_ENDPOINT' | 'S3_PUBLIC_ENDPOINT' | 'S3_REGION' | 'S3_FORCE_PATH_STYLE' | 'S3_KEY_PREFIX'
+>;
+
+const ID_KEY = /^[0-9a-f]{24}$/;
+
+/** True when S3 answered that the object (or the range of it) is not there. */
+function missing(err: unknown): boolean {
+  return err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404);
+}
+
+/**
+ * Images in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, versitygw), one object per
+ * generation at `S3_KEY_PREFIX` + its id. Credentials come from the SDK's usual chain
+ * (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance or pod role), never from our settings.
+ */
+export class S3ImageStore implements ImageStore {
+  readonly kind = 's3';
+  readonly description: string;
+  private readonly client: S3Client;
+  /** Signs URLs for clients, which may reach the bucket by another address (S3_PUBLIC_ENDPOINT). */
+  private readonly signer: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(settings: S3StoreSettings) {
+    if (!settings.S3_BUCKET) throw new Error('S3_BUCKET is required for the S3 image store');
+    this.bucket = settings.S3_BUCKET;
+    this.prefix = settings.S3_KEY_PREFIX;
+    const client = (endpoint: string | undefined) =>
+      new S3Client({
+        region: settings.S3_REGION,
+        forcePathStyle: settings.S3_FORCE_PATH_STYLE,
+        ...(endpoint && { endpoint }),
+        // Checksums only when S3 asks for them: many S3-compatible servers refuse the newer
+        // trailing-checksum uploads that the SDK otherwise sends by default.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+    this.client = client(settings.S3_ENDPOINT);
+    this.signer = settings.S3_PUBLIC_ENDPOINT ? client(settings.S3_PUBLIC_ENDPOINT) : this.client;
+    this.description = `S3 bucket ${this.bucket}${settings.S3_ENDPOINT ? ` at ${settings.S3_ENDPOINT}` : ''}${this.prefix ? `, keys under ${this.prefix}` : ''}`;
+  }
+
+  private key(id: ObjectId): string {
+    return `${this.prefix}${id.toHexString()}`;
+  }
+
+  async put(id: ObjectId, { owner, bytes, meta }: ImageToStore): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(id),
+        Body: bytes,
+        ContentType: meta.mime_type,
+        ContentLength: bytes.length,
+        // Immutable under its key, as the API's own /image says.
+        CacheControl: 'private, max-age=31536000, immutable',
+        Metadata: { owner: owner.toHexString(), width: String(meta.width), height: String(meta.height) },
+      }),
+    );
+  }
+
+  async read(id: ObjectId): Promise<Buffer | null> {
+    const body = await this.open(id);
+    if (!body) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body.stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  async open(id: ObjectId, range?: ByteRange): Promise<ImageBody | null> {
+    try {
+      const answer = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(id),
+          ...(range && { Range: `bytes=${range.start}-${range.end}` }),
+        }),
+      );
+      return { stream: answer.Body as Readable, length: answer.ContentLength ?? 0 };
+    } catch (err) {
+      if (missing(err)) return null;
+      throw err;
+    }
+  }
+
+  async has(id: ObjectId): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(id) }));
+      return true;
+    } catch (err) {
+      if (missing(err)) return false;
+      throw err;
+    }
+  }
+
+  async delete(id: ObjectId): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(id) }));
+  }
+
+  /**
+   * Keys list in UTF-8 byte order, which for 24 lower-case hex digits is id order. Objects under the
+   * prefix that are not ours (another tool's, in a shared bucket) are skipped, and S3 is asked again
+   * past them until the page is full: a walk that stops at a short page must not stop at one that
+   * only foreign objects shortened.
+   */
+  async list(after: ObjectId | null, limit: number): Promise<StoredImage[]> {
+    const found: StoredImage[] = [];
+    let startAfter = after ? this.key(after) : undefined;
+    while (found.length < limit) {
+      const answer = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix,
+          MaxKeys: limit,
+          ...(startAfter && { StartAfter: startAfter }),
+        }),
+      );
+      const objects = answer.Contents ?? [];
+      for (const { Key, LastModified } of objects) {
+        const name = Key?.slice(this.prefix.length) ?? '';
+        if (ID_KEY.test(name)) found.push({ id: new ObjectId(name), storedAt: LastModified ?? new Date(0) });
+      }
+      if (!answer.IsTruncated || objects.length === 0) break;
+      startAfter = objects.at(-1)!.Key;
+    }
+    return found.slice(0, limit);
+  }
+
+  async presign(id: ObjectId, ttlMs: number): Promise<PresignedUrl | null> {
+    const expiresIn = Math.max(1, Math.floor(ttlMs / 1000));
+    // The signature names its time in whole seconds and S3 counts the expiry from that second, so
+    // sign at a whole second: `expiresAt` is then exactly when S3 starts refusing the URL.
+    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const url = await getSignedUrl(this.signer, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(id) }), {
+      expiresIn,
+      signingDate,
+    });
+    return { url, expiresAt: new Date(signingDate.getTime() + expiresIn * 1000) };
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+    if (this.signer !== this.client) this.signer.destroy();
+  }
+}
