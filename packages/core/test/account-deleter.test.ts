@@ -10,6 +10,7 @@ import {
   type UserDocument,
 } from '../src';
 import { DeletionWorld, NOTHING, type Leftovers } from './deletion-fixture';
+import { SETTINGS } from '../../../test/support/generation-settings';
 
 const BARE = 245;
 const TOTAL = BARE + 5;
@@ -62,17 +63,7 @@ describe('deleting an account with many generations, interrupted and resumed', (
       bobsFull.push(await world.seed(bob, status));
     }
     const bare = Array.from({ length: BARE }, (_, i) => ({
-      ...newGeneration(alice, `bare ${i}`, {
-        width: 256,
-        height: 256,
-        model: 'a/b',
-        provider: null,
-        style: null,
-        negative_prompt: null,
-        num_inference_steps: null,
-        guidance_scale: null,
-        seed: null,
-      }),
+      ...newGeneration(alice, `bare ${i}`, SETTINGS),
       status: 'completed' as const,
     }));
     await generations().insertMany(bare);

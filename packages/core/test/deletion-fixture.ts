@@ -9,7 +9,6 @@ import {
   deadlineJobId,
   generationJobId,
   webhookMessageId,
-  type GenerationSettings,
   type GenerationStatus,
   type ImageMeta,
 } from '@imagegen/shared';
@@ -34,18 +33,8 @@ import {
   type WebhookAttemptDocument,
   type WebhookMessageDocument,
 } from '../src';
+import { SETTINGS } from '../../../test/support/generation-settings';
 
-const SETTINGS: GenerationSettings = {
-  width: 256,
-  height: 256,
-  model: 'a/b',
-  provider: null,
-  style: null,
-  negative_prompt: null,
-  num_inference_steps: null,
-  guidance_scale: null,
-  seed: null,
-};
 const META: ImageMeta = { mime_type: 'image/png', size_bytes: 4, width: 256, height: 256 };
 const BASE_URL = 'http://imagegen.test';
 /** Every state a BullMQ job can be found in. */

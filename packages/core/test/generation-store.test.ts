@@ -1,19 +1,8 @@
 import { MongoClient, ObjectId, type Db } from 'mongodb';
-import type { GenerationSettings, GenerationStatus } from '@imagegen/shared';
+import type { GenerationStatus } from '@imagegen/shared';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { COLLECTIONS, GenerationStore, newGeneration, type GenerationDocument } from '../src';
-
-const SETTINGS: GenerationSettings = {
-  width: 256,
-  height: 256,
-  model: 'a/b',
-  provider: null,
-  style: null,
-  negative_prompt: null,
-  num_inference_steps: null,
-  guidance_scale: null,
-  seed: null,
-};
+import { SETTINGS } from '../../../test/support/generation-settings';
 
 const RESULT = {
   image: { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 },

@@ -1,17 +1,7 @@
 import type { GenerationSettings } from '@imagegen/shared';
+import { SETTINGS } from '../../../test/support/generation-settings';
 
-/** Settings of a generation in tests that write records themselves. */
-export const SETTINGS: GenerationSettings = {
-  width: 256,
-  height: 256,
-  model: 'a/b',
-  provider: null,
-  style: null,
-  negative_prompt: null,
-  num_inference_steps: null,
-  guidance_scale: null,
-  seed: null,
-};
+export { SETTINGS };
 
 /** Settings for `model`, with `overrides`: what a create with only a prompt and these fields stores. */
 export const settingsFor = (model: string, overrides: Partial<GenerationSettings> = {}): GenerationSettings => ({
