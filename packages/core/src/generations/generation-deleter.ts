@@ -12,6 +12,9 @@ import type { ImageStore } from '../images/image-store';
 import type { InFlightGenerations } from '../in-flight';
 import type { GenerationCanceller, RemovableJobs } from './generation-canceller';
 
+/** Images deleted at once within a batch. */
+const IMAGE_DELETES_AT_ONCE = 4;
+
 export interface GenerationDeleterDeps {
   db: Db;
   images: ImageStore;
@@ -62,16 +65,18 @@ export class GenerationDeleter {
       await this.messages.find({ generation_id: { $in: ids } }, { projection: { _id: 1 } }).toArray()
     ).map((message) => message._id);
     await this.removeJobs(docs, messageIds);
-    await Promise.all([
-      ...ids.map((id) => this.deps.images.delete(id)),
-      this.deps.events.remove(hexIds),
-      this.messages.deleteMany({ generation_id: { $in: ids } }),
-      this.attempts.deleteMany({ generation_id: { $in: ids } }),
-      this.idempotencyKeys.deleteMany({ user_id: { $in: owners(docs) }, generation_id: { $in: ids } }),
-      ...owners(docs).map((owner) =>
-        this.deps.inFlight.remove(owner, ...docs.filter((doc) => doc.user_id.equals(owner)).map((doc) => doc._id)),
-      ),
-    ]);
+    // One write after another, images a few at a time: a batch of hundreds sent at once queued
+    // past FerretDB on SQLite's busy timeout (SQLITE_BUSY), and would flood an S3 endpoint too.
+    for (let i = 0; i < ids.length; i += IMAGE_DELETES_AT_ONCE) {
+      await Promise.all(ids.slice(i, i + IMAGE_DELETES_AT_ONCE).map((id) => this.deps.images.delete(id)));
+    }
+    await this.deps.events.remove(hexIds);
+    await this.messages.deleteMany({ generation_id: { $in: ids } });
+    await this.attempts.deleteMany({ generation_id: { $in: ids } });
+    await this.idempotencyKeys.deleteMany({ user_id: { $in: owners(docs) }, generation_id: { $in: ids } });
+    for (const owner of owners(docs)) {
+      await this.deps.inFlight.remove(owner, ...docs.filter((doc) => doc.user_id.equals(owner)).map((doc) => doc._id));
+    }
     await this.generations.deleteMany({ _id: { $in: ids } });
   }
 

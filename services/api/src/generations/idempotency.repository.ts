@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Db, ObjectId } from 'mongodb';
+import { IDEMPOTENCY_WINDOW_MS } from '@imagegen/shared';
 import { COLLECTIONS, isDuplicateKey, type IdempotencyKeyDocument } from '@imagegen/core';
-
-/** How long a key holds its generation. */
-export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 
 export type Claim = { claimed: true } | { claimed: false; existing: IdempotencyKeyDocument };
 
