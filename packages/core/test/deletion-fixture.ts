@@ -18,13 +18,10 @@ import {
   GenerationCanceller,
   GenerationDeleter,
   GenerationEvents,
-  GenerationLifecycle,
   GenerationStore,
   InFlightGenerations,
   JobQueues,
   MongoImageStore,
-  WebhookNotifier,
-  createLogger,
   newGeneration,
   type GenerationDocument,
   type IdempotencyKeyDocument,
@@ -33,10 +30,10 @@ import {
   type WebhookAttemptDocument,
   type WebhookMessageDocument,
 } from '../src';
+import { deletionParts } from '../../../test/support/deletion-parts';
 import { SETTINGS } from '../../../test/support/generation-settings';
 
 const META: ImageMeta = { mime_type: 'image/png', size_bytes: 4, width: 256, height: 256 };
-const BASE_URL = 'http://imagegen.test';
 /** Every state a BullMQ job can be found in. */
 const JOB_STATES = ['waiting', 'delayed', 'active', 'prioritized', 'completed', 'failed'] as const;
 
@@ -87,25 +84,15 @@ export class DeletionWorld {
     readonly redis: Redis,
     private readonly subscriber: Redis,
   ) {
-    this.queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, createLogger('test', 'silent'));
-    this.store = new GenerationStore(db);
-    this.events = new GenerationEvents(redis, env.queuePrefix);
-    this.inFlight = new InFlightGenerations(redis, env.queuePrefix);
     this.images = new MongoImageStore(db);
-    const lifecycle = new GenerationLifecycle(
-      this.events,
-      new WebhookNotifier(db, this.queues, BASE_URL),
-      this.inFlight,
-      BASE_URL,
-    );
-    this.canceller = new GenerationCanceller(
-      this.store,
-      redis,
-      env.queuePrefix,
-      this.queues.queue(QUEUES.generations),
-      lifecycle,
-    );
-    this.deleter = this.deleterWith(this.images);
+    ({
+      queues: this.queues,
+      store: this.store,
+      events: this.events,
+      inFlight: this.inFlight,
+      canceller: this.canceller,
+      deleter: this.deleter,
+    } = deletionParts(db, redis, env.queuePrefix, this.images));
   }
 
   static async start(): Promise<DeletionWorld> {

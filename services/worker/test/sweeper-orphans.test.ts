@@ -1,24 +1,20 @@
 import { Redis } from 'ioredis';
 import { MongoClient, ObjectId, type Db } from 'mongodb';
 import pino from 'pino';
-import { QUEUES, RetentionSettings, type GenerationStatus } from '@imagegen/shared';
+import { RetentionSettings, type GenerationStatus } from '@imagegen/shared';
 import {
   AccountDeleter,
   COLLECTIONS,
-  GenerationCanceller,
   GenerationDeleter,
-  GenerationEvents,
-  GenerationLifecycle,
   GenerationStore,
-  InFlightGenerations,
   JobQueues,
   MongoImageStore,
   S3ImageStore,
-  WebhookNotifier,
   newGeneration,
   type GenerationDocument,
   type ImageStore,
 } from '@imagegen/core';
+import { deletionParts } from '../../../test/support/deletion-parts';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { WorkerMetrics } from '../src/metrics';
 import { ORPHAN_GRACE_MS } from '../src/retention/orphan-images';
@@ -52,20 +48,7 @@ describe.each(stores)('the orphan image sweep, on the %s image store', (_name, m
     db = client.db();
     redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
     images = makeStore(db, env);
-    store = new GenerationStore(db);
-    queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, pino({ level: 'silent' }));
-    const base = 'http://localhost:8000';
-    const events = new GenerationEvents(redis, env.queuePrefix);
-    const inFlight = new InFlightGenerations(redis, env.queuePrefix);
-    const lifecycle = new GenerationLifecycle(events, new WebhookNotifier(db, queues, base), inFlight, base);
-    const canceller = new GenerationCanceller(
-      store,
-      redis,
-      env.queuePrefix,
-      queues.queue(QUEUES.generations),
-      lifecycle,
-    );
-    deleter = new GenerationDeleter({ db, images, events, inFlight, canceller, queues });
+    ({ queues, store, deleter } = deletionParts(db, redis, env.queuePrefix, images));
   });
 
   afterAll(async () => {

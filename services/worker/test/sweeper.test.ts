@@ -2,20 +2,14 @@ import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { MongoClient, ObjectId, type Db } from 'mongodb';
 import pino from 'pino';
-import { QUEUES, RetentionSettings, type GenerationStatus, type WebhookMessageState } from '@imagegen/shared';
+import { RetentionSettings, type GenerationStatus, type WebhookMessageState } from '@imagegen/shared';
 import {
   AccountDeleter,
   COLLECTIONS,
-  GenerationCanceller,
   GenerationDeleter,
-  GenerationEvents,
-  GenerationLifecycle,
-  GenerationStore,
-  InFlightGenerations,
   JobQueues,
   MongoImageStore,
   S3ImageStore,
-  WebhookNotifier,
   ensureIndexes,
   newGeneration,
   type GenerationDocument,
@@ -26,6 +20,7 @@ import {
   type WebhookAttemptDocument,
   type WebhookMessageDocument,
 } from '@imagegen/core';
+import { deletionParts } from '../../../test/support/deletion-parts';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { WorkerMetrics } from '../src/metrics';
 import { ACCOUNT_RESUME_AFTER_MS } from '../src/retention/interrupted-account-deletions';
@@ -47,7 +42,6 @@ describe('the retention sweep, against real Redis and a real MongoDB-wire server
   let redis: Redis;
   let queues: JobQueues;
   let images: ImageStore;
-  let store: GenerationStore;
   let deleter: GenerationDeleter;
   let clock: Date;
   let logLines: Array<Record<string, unknown>>;
@@ -60,21 +54,8 @@ describe('the retention sweep, against real Redis and a real MongoDB-wire server
     db = client.db();
     await ensureIndexes(db);
     redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
-    queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, pino({ level: 'silent' }));
     images = new MongoImageStore(db);
-    store = new GenerationStore(db);
-    const base = 'http://localhost:8000';
-    const events = new GenerationEvents(redis, env.queuePrefix);
-    const inFlight = new InFlightGenerations(redis, env.queuePrefix);
-    const lifecycle = new GenerationLifecycle(events, new WebhookNotifier(db, queues, base), inFlight, base);
-    const canceller = new GenerationCanceller(
-      store,
-      redis,
-      env.queuePrefix,
-      queues.queue(QUEUES.generations),
-      lifecycle,
-    );
-    deleter = new GenerationDeleter({ db, images, events, inFlight, canceller, queues });
+    ({ queues, deleter } = deletionParts(db, redis, env.queuePrefix, images));
   });
 
   afterAll(async () => {
