@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds a Go program from the Go module proxy and caches the binary by name and version, so only
+# Builds a Go program from the Go module proxy and caches the binary by name, version and build tags, so only
 # the first run on a machine compiles; prints the binary's path as its last line. The tests and
 # `./dev start` build the servers they need this way (FerretDB, versitygw) where there is no Docker.
 #
@@ -22,7 +22,9 @@ while [ $# -gt 0 ]; do
 done
 
 cache="${IMAGEGEN_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imagegen}"
-bin="$cache/$name-$version/$name"
+# The tags are part of the key: a binary built without a backend must not stand in for one built with it.
+build_id="$(printf '%s' "$tags" | sha256sum | cut -c1-8)"
+bin="$cache/$name-$version-$build_id/$name"
 
 if [ -x "$bin" ]; then
   echo "$bin"

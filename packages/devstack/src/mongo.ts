@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { dockerEngineAvailable } from './docker';
 import { freePort, startDaemon, stopChild } from './processes';
+import { providePostgresDatabase, type PostgresDatabase } from './postgres';
 import { nothingToStop, redactUrl, type ProvidedService } from './service';
 
 const BUILD_SCRIPT = resolve(__dirname, '../../../scripts/build-ferretdb.sh');
@@ -20,7 +21,8 @@ async function ping(uri: string): Promise<void> {
 
 /**
  * A MongoDB-wire server, in this order: `MONGODB_URI`; a `mongo:7` container when a Docker engine
- * runs; else FerretDB on SQLite (built once from the Go module proxy and cached) on a free port.
+ * runs; FerretDB on PostgreSQL when one answers (`DEVSTACK_POSTGRES_URL`, else 127.0.0.1:5432);
+ * else FerretDB on SQLite. FerretDB is built once from the Go module proxy and cached.
  */
 export async function provideMongo(workDir: string): Promise<ProvidedService> {
   const configured = process.env.MONGODB_URI;
@@ -39,40 +41,72 @@ export async function provideMongo(workDir: string): Promise<ProvidedService> {
     };
   }
 
-  return startFerretDb(workDir);
+  return startFerretDb(workDir, (await providePostgresDatabase()) ?? 'sqlite');
 }
 
-async function startFerretDb(workDir: string): Promise<ProvidedService> {
+/**
+ * FerretDB on a free port, keeping its data in `backend`: a PostgreSQL database, which it drops on
+ * stop, or SQLite files in `workDir`. FerretDB on PostgreSQL pushes equality filters down to SQL,
+ * where on SQLite every query but one by `_id` decodes the whole collection.
+ */
+export async function startFerretDb(workDir: string, backend: PostgresDatabase | 'sqlite'): Promise<ProvidedService> {
   let binary: string;
   try {
+    binary = await buildFerretDb();
+  } catch (err) {
+    if (backend !== 'sqlite') await backend.drop();
+    throw err;
+  }
+  const port = await freePort();
+  const url = `mongodb://127.0.0.1:${port}/`;
+  const args = [
+    `--listen-addr=127.0.0.1:${port}`,
+    ...(backend === 'sqlite' ? sqliteArgs(workDir) : ['--handler=postgresql', `--postgresql-url=${backend.url}`]),
+    '--state-dir=-',
+    '--debug-addr=-',
+    '--telemetry=disable',
+    '--log-level=warn',
+  ];
+  const version = binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? '';
+  const where = backend === 'sqlite' ? 'SQLite' : backend.description;
+  let child;
+  try {
+    child = await startDaemon('FerretDB', binary, args, join(workDir, `ferretdb-${port}.log`), () => ping(url), 30_000);
+  } catch (err) {
+    if (backend !== 'sqlite') await backend.drop();
+    throw err;
+  }
+  const running = child;
+  return {
+    url,
+    description: `FerretDB ${version} on ${where}, port ${port}`,
+    stop: async () => {
+      await stopChild(running);
+      if (backend !== 'sqlite') await backend.drop();
+    },
+  };
+}
+
+async function buildFerretDb(): Promise<string> {
+  try {
     const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { env: process.env, maxBuffer: 1 << 20 });
-    binary = stdout.trim().split('\n').at(-1) ?? '';
+    return stdout.trim().split('\n').at(-1) ?? '';
   } catch (err) {
     throw new Error(
       `no MongoDB: MONGODB_URI is unset, no Docker engine answers, and FerretDB could not be built (${(err as Error).message.trim()}). Set MONGODB_URI to a MongoDB server.`,
       { cause: err },
     );
   }
-  const port = await freePort();
+}
+
+function sqliteArgs(workDir: string): string[] {
   const dataDir = join(workDir, 'ferretdb') + '/';
   mkdirSync(dataDir, { recursive: true });
-  const url = `mongodb://127.0.0.1:${port}/`;
-  const args = [
-    `--listen-addr=127.0.0.1:${port}`,
+  return [
     '--handler=sqlite',
     // MongoDB acknowledges a write (w:1, its default) before the journal reaches the disk; SQLite's
     // own default syncs the disk on every commit, which made every insert wait on this machine's
     // disk and hid the CPU cost of what runs around it (bench/README.md).
     `--sqlite-url=file:${dataDir}?_pragma=synchronous(normal)`,
-    '--state-dir=-',
-    '--debug-addr=-',
-    '--telemetry=disable',
-    '--log-level=warn',
   ];
-  const child = await startDaemon('FerretDB', binary, args, join(workDir, 'ferretdb.log'), () => ping(url), 30_000);
-  return {
-    url,
-    description: `FerretDB ${binary.match(/ferretdb-(v[\d.]+)/)?.[1] ?? ''} on SQLite, port ${port}`,
-    stop: () => stopChild(child),
-  };
 }

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { MongoClient } from 'mongodb';
 import { provideMongo } from '../src/mongo';
 import { provideRedis } from '../src/redis';
 
@@ -46,4 +48,51 @@ describe('finding the services the system needs', () => {
       /no MongoDB: MONGODB_URI is unset.*Go is not installed.*Set MONGODB_URI/s,
     );
   });
+
+  test('when DEVSTACK_POSTGRES_URL names a server that cannot be used, then the error names it, keeping its password out', async () => {
+    delete process.env.MONGODB_URI;
+    delete process.env.DOCKER_HOST;
+    process.env.DEVSTACK_POSTGRES_URL = 'postgres://app:hunter2@127.0.0.1:1/postgres';
+    const outcome = await provideMongo(workDir).then(
+      async (service) => {
+        await service.stop();
+        return service.description;
+      },
+      (err: Error) => err,
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/^DEVSTACK_POSTGRES_URL \(postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/postgres\) could not be used/);
+    expect((outcome as Error).message).not.toContain('hunter2');
+  });
+
+  test('when PostgreSQL answers, then FerretDB keeps its data in a database of the run, which stop drops', async () => {
+    delete process.env.MONGODB_URI;
+    delete process.env.DOCKER_HOST;
+    process.env.DEVSTACK_POSTGRES_URL = SERVER;
+    const mongo = await provideMongo(workDir);
+    const database = mongo.description.match(/database (imagegen_devstack_\w+)/)?.[1];
+    try {
+      expect(mongo.description).toMatch(/^FerretDB v[\d.]+ on PostgreSQL at 127\.0\.0\.1:5432, database imagegen_devstack_\w+, at most \d+ connections, port \d+$/);
+      const client = new MongoClient(mongo.url);
+      try {
+        await client.db('probe').collection('things').insertOne({ _id: 'one' } as never);
+        expect(await client.db('probe').collection('things').countDocuments()).toBe(1);
+      } finally {
+        await client.close();
+      }
+      expect(databases()).toContain(database);
+    } finally {
+      await mongo.stop();
+    }
+    expect(databases()).not.toContain(database);
+  });
 });
+
+/** The tests' own PostgreSQL, which every machine of ours runs (and CI's too). */
+const SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function databases(): string[] {
+  return execFileSync('psql', [SERVER, '--tuples-only', '--no-align', '--command', 'SELECT datname FROM pg_database'])
+    .toString()
+    .split('\n');
+}
