@@ -1,4 +1,4 @@
-import { MongoServerError, ObjectId, type Binary } from 'mongodb';
+import { MongoServerError, ObjectId, type Binary, type Document } from 'mongodb';
 import type {
   UserRole,
   CancelReason,
@@ -21,6 +21,7 @@ export const COLLECTIONS = {
   webhookMessages: 'webhook_messages',
   webhookAttempts: 'webhook_attempts',
   idempotencyKeys: 'idempotency_keys',
+  claims: 'claims',
 } as const;
 
 /** A user's webhook signing secret; after a rotation the previous one still signs until it expires. */
@@ -79,6 +80,13 @@ export interface GenerationDocument {
   attempts: number;
   /** The current run: 1, and one more at each retry. Jobs name their run; a stale one does nothing. */
   run: number;
+  /**
+   * One more at every change of status (GenerationStore), which claims the revision it moves the
+   * record from. Absent on records written before revisions, which count as revision 0.
+   */
+  rev?: number;
+  /** Which delivery of its run's job started the run (GenerationStore.start); absent before a start. */
+  delivery?: number;
   /** Earlier runs, oldest first. */
   history: PastRunDocument[];
   image: ImageMeta | null;
@@ -119,6 +127,7 @@ export function newGeneration(
     deadline_at: cancelAfterMs ? new Date(now.getTime() + cancelAfterMs) : null,
     attempts: 0,
     run: 1,
+    rev: 0,
     history: [],
     image: null,
     provider: null,
@@ -182,6 +191,13 @@ export interface IdempotencyKeyDocument {
   request_hash: string;
   generation_id: ObjectId;
   created_at: Date;
+}
+
+/** A key taken by one writer (see `Claims`), with what that writer kept in it. */
+export interface ClaimDocument {
+  _id: string;
+  at: Date;
+  data: Document;
 }
 
 /** True when a write failed because a unique index already holds its key. */

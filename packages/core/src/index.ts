@@ -1,5 +1,6 @@
 /** What the API and the worker share on the server: MongoDB and Redis state, logging, and the service runner. */
 export * from './accounts/account-deleter';
+export * from './claims';
 export * from './connections';
 export * from './db';
 export * from './generations/generation-canceller';

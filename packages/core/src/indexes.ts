@@ -31,5 +31,7 @@ export async function ensureIndexes(db: Db): Promise<void> {
     db.collection(COLLECTIONS.idempotencyKeys).createIndex({ user_id: 1, created_at: 1 }, { name: 'user_oldest' }),
     // The retention sweep removes the keys of every user past their 24 h, active or not.
     db.collection(COLLECTIONS.idempotencyKeys).createIndex({ created_at: 1 }, { name: 'oldest' }),
+    // The retention sweep removes claims a day old (Claims).
+    db.collection(COLLECTIONS.claims).createIndex({ at: 1 }, { name: 'oldest' }),
   ]);
 }

@@ -1,13 +1,22 @@
 import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 
 /**
- * True when MongoDB cannot be reached right now (the server is down or the network is), as opposed
- * to a bug. MongoNetworkTimeoutError is a MongoNetworkError. The driver lets one socket error
+ * A write that other writers kept making first, or whose claim's writer has not made it for a
+ * while (GenerationStore): like an outage, it passes, and the caller should try again shortly.
+ */
+export class WriteContendedError extends Error {
+  override name = 'WriteContendedError';
+}
+
+/**
+ * True when MongoDB cannot be reached right now (the server is down or the network is), or cannot
+ * take a write yet (`WriteContendedError`), as opposed to a bug. MongoNetworkTimeoutError is a MongoNetworkError. The driver lets one socket error
  * through unwrapped: EPIPE, from writing to a connection the server has just closed. Other bare
  * socket errors are not counted, as they may come from elsewhere (Hugging Face, webhooks).
  */
 export function isMongoOutage(err: unknown): boolean {
   return (
+    err instanceof WriteContendedError ||
     err instanceof MongoServerSelectionError ||
     err instanceof MongoNetworkError ||
     (err instanceof Error && 'code' in err && err.code === 'EPIPE')

@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type WebhookMessageDocument } from './db';
+import { COLLECTIONS, isDuplicateKey, type GenerationDocument, type WebhookMessageDocument } from './db';
 import { toSummary } from './generation-view';
 import { JOBS, webhookMessageId, type WebhookPayload, type WebhookType } from '@imagegen/shared';
 import type { JobEnqueuer } from './jobs/job-queues';
@@ -63,11 +63,16 @@ export class WebhookNotifier {
       created_at: now,
       updated_at: now,
     };
-    // The first write of a message wins, so a job run twice sends the bytes of the first run.
-    await this.messages.updateOne({ _id }, { $setOnInsert: fields }, { upsert: true });
-    const message = await this.messages.findOne({ _id });
-    // A message already attempted has (or had) its job; adding it again would restart the schedule.
-    if (message?.state !== 'pending') return;
+    // The first write of a message wins, so a job run twice sends the bytes of the first run. An
+    // insert, not an upsert: a unique `_id` holds on every MongoDB-wire server (see `Claims`).
+    try {
+      await this.messages.insertOne({ _id, ...fields });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const message = await this.messages.findOne({ _id });
+      // A message already attempted has (or had) its job; adding it again would restart the schedule.
+      if (message?.state !== 'pending') return;
+    }
     await this.jobs.enqueue(JOBS.webhookDeliver, { messageId: _id, trigger: 'scheduled' });
   }
 }

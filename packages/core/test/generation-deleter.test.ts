@@ -75,7 +75,7 @@ describe('deleting a generation, on real FerretDB, Redis and BullMQ queues', () 
       await world.deleter.delete(doc);
       await world.cancelHeard(generationJobId(doc._id.toHexString(), doc.run));
       expect(await world.store.holds({ ...doc, status: 'processing' })).toBe(false);
-      expect(await world.store.start(doc._id, doc.run)).toBeNull();
+      expect(await world.store.start(doc._id, doc.run, 1)).toBeNull();
       // The cancel's own webhook message (generation.canceled) and its delivery job went with the rest.
       expect(await world.leftovers(doc)).toEqual(NOTHING);
     }

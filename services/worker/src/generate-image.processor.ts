@@ -77,7 +77,7 @@ async function run(
     const ended = await generations.find(id);
     if (ended?.run === run && isTerminal(ended.status)) await lifecycle.ended(ended);
   };
-  const generation = await store.start(id, run);
+  const generation = await store.start(id, run, job.attemptsStarted);
   if (!generation) {
     await announceIfEnded();
     log.info('generation already finished or gone; nothing to do');
@@ -123,7 +123,7 @@ async function run(
     }
     if (signal.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
       // Hand the job back without spending an attempt, so another worker takes it at once.
-      const released = await store.release(id, run);
+      const released = await store.release(generation);
       if (released) await lifecycle.queued(released).catch(() => undefined);
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();

@@ -50,11 +50,11 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when a job is delivered twice, then the generation completes once and the second delivery finds nothing to do', async () => {
     const id = await pending();
-    const first = await store.start(id, 1);
+    const first = await store.start(id, 1, 1);
     expect(first).toMatchObject({ status: 'processing', attempts: 1 });
     expect(await repo.complete(first!, image)).toMatchObject({ _id: id, status: 'completed' });
 
-    expect(await store.start(id, 1)).toBeNull();
+    expect(await store.start(id, 1, 1)).toBeNull();
     expect(await repo.complete(first!, image)).toBeNull();
     expect(await store.fail(id, 1, 'late failure')).toBeNull();
 
@@ -66,7 +66,7 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when a second delivery of a completed job renders other bytes, then they do not replace the stored image', async () => {
     const id = await pending();
-    const started = await store.start(id, 1);
+    const started = await store.start(id, 1, 1);
     await repo.complete(started!, image);
     const other = { ...(sniffImage(makeImage('png', 128, 64)) as SniffedImage), provider: 'nscale' as const };
 
@@ -82,7 +82,7 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when an earlier delivery stored bytes but died before completing, then the run that holds the record replaces them', async () => {
     const id = await pending();
-    const started = await store.start(id, 1);
+    const started = await store.start(id, 1, 1);
     const stale = sniffImage(makeImage('png', 128, 64)) as SniffedImage;
     await images.put(id, {
       owner: started!.user_id,
@@ -95,16 +95,18 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
     expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
   });
 
-  test('when a stalled job is redelivered while processing, then it may start again and counts the attempt', async () => {
+  test('when a stalled job is redelivered while processing, then the later delivery may start again and counts the attempt; a copy of the same delivery may not', async () => {
     const id = await pending();
-    await store.start(id, 1);
-    const again = await store.start(id, 1);
-    expect(again).toMatchObject({ status: 'processing', attempts: 2 });
+    await store.start(id, 1, 1);
+    expect(await store.start(id, 1, 1)).toBeNull();
+    const again = await store.start(id, 1, 2);
+    expect(again).toMatchObject({ status: 'processing', attempts: 2, delivery: 2 });
+    expect(await store.start(id, 1, 1)).toBeNull();
   });
 
   test('when a generation failed, then a late completion cannot overwrite it, and stores no image', async () => {
     const id = await pending();
-    const started = await store.start(id, 1);
+    const started = await store.start(id, 1, 1);
     expect(await store.fail(id, 1, 'Model x/y was not found')).toMatchObject({ status: 'failed' });
     expect(await repo.complete(started!, image)).toBeNull();
     expect(await read(id)).toMatchObject({ status: 'failed', error: 'Model x/y was not found', image: null });
@@ -113,7 +115,7 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when a generation is canceled while its image is being written, then the image is removed again', async () => {
     const id = await pending();
-    const started = await store.start(id, 1);
+    const started = await store.start(id, 1, 1);
     // The record moves on between the run's check that it holds it and its completion.
     const cancelingStore = Object.create(store) as GenerationStore;
     cancelingStore.complete = async (...args) => {
@@ -130,7 +132,7 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when the image cannot be stored, then the record is not completed: no completed record is without its image', async () => {
     const id = await pending();
-    const started = await store.start(id, 1);
+    const started = await store.start(id, 1, 1);
     // A real store that refuses every write: a bucket that does not exist, or a database that went away.
     const gone = await new MongoClient(env.mongoUri).connect();
     await gone.close();
@@ -148,8 +150,8 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   test('when a stopping worker releases a job, then the record is pending again', async () => {
     const id = await pending();
-    await store.start(id, 1);
-    await store.release(id, 1);
+    const started = await store.start(id, 1, 1);
+    await store.release(started!);
     expect(await read(id)).toMatchObject({ status: 'pending' });
   });
 });

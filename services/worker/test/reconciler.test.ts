@@ -202,11 +202,11 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
 
   test('when the record changed after the pass read it, then the pass does not requeue it', async () => {
     const raced = await record('processing', STALE_AFTER_MS * 2);
-    // The generation completes between the pass's read and its write.
+    // The run fails between the pass's read and its write.
     const store = new GenerationStore(db);
-    await generations().updateOne({ _id: raced._id }, { $set: { status: 'completed', updated_at: new Date() } });
+    await store.fail(raced._id, raced.run, 'failed meanwhile');
     expect(await store.requeue(raced)).toBeNull();
-    expect(await read(raced._id)).toMatchObject({ status: 'completed' });
+    expect(await read(raced._id)).toMatchObject({ status: 'failed' });
   });
 
   test('when another worker ran a pass within the interval, then this one does nothing', async () => {

@@ -118,7 +118,7 @@ describe.each(stores)('the orphan image sweep, on the %s image store', (_name, m
   async function crashedRun(end: 'cancel' | 'fail'): Promise<GenerationDocument> {
     const doc = newGeneration(new ObjectId(), 'a prompt', SETTINGS);
     await generations().insertOne(doc);
-    const running = await store.start(doc._id, doc.run);
+    const running = await store.start(doc._id, doc.run, 1);
     await put(running!);
     const ended =
       end === 'cancel' ? await store.cancel(doc._id, 'user') : await store.fail(doc._id, doc.run, 'the worker stopped');

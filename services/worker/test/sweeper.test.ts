@@ -283,7 +283,7 @@ describe('the retention sweep, against real Redis and a real MongoDB-wire server
     const done = await record('completed', 5000 * DAY);
     const failed = await record('failed', 5000 * DAY);
     const removed = await pass(sweeper());
-    expect(removed).toEqual({ idempotency_keys: 0, orphan_images: 0, accounts: 0 });
+    expect(removed).toEqual({ idempotency_keys: 0, claims: 0, orphan_images: 0, accounts: 0 });
     expect(await read(done._id)).toEqual(done);
     expect(await read(failed._id)).toEqual(failed);
     expect(await images.has(done._id)).toBe(true);
@@ -342,7 +342,7 @@ describe('the retention sweep, against real Redis and a real MongoDB-wire server
     expect(logLines.filter((line) => line.level === 30)).toEqual([
       expect.objectContaining({
         msg: 'retention sweep removed expired data',
-        removed: { images: 1, idempotency_keys: 0, orphan_images: 0, accounts: 0 },
+        removed: { images: 1, idempotency_keys: 0, claims: 0, orphan_images: 0, accounts: 0 },
       }),
     ]);
     expect(await metrics.registry.getSingleMetricAsString('imagegen_retention_pass_duration_seconds')).toMatch(

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import type { Filter, ObjectId } from 'mongodb';
+import type { ObjectId } from 'mongodb';
 import { type CancelReason, cancelChannel, generationJobId } from '@imagegen/shared';
 import type { GenerationDocument } from '../db';
 import type { GenerationLifecycle } from './generation-lifecycle';
-import type { GenerationStore } from './generation-store';
+import type { CancelScope, GenerationStore } from './generation-store';
 
 /** What the canceller needs of the generations queue: BullMQ's `Queue.remove` fits. */
 export interface RemovableJobs {
@@ -25,17 +25,13 @@ export class GenerationCanceller {
   ) {}
 
   /**
-   * The canceled record, or null when it had already ended (or no longer matched `where`). A record
+   * The canceled record, or null when it had already ended (or is not the one `scope` names). A record
    * found canceled already has what follows the cancel done again (each step is idempotent), so a
    * cancel cut short after its write (Redis away) is finished by the next attempt.
    */
-  async cancel(
-    id: ObjectId,
-    reason: CancelReason,
-    where: Filter<GenerationDocument> = {},
-  ): Promise<GenerationDocument | null> {
-    const canceled = await this.store.cancel(id, reason, where);
-    const settled = canceled ?? (await this.store.findCanceled(id, where));
+  async cancel(id: ObjectId, reason: CancelReason, scope: CancelScope = {}): Promise<GenerationDocument | null> {
+    const canceled = await this.store.cancel(id, reason, scope);
+    const settled = canceled ?? (await this.store.findCanceled(id, scope));
     if (settled) await this.followUp(settled);
     return canceled;
   }

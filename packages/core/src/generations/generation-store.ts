@@ -1,6 +1,8 @@
-import type { Collection, Db, Filter, ObjectId, UpdateFilter } from 'mongodb';
+import type { Collection, Db, ObjectId } from 'mongodb';
 import type { CancelReason, ImageMeta, ServingProvider } from '@imagegen/shared';
+import { Claims } from '../claims';
 import { COLLECTIONS, type GenerationDocument } from '../db';
+import { WriteContendedError } from '../outage';
 
 /** What a completed run leaves on its record. */
 export interface RunResult {
@@ -8,33 +10,77 @@ export interface RunResult {
   provider: ServingProvider;
 }
 
+/** Which generation a cancel is for beyond its id: a run, or the deadline a deadline job was set for. */
+export interface CancelScope {
+  run?: number;
+  deadline_at?: Date;
+}
+
 const CANCEL_MESSAGES: Record<CancelReason, string> = {
   user: 'Canceled by its owner',
   deadline: 'Canceled: not done by its cancel_after deadline',
 };
 
-const IN_FLIGHT = { $in: ['pending' as const, 'processing' as const] };
+type Change = Partial<Omit<GenerationDocument, '_id' | 'rev'>>;
 
 /**
- * Every change of a generation's `status`, for the API and the worker alike. Each write filters on
- * the record, run and status it expects, so a job delivered twice (BullMQ is at-least-once) can
- * neither complete twice nor overwrite a newer state, and a job of an earlier run cannot touch the
- * run a retry started. A write that finds the record no longer as it expects answers null.
+ * A claim older than this whose record still shows the revision it claimed lost its writer
+ * between the claim and the write; any writer may then make the write it kept. A live writer
+ * makes it within one round trip of its claim.
+ */
+const ABANDONED_CLAIM_MS = 30_000;
+/** How long a writer that read a record mid-change waits, in all, for the change to land. */
+const CONTENDED_WAITS_MS = [2, 5, 10, 25, 50, 100, 200, 400, 800];
+
+const inFlight = (doc: GenerationDocument) => doc.status === 'pending' || doc.status === 'processing';
+
+/**
+ * Every change of a generation's `status`, for the API and the worker alike, and the one place
+ * that decides which of several concurrent writers makes it.
+ *
+ * A change is made from a revision of the record: its writer has the record as it was (read now,
+ * or the one it moved earlier), checks in code that the change applies to it, then claims
+ * `generation:<id>:<rev>` (see `Claims`: only one insert of a key succeeds, on MongoDB and on
+ * FerretDB alike), and only the claim's winner writes the record, with `rev` one more. So of many
+ * writers that read one revision exactly one moves it, whatever the server does with concurrent
+ * conditional updates; a job delivered twice (BullMQ is at-least-once) cannot complete twice, and
+ * a job of an earlier run cannot touch the run a retry started. The claim keeps the write, so if
+ * its writer dies between the claim and the write, the next writer that meets the claim makes
+ * the write for it (`ABANDONED_CLAIM_MS`). The retention sweep removes claims a day old.
+ *
+ * Two kinds of change: those made from a record the caller holds (`complete`, `release`,
+ * `requeue`, `reopen`, `restore`) answer null once anyone moved it; those made from the record as
+ * it is now (`start`, `fail`, `cancel`) read it first, and `fail` and `cancel` read again and
+ * retry when another writer moved it meanwhile, as a conditional update would see the newer
+ * state. `start` does not: a copy of one delivery that lost must not run the job as well.
  */
 export class GenerationStore {
   private readonly generations: Collection<GenerationDocument>;
+  private readonly claims: Claims;
 
   constructor(db: Db) {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
+    this.claims = new Claims(db);
   }
 
-  /** pending (or processing, when a stalled job is redelivered) → processing; null if there is nothing to do. */
-  start(id: ObjectId, run: number): Promise<GenerationDocument | null> {
+  /**
+   * pending → processing for `run`, started by `delivery` of its job (BullMQ's `attemptsStarted`,
+   * one more each time the job is taken). A processing record is taken over only by a later
+   * delivery: a retry after our own error, or a stalled job given to another worker. Null if there
+   * is nothing to do, or if this delivery (or a later one) started it already: another copy of it.
+   */
+  async start(id: ObjectId, run: number, delivery: number): Promise<GenerationDocument | null> {
+    const doc = await this.generations.findOne({ _id: id });
+    if (!doc || doc.run !== run || !inFlight(doc)) return null;
+    if (doc.status === 'processing' && delivery <= (doc.delivery ?? 0)) return null;
     const now = new Date();
-    return this.transition(
-      { _id: id, run, status: IN_FLIGHT },
-      { $set: { status: 'processing', started_at: now, updated_at: now }, $inc: { attempts: 1 } },
-    );
+    return this.move(doc, {
+      status: 'processing',
+      delivery,
+      started_at: now,
+      updated_at: now,
+      attempts: doc.attempts + 1,
+    });
   }
 
   /**
@@ -42,72 +88,62 @@ export class GenerationStore {
    * it; null when it changed meanwhile (its job moved it, or it was canceled or retried).
    */
   requeue(seen: GenerationDocument): Promise<GenerationDocument | null> {
-    return this.transition(
-      { _id: seen._id, run: seen.run, status: seen.status, updated_at: seen.updated_at },
-      { $set: { status: 'pending', updated_at: new Date() } },
-    );
+    return this.move(seen, { status: 'pending', updated_at: new Date() });
   }
 
-  /** Whether `generation`'s run still holds its record, i.e. may still complete it. */
+  /** Whether `generation` (as its run's start left it) still holds its record, i.e. may still complete it. */
   async holds(generation: GenerationDocument): Promise<boolean> {
-    return (await this.generations.countDocuments(this.held(generation))) > 0;
+    const doc = await this.generations.findOne({ _id: generation._id });
+    return !!doc && (doc.rev ?? 0) === (generation.rev ?? 0) && doc.status === 'processing';
   }
 
   /** processing → completed with the run's image; null when the run no longer holds the record. */
   complete(generation: GenerationDocument, result: RunResult, at: Date): Promise<GenerationDocument | null> {
-    return this.transition(this.held(generation), {
-      $set: {
-        status: 'completed',
-        image: result.image,
-        provider: result.provider,
-        error: null,
-        completed_at: at,
-        updated_at: at,
-      },
+    if (generation.status !== 'processing') return Promise.resolve(null);
+    return this.move(generation, {
+      status: 'completed',
+      image: result.image,
+      provider: result.provider,
+      error: null,
+      completed_at: at,
+      updated_at: at,
     });
   }
 
-  /** Fails a run still in flight and returns the record; null when it had already ended. */
+  /** Fails `run` while it is in flight and returns the record; null when it had already ended. */
   fail(id: ObjectId, run: number, error: string): Promise<GenerationDocument | null> {
-    const now = new Date();
-    return this.transition(
-      { _id: id, run, status: IN_FLIGHT },
-      { $set: { status: 'failed', error, completed_at: now, updated_at: now } },
-    );
+    return this.settle(id, (doc) => {
+      if (doc.run !== run || !inFlight(doc)) return null;
+      const now = new Date();
+      return { status: 'failed', error, completed_at: now, updated_at: now };
+    });
   }
 
-  /** processing → pending, when a stopping worker hands the job back to the queue. */
-  release(id: ObjectId, run: number): Promise<GenerationDocument | null> {
-    return this.transition(
-      { _id: id, run, status: 'processing' },
-      { $set: { status: 'pending', updated_at: new Date() } },
-    );
+  /** processing → pending, when a stopping worker hands back the job whose start left `generation`. */
+  release(generation: GenerationDocument): Promise<GenerationDocument | null> {
+    if (generation.status !== 'processing') return Promise.resolve(null);
+    return this.move(generation, { status: 'pending', updated_at: new Date() });
   }
 
-  /** pending or processing → canceled; null when it had already ended (or no longer matched `where`). */
-  cancel(
-    id: ObjectId,
-    reason: CancelReason,
-    where: Filter<GenerationDocument> = {},
-  ): Promise<GenerationDocument | null> {
-    const now = new Date();
-    return this.transition(
-      { ...where, _id: id, status: IN_FLIGHT },
-      {
-        $set: {
-          status: 'canceled',
-          cancel_reason: reason,
-          error: CANCEL_MESSAGES[reason],
-          completed_at: now,
-          updated_at: now,
-        },
-      },
-    );
+  /** pending or processing → canceled; null when it had already ended (or is not the one `scope` names). */
+  cancel(id: ObjectId, reason: CancelReason, scope: CancelScope = {}): Promise<GenerationDocument | null> {
+    return this.settle(id, (doc) => {
+      if (!inFlight(doc) || !inScope(doc, scope)) return null;
+      const now = new Date();
+      return {
+        status: 'canceled',
+        cancel_reason: reason,
+        error: CANCEL_MESSAGES[reason],
+        completed_at: now,
+        updated_at: now,
+      };
+    });
   }
 
-  /** The record if it is canceled already (and matches `where`), so a cut-short cancel can be finished. */
-  findCanceled(id: ObjectId, where: Filter<GenerationDocument> = {}): Promise<GenerationDocument | null> {
-    return this.generations.findOne({ ...where, _id: id, status: 'canceled' });
+  /** The record if it is canceled already (and in `scope`), so a cut-short cancel can be finished. */
+  async findCanceled(id: ObjectId, scope: CancelScope = {}): Promise<GenerationDocument | null> {
+    const doc = await this.generations.findOne({ _id: id });
+    return doc?.status === 'canceled' && inScope(doc, scope) ? doc : null;
   }
 
   /**
@@ -116,30 +152,26 @@ export class GenerationStore {
    */
   reopen(ended: GenerationDocument, at: Date): Promise<GenerationDocument | null> {
     const deadline = ended.cancel_after_ms ? new Date(at.getTime() + ended.cancel_after_ms) : null;
-    return this.transition(
-      { _id: ended._id, status: ended.status, updated_at: ended.updated_at },
-      {
-        $inc: { run: 1 },
-        $set: {
-          status: 'pending',
-          error: null,
-          cancel_reason: null,
-          deadline_at: deadline,
-          started_at: null,
-          completed_at: null,
-          updated_at: at,
+    return this.move(ended, {
+      run: ended.run + 1,
+      status: 'pending',
+      error: null,
+      cancel_reason: null,
+      deadline_at: deadline,
+      started_at: null,
+      completed_at: null,
+      updated_at: at,
+      history: [
+        ...ended.history,
+        {
+          status: ended.status,
+          error: ended.error,
+          started_at: ended.started_at,
+          ended_at: ended.completed_at,
+          retried_at: at,
         },
-        $push: {
-          history: {
-            status: ended.status,
-            error: ended.error,
-            started_at: ended.started_at,
-            ended_at: ended.completed_at,
-            retried_at: at,
-          },
-        },
-      },
-    );
+      ],
+    });
   }
 
   /**
@@ -147,10 +179,8 @@ export class GenerationStore {
    * job of that run that lands late finds no run of its number, and the next retry takes a new one.
    */
   async restore(ended: GenerationDocument, reopened: GenerationDocument): Promise<void> {
-    await this.generations.replaceOne(
-      { _id: ended._id, status: 'pending', updated_at: reopened.updated_at },
-      { ...ended, run: reopened.run },
-    );
+    const { _id, rev: _rev, ...before } = ended;
+    await this.move(reopened, { ...before, run: reopened.run });
   }
 
   /** Removes a record that never reached the queue, so a failed create leaves nothing behind. */
@@ -158,14 +188,60 @@ export class GenerationStore {
     await this.generations.deleteOne({ _id: id, status: 'pending' });
   }
 
-  private held(generation: GenerationDocument): Filter<GenerationDocument> {
-    return { _id: generation._id, run: generation.run, status: 'processing' };
+  /**
+   * Reads the record and moves it as `decide` says, reading it again when another writer moved
+   * it first; null as soon as `decide` finds nothing to do.
+   */
+  private async settle(
+    id: ObjectId,
+    decide: (doc: GenerationDocument) => Change | null,
+  ): Promise<GenerationDocument | null> {
+    for (const wait of [...CONTENDED_WAITS_MS, null]) {
+      const doc = await this.generations.findOne({ _id: id });
+      const change = doc && decide(doc);
+      if (!doc || !change) return null;
+      const moved = await this.move(doc, change);
+      if (moved) return moved;
+      if (wait === null) break;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    throw new WriteContendedError(`generation ${id.toHexString()}: other writers kept changing it first`);
   }
 
-  private transition(
-    filter: Filter<GenerationDocument>,
-    update: UpdateFilter<GenerationDocument>,
-  ): Promise<GenerationDocument | null> {
-    return this.generations.findOneAndUpdate(filter, update, { returnDocument: 'after' });
+  /** `change` applied to `seen` if this writer wins the claim on its revision; null if another did. */
+  private async move(seen: GenerationDocument, change: Change): Promise<GenerationDocument | null> {
+    const rev = seen.rev ?? 0;
+    const key = claimKey(seen._id, rev);
+    const write = { ...change, rev: rev + 1 };
+    if (!(await this.claims.take(key, { write }))) {
+      await this.finishAbandoned(seen, key);
+      return null;
+    }
+    // Matches nothing only if the record moved on without this claim: a claim the retention sweep
+    // removed, taken again by a writer holding a day-old revision.
+    const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: write });
+    return matchedCount === 1 ? { ...seen, ...write } : null;
   }
+
+  /** Makes the write of a claim whose writer died before making it (see `ABANDONED_CLAIM_MS`). */
+  private async finishAbandoned(seen: GenerationDocument, key: string): Promise<void> {
+    const claim = await this.claims.find(key);
+    if (!claim || Date.now() - claim.at.getTime() < ABANDONED_CLAIM_MS) return;
+    // Every writer that finishes it writes the same values, so two of them at once do no harm.
+    await this.generations.updateOne(atRevision(seen), { $set: claim.data.write as Change });
+  }
+}
+
+function claimKey(id: ObjectId, rev: number): string {
+  return `generation:${id.toHexString()}:${rev}`;
+}
+
+/** The record, if it is still at `seen`'s revision; a record from before revisions has no `rev`. */
+function atRevision(seen: GenerationDocument) {
+  return { _id: seen._id, rev: seen.rev ?? { $exists: false as const } };
+}
+
+function inScope(doc: GenerationDocument, scope: CancelScope): boolean {
+  if (scope.run !== undefined && doc.run !== scope.run) return false;
+  return scope.deadline_at === undefined || doc.deadline_at?.getTime() === scope.deadline_at.getTime();
 }

@@ -5,6 +5,7 @@ export type RetentionKind =
   | 'webhook_attempts'
   | 'webhook_messages'
   | 'idempotency_keys'
+  | 'claims'
   | 'orphan_images'
   | 'accounts';
 

@@ -1,14 +1,21 @@
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
-import type { RetentionSettings } from '@imagegen/shared';
-import type { ImageStore, Logger } from '@imagegen/core';
+import { IDEMPOTENCY_WINDOW_MS, type RetentionSettings, type WebhookMessageState } from '@imagegen/shared';
+import {
+  COLLECTIONS,
+  type ClaimDocument,
+  type IdempotencyKeyDocument,
+  type ImageStore,
+  type Logger,
+  type WebhookAttemptDocument,
+  type WebhookMessageDocument,
+} from '@imagegen/core';
+import { AgedOut } from './aged-out';
 import { GenerationRetention, type GenerationRemover } from './generation-retention';
-import { IdempotencyKeyRetention } from './idempotency-key-retention';
 import { ImageExpiry } from './image-expiry';
 import { InterruptedAccountDeletions, type InterruptedDeletions } from './interrupted-account-deletions';
 import { OrphanImages } from './orphan-images';
 import { DAY_MS, type SweepTask } from './sweep-task';
-import { WebhookAttemptRetention, WebhookMessageRetention } from './webhook-log-retention';
 
 export interface SweepDeps {
   db: Db;
@@ -19,6 +26,13 @@ export interface SweepDeps {
   generations: GenerationRemover;
   accounts: InterruptedDeletions;
 }
+
+/**
+ * States a message never leaves for one still being delivered: a redelivery of a delivered or
+ * failed message only ever moves it to `delivered` or `stopped`. A `pending` or `retrying` message
+ * still has attempts to come, however old it is, and is kept.
+ */
+const FINAL_MESSAGE_STATES: WebhookMessageState[] = ['delivered', 'failed', 'stopped'];
 
 /**
  * The kinds a pass works through, in order: the retention limits that are set (each off by
@@ -36,9 +50,38 @@ export function sweepTasks(settings: RetentionSettings, deps: SweepDeps): SweepT
     ...(generationsMs ? [new GenerationRetention(db, deps.generations, generationsMs, batch)] : []),
     ...(imagesMs ? [new ImageExpiry(db, images, logger, imagesMs, batch)] : []),
     ...(webhookLogMs
-      ? [new WebhookAttemptRetention(db, webhookLogMs, batch), new WebhookMessageRetention(db, webhookLogMs, batch)]
+      ? [
+          new AgedOut(
+            'webhook_attempts',
+            db.collection<WebhookAttemptDocument>(COLLECTIONS.webhookAttempts),
+            'attempted_at',
+            webhookLogMs,
+            batch,
+          ),
+          new AgedOut(
+            'webhook_messages',
+            db.collection<WebhookMessageDocument>(COLLECTIONS.webhookMessages),
+            'created_at',
+            webhookLogMs,
+            batch,
+            {
+              state: { $in: FINAL_MESSAGE_STATES },
+            },
+          ),
+        ]
       : []),
-    new IdempotencyKeyRetention(db, batch),
+    // The API drops a user's expired keys as that user claims new ones; these are the keys of
+    // users who stopped sending requests.
+    new AgedOut(
+      'idempotency_keys',
+      db.collection<IdempotencyKeyDocument>(COLLECTIONS.idempotencyKeys),
+      'created_at',
+      IDEMPOTENCY_WINDOW_MS,
+      batch,
+    ),
+    // A claim matters while writers may still hold the revision it took, a matter of milliseconds;
+    // one that outlives its record (deleted since) would otherwise stay forever.
+    new AgedOut('claims', db.collection<ClaimDocument>(COLLECTIONS.claims), 'at', DAY_MS, batch),
     new OrphanImages(db, images, deps.redis, deps.queuePrefix, logger, batch),
     new InterruptedAccountDeletions(deps.accounts),
   ];

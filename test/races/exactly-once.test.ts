@@ -1,0 +1,255 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { Redis } from 'ioredis';
+import { providePostgresDatabase, startFerretDb, type ProvidedService } from '@imagegen/devstack';
+import {
+  COLLECTIONS,
+  createLogger,
+  ensureIndexes,
+  GenerationStore,
+  JobQueues,
+  newGeneration,
+  WebhookNotifier,
+  type GenerationDocument,
+} from '@imagegen/core';
+import { QUEUES, type GenerationStatus } from '@imagegen/shared';
+import { IdempotencyRepository } from '../../services/api/src/generations/idempotency.repository';
+import { SETTINGS } from '../support/generation-settings';
+import { isolation, type Isolation } from '../support/isolation';
+
+/*
+ * Every "only one may win" write, raced by eight writers at once, thirty rounds, on both backends
+ * of FerretDB: a MongoDB-wire server whose conditional updates are not atomic (the control test
+ * below shows it on each), so what holds here holds because of the claims, not the server.
+ */
+const ROUNDS = 30;
+const WRITERS = 8;
+const RESULT = {
+  image: { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 },
+  provider: 'hf-endpoint' as const,
+};
+
+describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over %s, %i writers at once', (backend) => {
+  let workDir: string;
+  let server: ProvidedService;
+  let clients: MongoClient[];
+  let db: Db;
+  /** Each writer its own store, over two clients: the writers share no connection pool. */
+  let stores: GenerationStore[];
+
+  beforeAll(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'imagegen-races-'));
+    const storage = backend === 'SQLite' ? 'sqlite' : await providePostgresDatabase();
+    if (!storage)
+      throw new Error('no PostgreSQL answers (DEVSTACK_POSTGRES_URL, or 127.0.0.1:5432): these tests need one');
+    server = await startFerretDb(workDir, storage);
+    clients = await Promise.all([0, 1].map(() => new MongoClient(server.url).connect()));
+    const dbs = clients.map((client) => client.db('races'));
+    db = dbs[0]!;
+    await ensureIndexes(db);
+    stores = Array.from({ length: WRITERS }, (_, i) => new GenerationStore(dbs[i % 2]!));
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all((clients ?? []).map((client) => client.close()));
+    await server?.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  const generations = () => db.collection<GenerationDocument>(COLLECTIONS.generations);
+  const read = async (id: ObjectId) => (await generations().findOne({ _id: id }))!;
+
+  async function record(
+    status: GenerationStatus,
+    extra: Partial<GenerationDocument> = {},
+  ): Promise<GenerationDocument> {
+    const doc = { ...newGeneration(new ObjectId(), 'a race', SETTINGS), status, ...extra };
+    await generations().insertOne(doc);
+    return doc;
+  }
+
+  /** How many writers won, round by round; `round` races them once and checks the record. */
+  async function rounds(round: () => Promise<number>): Promise<number[]> {
+    const wins: number[] = [];
+    for (let i = 0; i < ROUNDS; i += 1) wins.push(await round());
+    return wins;
+  }
+
+  const once = Array<number>(ROUNDS).fill(1);
+  const winners = <T>(results: (T | null)[]) => results.filter((result): result is T => result !== null);
+
+  test('the control: the server itself lets more than one of eight conditional updates of one record through', async () => {
+    const wins = await rounds(async () => {
+      const doc = await record('pending');
+      const results = await Promise.all(
+        stores.map((_, i) =>
+          clients[i % 2]!.db('races')
+            .collection<GenerationDocument>(COLLECTIONS.generations)
+            .updateOne({ _id: doc._id, status: 'pending' }, { $set: { status: 'processing', error: `writer ${i}` } }),
+        ),
+      );
+      return results.filter((result) => result.modifiedCount === 1).length;
+    });
+    expect(wins.some((won) => won > 1)).toBe(true);
+  });
+
+  test('start: of eight deliveries of one job, exactly one starts the run', async () => {
+    const wins = await rounds(async () => {
+      const doc = await record('pending');
+      const won = winners(await Promise.all(stores.map((store) => store.start(doc._id, 1, 1))));
+      expect(await read(doc._id)).toMatchObject({ status: 'processing', attempts: 1, rev: 1 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('complete: of eight writers holding the run, exactly one completes it', async () => {
+    const wins = await rounds(async () => {
+      const started = (await stores[0]!.start((await record('pending'))._id, 1, 1))!;
+      const won = winners(await Promise.all(stores.map((store) => store.complete(started, RESULT, new Date()))));
+      expect(await read(started._id)).toMatchObject({ status: 'completed', rev: 2, image: RESULT.image });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('fail: of eight writers failing one run, exactly one does, and its error is the one kept', async () => {
+    const wins = await rounds(async () => {
+      const doc = await record('processing');
+      const results = await Promise.all(stores.map((store, i) => store.fail(doc._id, 1, `writer ${i}`)));
+      const won = winners(results);
+      expect(await read(doc._id)).toMatchObject({ status: 'failed', rev: 1, error: won[0]?.error });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('cancel: of eight cancels of one generation, exactly one cancels it', async () => {
+    const wins = await rounds(async () => {
+      const doc = await record('processing');
+      const won = winners(await Promise.all(stores.map((store) => store.cancel(doc._id, 'user'))));
+      expect(await read(doc._id)).toMatchObject({ status: 'canceled', cancel_reason: 'user', rev: 1 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('deadline: of eight deadline jobs for one run, exactly one cancels it', async () => {
+    const wins = await rounds(async () => {
+      const deadline_at = new Date(Date.now() - 1_000);
+      const doc = await record('pending', { deadline_at, cancel_after_ms: 1_000 });
+      const won = winners(await Promise.all(stores.map((store) => store.cancel(doc._id, 'deadline', { deadline_at }))));
+      expect(await read(doc._id)).toMatchObject({ status: 'canceled', cancel_reason: 'deadline', rev: 1 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('retry: of eight retries of one ended generation, exactly one reopens it for one new run', async () => {
+    const wins = await rounds(async () => {
+      const ended = await record('failed');
+      const won = winners(await Promise.all(stores.map((store) => store.reopen(ended, new Date()))));
+      const after = await read(ended._id);
+      expect(after).toMatchObject({ status: 'pending', run: 2, rev: 1 });
+      expect(after.history).toHaveLength(1);
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('requeue: of eight reconcilers that saw one lost run, exactly one requeues it', async () => {
+    const wins = await rounds(async () => {
+      const seen = await record('processing');
+      const won = winners(await Promise.all(stores.map((store) => store.requeue(seen))));
+      expect(await read(seen._id)).toMatchObject({ status: 'pending', rev: 1 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('release: of eight hand-backs of one run, exactly one puts it back to pending', async () => {
+    const wins = await rounds(async () => {
+      const started = (await stores[0]!.start((await record('pending'))._id, 1, 1))!;
+      const won = winners(await Promise.all(stores.map((store) => store.release(started))));
+      expect(await read(started._id)).toMatchObject({ status: 'pending', rev: 2 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('the end of a run: of eight writers completing, failing and canceling it at once, exactly one ends it, as it says', async () => {
+    const wins = await rounds(async () => {
+      const started = (await stores[0]!.start((await record('pending'))._id, 1, 1))!;
+      const results = await Promise.all(
+        stores.map((store, i) =>
+          [
+            () => store.complete(started, RESULT, new Date()),
+            () => store.fail(started._id, 1, `writer ${i}`),
+            () => store.cancel(started._id, 'user'),
+          ][i % 3]!(),
+        ),
+      );
+      const won = winners(results);
+      expect(await read(started._id)).toMatchObject({ status: won[0]?.status, rev: 2 });
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  test('idempotent create: of eight requests with one Idempotency-Key, exactly one claims it, and the others are told its generation', async () => {
+    const keys = stores.map((_, i) => new IdempotencyRepository(clients[i % 2]!.db('races')));
+    const owner = new ObjectId();
+    const wins = await rounds(async () => {
+      const key = new ObjectId().toHexString();
+      const ids = keys.map(() => new ObjectId());
+      const claims = await Promise.all(keys.map((repo, i) => repo.claim(owner, key, 'same body', ids[i]!)));
+      const won = claims.flatMap((claim, i) => (claim.claimed ? [ids[i]!] : []));
+      const told = claims.flatMap((claim) => (claim.claimed ? [] : [claim.existing.generation_id.toHexString()]));
+      expect(new Set(told)).toEqual(new Set(won.map((id) => id.toHexString())));
+      return won.length;
+    });
+    expect(wins).toEqual(once);
+  });
+
+  describe('webhook messages', () => {
+    let env: Isolation;
+    let redis: Redis;
+    let queues: JobQueues;
+
+    beforeAll(() => {
+      env = isolation();
+      redis = new Redis(env.redisUrl, { maxRetriesPerRequest: null });
+      queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, createLogger('test', 'silent'));
+    });
+
+    afterAll(async () => {
+      await queues?.close();
+      redis?.disconnect();
+      await env?.cleanup();
+    });
+
+    test('of eight announcements of one generation’s end, exactly one writes its webhook message, which has one job', async () => {
+      const notifiers = stores.map(
+        (_, i) => new WebhookNotifier(clients[i % 2]!.db('races'), queues, 'http://api.test'),
+      );
+      const messages = db.collection(COLLECTIONS.webhookMessages);
+      const wins = await rounds(async () => {
+        const ended = await record('completed', {
+          webhook: { url: 'http://receiver.test/hook', events: ['completed'] },
+          completed_at: new Date(),
+          image: RESULT.image,
+        });
+        const before = await messages.countDocuments();
+        await Promise.all(notifiers.map((notifier, i) => notifier.ended({ ...ended, error: `writer ${i}` })));
+        const written = await messages.find({ generation_id: ended._id }).toArray();
+        expect(written).toHaveLength(1);
+        const jobs = await queues.queue(QUEUES.webhooks).getJobs(['waiting', 'delayed', 'prioritized']);
+        expect(jobs.filter((job) => job.data.messageId === written[0]!._id)).toHaveLength(1);
+        return (await messages.countDocuments()) - before;
+      });
+      expect(wins).toEqual(once);
+    });
+  });
+});
