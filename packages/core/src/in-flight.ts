@@ -2,12 +2,21 @@ import type { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { redisScript } from './redis-script';
 
-/** Adds a member unless the set already holds `max`; the size it had when it refused, or -1. */
-const RESERVE_SCRIPT = `
-local size = redis.call('SCARD', KEYS[1])
-if size >= tonumber(ARGV[2]) then return size end
-redis.call('SADD', KEYS[1], ARGV[1])
-return -1`;
+/**
+ * Lua: `reserve(key, member, max)` adds a member unless the set already holds `max`; the size it
+ * had when it refused, or -1. For scripts that reserve along with other work (the API's admission
+ * of a create), so that the set's rule is written once.
+ */
+export const RESERVE_LUA = `
+local function reserve(key, member, max)
+  local size = redis.call('SCARD', key)
+  if size >= max then return size end
+  redis.call('SADD', key, member)
+  return -1
+end`;
+
+const RESERVE_SCRIPT = `${RESERVE_LUA}
+return reserve(KEYS[1], ARGV[1], tonumber(ARGV[2]))`;
 
 /**
  * The generations each user has pending or processing, as one Redis set per user. It lets the API
@@ -48,7 +57,8 @@ export class InFlightGenerations {
     return (await this.redis.smembers(this.key(userId))).map((id) => new ObjectId(id));
   }
 
-  private key(userId: ObjectId): string {
+  /** The user's set, for scripts that reserve with `RESERVE_LUA`. */
+  key(userId: ObjectId): string {
     return `${this.prefix}:in-flight:${userId.toHexString()}`;
   }
 }

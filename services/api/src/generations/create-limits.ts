@@ -1,13 +1,33 @@
 import type { Redis } from 'ioredis';
 import type { ObjectId } from 'mongodb';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { isTerminal } from '@imagegen/shared';
-import type { InFlightGenerations } from '@imagegen/core';
+import { RESERVE_LUA, redisScript, type InFlightGenerations } from '@imagegen/core';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 import type { GenerationRepository } from './generation.repository';
 
 /** How old (by its id) a generation in a user's in-flight set must be for its record to surely exist. */
 const SETTLED_AFTER_MS = 60_000;
+
+/** What ADMIT_SCRIPT answers for the cap when it did not look at it: the rate refused, or none asked. */
+const NOT_TRIED = -2;
+
+/**
+ * Counts one create in the user's fixed window (KEYS[1]: created with the window's expiry by the
+ * first create in it) and, unless that is over the rate, reserves the generation ARGV[3] (none
+ * when empty) a place in the user's in-flight set (KEYS[2]): one round trip where a rate limiter
+ * and the cap took one each. ARGV: window (s), creates per window, generation, cap. Answers the
+ * creates counted, the window's ms left, and `reserve`'s answer (or NOT_TRIED).
+ */
+const ADMIT_SCRIPT = `${RESERVE_LUA}
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+local counted = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = 1000 * ARGV[1]
+end
+if counted > tonumber(ARGV[2]) or ARGV[3] == '' then return {counted, ttl, ${NOT_TRIED}} end
+return {counted, ttl, reserve(KEYS[2], ARGV[3], tonumber(ARGV[4]))}`;
 
 export interface CreateLimitPolicy {
   /** Creates a user may make per window. */
@@ -22,54 +42,48 @@ export interface CreateLimitPolicy {
  * instances: a rate, and a cap on generations in flight (InFlightGenerations).
  */
 export class CreateLimits {
-  private readonly rate: RateLimiterRedis;
+  private readonly admitScript;
 
   constructor(
-    redis: Redis,
-    prefix: string,
+    private readonly redis: Redis,
+    private readonly prefix: string,
     private readonly generations: GenerationRepository,
     private readonly inFlight: InFlightGenerations,
     private readonly policy: CreateLimitPolicy,
   ) {
-    this.rate = new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix: `${prefix}:create-rate`,
-      points: policy.perWindow,
-      duration: policy.windowSeconds,
-      // Fail at once while Redis is away (the error becomes a 503), as the job queue does.
-      rejectIfRedisNotReady: true,
-    });
+    this.admitScript = redisScript<AdmitAnswer>(redis, 'imagegenAdmitCreate', ADMIT_SCRIPT, 2);
+  }
+
+  /**
+   * Counts a create against the user's rate (a 429 with Retry-After when it is spent) and reserves
+   * `generationId` its place under the cap. False when the user was at the cap: `reserveAtCap`
+   * then decides, unless the create turns out to be a replay, which the cap does not refuse.
+   */
+  async admit(userId: ObjectId, generationId: ObjectId): Promise<boolean> {
+    return (await this.count(userId, generationId)) === -1;
   }
 
   /** Counts one create against the user's rate; a 429 with Retry-After when it is spent. */
-  async consume(userId: string): Promise<void> {
-    try {
-      await this.rate.consume(userId);
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) {
-        throw new ServiceUnavailableError(
-          'Requests cannot be counted right now (Redis unavailable); retry shortly',
-          err,
-        );
-      }
-      const seconds = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-      throw new RateLimitedError(
-        `Too many generations requested: at most ${this.policy.perWindow} every ${this.policy.windowSeconds} s`,
-        seconds,
-      );
-    }
+  async consume(userId: ObjectId): Promise<void> {
+    await this.count(userId);
   }
 
   /**
    * Counts the new generation against the user's cap on generations in flight, or refuses it (429)
-   * when the user already has as many pending or processing as allowed. At the cap, the members'
-   * records are read: a worker takes an ended generation out of the set just after writing its end
-   * (or never, if it stopped in between), and a user who has seen it end may create the next at
-   * once. A member with no record is a create still writing it, unless it is too old to be one.
+   * when the user already has as many pending or processing as allowed.
    */
   async reserveInFlight(userId: ObjectId, generationId: ObjectId): Promise<void> {
-    const max = this.policy.maxInFlight;
-    if ((await this.inFlight.reserve(userId, generationId, max)) === null) return;
+    if ((await this.inFlight.reserve(userId, generationId, this.policy.maxInFlight)) === null) return;
+    await this.reserveAtCap(userId, generationId);
+  }
+
+  /**
+   * A reservation the set refused, tried again once the members that ended are out. A worker takes
+   * an ended generation out of the set just after writing its end (or never, if it stopped in
+   * between), and a user who has seen it end may create the next at once: so the members' records
+   * are read. A member with no record is a create still writing it, unless it is too old to be one.
+   */
+  async reserveAtCap(userId: ObjectId, generationId: ObjectId): Promise<void> {
     const settled = Date.now() - SETTLED_AFTER_MS;
     const members = await this.inFlight.members(userId);
     const statuses = await this.generations.statusesOf(members);
@@ -78,7 +92,7 @@ export class CreateLimits {
       return status ? isTerminal(status) : id.getTimestamp().getTime() < settled;
     });
     await this.inFlight.remove(userId, ...gone);
-    const size = await this.inFlight.reserve(userId, generationId, max);
+    const size = await this.inFlight.reserve(userId, generationId, this.policy.maxInFlight);
     if (size !== null) {
       throw new RateLimitedError(
         `You have ${size} generations pending or processing, the most allowed; wait for one to end`,
@@ -91,4 +105,34 @@ export class CreateLimits {
   async release(userId: ObjectId, generationId: ObjectId): Promise<void> {
     await this.inFlight.remove(userId, generationId);
   }
+
+  /** Runs ADMIT_SCRIPT; what it answered for the cap. */
+  private async count(userId: ObjectId, generationId?: ObjectId): Promise<number> {
+    const { perWindow, windowSeconds, maxInFlight } = this.policy;
+    let answer: AdmitAnswer;
+    try {
+      // Fail at once while Redis is away (the error becomes a 503), as the job queue does.
+      if (this.redis.status !== 'ready') throw new Error(`Redis ${this.redis.status}`);
+      answer = await this.admitScript(
+        `${this.prefix}:create-rate:${userId.toHexString()}`,
+        this.inFlight.key(userId),
+        windowSeconds,
+        perWindow,
+        generationId?.toHexString() ?? '',
+        maxInFlight,
+      );
+    } catch (err) {
+      throw new ServiceUnavailableError('Requests cannot be counted right now (Redis unavailable); retry shortly', err);
+    }
+    const [counted, msLeft, reserved] = answer;
+    if (counted > perWindow) {
+      throw new RateLimitedError(
+        `Too many generations requested: at most ${perWindow} every ${windowSeconds} s`,
+        Math.max(1, Math.ceil(msLeft / 1000)),
+      );
+    }
+    return reserved;
+  }
 }
+
+type AdmitAnswer = [counted: number, msLeft: number, reserved: number];

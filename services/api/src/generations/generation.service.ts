@@ -63,18 +63,22 @@ export class GenerationService {
    * a repeat of the same request within a day returns the generation the first one made.
    */
   async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
-    await this.deps.limits.consume(userId);
     const id = new ObjectId();
     const owner = new ObjectId(userId);
+    const reserved = await this.deps.limits.admit(owner, id);
     if (idempotencyKey) {
       const hash = requestHash(input);
       const claim = await this.deps.idempotency.claim(owner, idempotencyKey, hash, id);
-      // A replay repeats none of the checks below (a webhook's DNS lookup among them).
-      if (!claim.claimed) return { generation: await this.replay(claim.existing, hash), replayed: true };
+      // A replay repeats none of the checks below (a webhook's DNS lookup among them), and is not
+      // refused at the cap: only new generations count against it.
+      if (!claim.claimed) {
+        if (reserved) await this.deps.limits.release(owner, id);
+        return { generation: await this.replay(claim.existing, hash), replayed: true };
+      }
     }
     let doc: GenerationDocument;
     try {
-      doc = await this.write(userId, input, id);
+      doc = await this.write(owner, input, id, reserved);
     } catch (err) {
       // The key is free again, so the client's retry can create the generation.
       if (idempotencyKey) await this.deps.idempotency.release(owner, idempotencyKey, id);
@@ -83,14 +87,20 @@ export class GenerationService {
     return { generation: await this.present(doc, null), replayed: false };
   }
 
-  /** Checks the request, writes the record and queues its jobs; the record is removed if they cannot be. */
-  private async write(userId: string, input: CreateGenerationRequest, id: ObjectId): Promise<GenerationDocument> {
-    const owner = new ObjectId(userId);
-    // Only new generations count against the cap: a replay of one in flight is not refused.
-    await this.deps.limits.reserveInFlight(owner, id);
+  /**
+   * Checks the request, writes the record and queues its jobs; the record is removed if they cannot
+   * be. `reserved`: the admission found room under the cap; if not, it is looked for now.
+   */
+  private async write(
+    owner: ObjectId,
+    input: CreateGenerationRequest,
+    id: ObjectId,
+    reserved: boolean,
+  ): Promise<GenerationDocument> {
+    if (!reserved) await this.deps.limits.reserveAtCap(owner, id);
     let written = false;
     try {
-      const doc = await this.deps.requests.toDocument(userId, input, id);
+      const doc = await this.deps.requests.toDocument(owner.toHexString(), input, id);
       await this.generations.insert(doc);
       written = true;
       await this.deps.pending.enqueue(doc, { counted: true });
@@ -150,7 +160,7 @@ export class GenerationService {
 
   /** Runs a failed or canceled generation of the user's again: counted against the rate as a create is. */
   async retry(userId: string, id: string): Promise<Generation> {
-    await this.deps.limits.consume(userId);
+    await this.deps.limits.consume(new ObjectId(userId));
     return this.present(await this.deps.retries.retry(await this.owned(userId, id)), null);
   }
 
