@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { GenerationEvent } from '@imagegen/shared';
+import { redisScript } from './redis-script';
 
 export interface StoredEvent {
   /** The Redis stream entry id: increasing, and the SSE `id` a client resumes from. */
@@ -15,32 +16,42 @@ const TTL_SECONDS = 24 * 3600;
 const MAX_EVENTS = 500;
 
 /**
+ * Appends the event's fields (ARGV[5]…) to the stream KEYS[1], trimmed to about ARGV[1] entries,
+ * sets its TTL (ARGV[2]) and tells channel ARGV[3] the generation (ARGV[4]): as a MULTI would,
+ * atomically, but as one command. A MULTI on a connection BullMQ shares costs a copy of its dozens
+ * of scripts; one command does not, so the events can share the jobs' connection (PendingRuns).
+ */
+const APPEND_SCRIPT = `
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[4])`;
+
+/**
  * Each generation's events, in a Redis stream of its own, written by whichever process changes the
  * generation (API or worker), with a notice on one pub/sub channel so that every API instance
  * streaming it reads the new entries. The stream makes `Last-Event-ID` resumption exact.
  */
 export class GenerationEvents {
   readonly channel: string;
+  private readonly appendScript;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
     this.channel = `${prefix}:generation-events`;
+    this.appendScript = redisScript<null>(redis, 'imagegenAppendEvent', APPEND_SCRIPT, 1);
   }
 
-  /** `run`: the run a status event is of, so that a new connection can start at the current one. */
+  /**
+   * `run`: the run a status event is of, so that a new connection can start at the current one.
+   * The command is sent before this returns (PendingRuns counts on it).
+   */
   async append(generationId: string, event: GenerationEvent, run?: number): Promise<void> {
-    const key = this.key(generationId);
     // Whatever the caller passed (a whole summary, say): never the history.
     const stored = event.type === 'status' ? { ...event, generation: withoutHistory(event.generation) } : event;
     const fields = ['event', JSON.stringify(stored), ...(run === undefined ? [] : ['run', String(run)])];
-    await this.redis
-      .multi()
-      .xadd(key, 'MAXLEN', '~', MAX_EVENTS, '*', ...fields)
-      .expire(key, TTL_SECONDS)
-      .publish(this.channel, generationId)
-      .exec();
+    await this.appendScript(this.key(generationId), MAX_EVENTS, TTL_SECONDS, this.channel, generationId, ...fields);
   }
 
   /** The events after `lastId` (from the start without one), oldest first; at most `count` when given. */

@@ -67,13 +67,15 @@ export function compose(
 ): Composed {
   // BullMQ defines its dozens of scripts on the connection it is given, and ioredis copies every
   // script of a connection into each MULTI and pipeline made on it: sharing one connection made
-  // each of our MULTIs (events, limits) cost more than the command itself.
+  // each of our MULTIs and pipelines cost more than the command itself. The events, written by
+  // one script each, share it (PendingRuns).
   const queueRedis = redis.duplicate();
   queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
   const queues = new FailFastJobQueues(queueRedis, config.QUEUE_PREFIX, logger);
   const generationQueue = queues.queue(QUEUES.generations);
 
-  const events = new GenerationEvents(redis, config.QUEUE_PREFIX);
+  // On the jobs' connection: a create's announcement and its job then go in one round trip (PendingRuns).
+  const events = new GenerationEvents(queueRedis, config.QUEUE_PREFIX);
   const hub = EventHub.start(redis, events.channel, logger);
   const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(db));
   const inFlight = new InFlightGenerations(redis, config.QUEUE_PREFIX);
@@ -86,7 +88,7 @@ export function compose(
   const models = configuredModelCatalog(config, redis);
   const generationRepository = new GenerationRepository(db);
   const store = new GenerationStore(db);
-  const pending = new PendingRuns(lifecycle, queues);
+  const pending = new PendingRuns(lifecycle, queues, true);
   const jobs = new GenerationJobs(queues);
   // Creates and retries (the user's and an admin's) share them: a run costs the same either way.
   const limits = new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {

@@ -379,6 +379,7 @@ test('when many streams follow pending generations, then the queue is read once 
 class HoldingProxy {
   private readonly sockets = new Set<Socket>();
   private armed: { pattern: RegExp; held: () => void } | null = null;
+  private watched: { pattern: RegExp; seen: () => void }[] = [];
   private releases: (() => void)[] = [];
 
   private constructor(private readonly server: Server) {}
@@ -402,6 +403,11 @@ class HoldingProxy {
     const promise = new Promise<void>((resolve) => (held = resolve));
     this.armed = { pattern, held };
     return { held: promise, release: () => this.releaseAll() };
+  }
+
+  /** Resolves once a client chunk matching `pattern` has come, held or passed on upstream. */
+  seen(pattern: RegExp): Promise<void> {
+    return new Promise((seen) => this.watched.push({ pattern, seen }));
   }
 
   async close(): Promise<void> {
@@ -438,6 +444,9 @@ class HoldingProxy {
       }
       if (queue) queue.push(chunk);
       else upstream.write(chunk);
+      const text = chunk.toString('latin1');
+      for (const watch of this.watched.filter((w) => w.pattern.test(text))) watch.seen();
+      this.watched = this.watched.filter((w) => !w.pattern.test(text));
     });
   }
 }
@@ -464,12 +473,15 @@ describe('the order of pending and processing', () => {
   });
 
   test('when a worker takes the job before the API has written the pending event, then the stream still shows pending before processing', async () => {
-    // The API's write of its `pending` event waits at the proxy…
-    const hold = proxy.holdNext(/\$4\r\nxadd\r\n[\s\S]*generation-events/i);
+    // The API's write of its `pending` event (a script on the stream's key) waits at the proxy…
+    const hold = proxy.holdNext(/\r\neval(sha)?\r\n[\s\S]*generation-events/i);
+    // …its job is sent without waiting for that write's answer (one round trip for both)…
+    const jobSent = proxy.seen(/generation\.create/);
     const creating = racer.create({ prompt: 'a lighthouse in a race' });
     await hold.held;
+    await jobSent;
     try {
-      // …and meanwhile a worker finds the job waiting, takes it and announces `processing`, as
+      // …and meanwhile a worker finds any job waiting, takes it and announces `processing`, as
       // the worker's processor does (generations.start, then lifecycle.started).
       const waiting = await racing.queue.getJobs(['wait']);
       for (const job of waiting) {
