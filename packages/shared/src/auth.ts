@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { Text } from './text';
+import { StoredText, Text } from './text';
 
 const Email = z
   .email()
   .max(254)
   .transform((email) => email.toLowerCase());
 const Password = Text().min(8, 'must be at least 8 characters').max(256);
-const Name = Text().trim().min(1).max(100);
+const Name = StoredText().trim().min(1).max(100);
 
 export const RegisterRequest = z.strictObject({ email: Email, password: Password, name: Name });
 export type RegisterRequest = z.infer<typeof RegisterRequest>;

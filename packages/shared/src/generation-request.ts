@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from './durations';
 import { OPENAI_MODELS, RequestedProvider } from './providers';
 import { STYLE_NAMES } from './styles';
-import { Text } from './text';
+import { StoredText } from './text';
 import { WebhookEvents, WebhookUrl } from './webhook-request';
 
 /**
@@ -41,8 +41,8 @@ export const CancelAfter = z.string().transform((text, ctx) => {
 /** Body of `POST /api/generations`. Unknown fields are refused so that typos never pass silently. */
 export const CreateGenerationRequest = z
   .strictObject({
-    prompt: Text().trim().min(1, 'must not be empty').max(2000),
-    negative_prompt: Text().trim().max(2000).optional(),
+    prompt: StoredText().trim().min(1, 'must not be empty').max(2000),
+    negative_prompt: StoredText().trim().max(2000).optional(),
     width: Dimension.default(512),
     height: Dimension.default(512),
     num_inference_steps: z.int().min(1).max(150).optional(),

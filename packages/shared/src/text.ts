@@ -7,3 +7,11 @@ import { z } from 'zod';
  */
 export const Text = () =>
   z.string().refine((text) => text.isWellFormed(), 'must be valid Unicode text (it has a lone surrogate)');
+
+/**
+ * Text that we store: well-formed, and without U+0000. FerretDB on PostgreSQL keeps documents as
+ * jsonb, which cannot hold NUL in a string, so the write would fail; NUL means nothing in a prompt or
+ * a name, so it is refused with a 400 rather than a failed write. Passwords are only hashed: `Text()`.
+ */
+export const StoredText = () =>
+  Text().refine((text) => !text.includes('\0'), 'must not contain the NUL character (U+0000)');

@@ -643,11 +643,15 @@ const emailVariants = (email: string) =>
     email.toUpperCase(),
     email.replace(/^./, (c) => c.toUpperCase()),
   );
+/**
+ * Whether free text may be stored: lone surrogates are not valid Unicode text, and NUL cannot be
+ * stored (jsonb, under FerretDB on PostgreSQL), so text with either is refused (400).
+ */
+const storable = (text: string) => text.isWellFormed() && !text.includes('\u0000');
 const validNames = fc
   .array(fc.oneof(edge, fc.string({ minLength: 1 })), { minLength: 1, maxLength: 4 })
   .map((parts) => `N${parts.join('')}`.slice(0, 100))
-  // Lone surrogates are not valid Unicode text, so names with them are refused.
-  .filter((name) => name.isWellFormed());
+  .filter(storable);
 
 let freshEmails = 0;
 /** An id no account has. */
@@ -1583,8 +1587,8 @@ describe('fuzzing every route that takes a body', () => {
             .map((parts) => `p${parts.join('')}`.slice(0, max)),
           fc.constantFrom('x'.repeat(max), '\u{1f4a9}'.repeat(max / 2), `${' '.repeat(500)}y${' '.repeat(500)}`),
         )
-        // Lone surrogates are refused (400): see the property on them below.
-        .filter((text) => text.isWellFormed());
+        // Lone surrogates and NUL are refused (400): see the properties on them below.
+        .filter(storable);
     const optional = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
     const dimension = fc.integer({ min: 32, max: 128 }).map((n) => n * 8);
     const createBody = fc
@@ -1697,6 +1701,52 @@ describe('fuzzing every route that takes a body', () => {
             },
           ),
           fcOptions(20),
+        );
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
+
+    test(
+      'POST /api/generations refuses text with a NUL character, naming the field, and writes nothing',
+      async () => {
+        const target: Target = { method: 'POST', path: '/api/generations', token: f.carol.token };
+        await fc.assert(
+          fc.asyncProperty(
+            fc.constantFrom('prompt', 'negative_prompt'),
+            fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })),
+            async (field, [before, after]) => {
+              const body = { prompt: 'a cat', [field]: `p${before}\u0000${after}` };
+              const c = textCase(`NUL in ${field}`, raw(body));
+              const reply = await checkExchange(h(), h().baseUrl, target, c, { status: 400, answer: 'envelope' });
+              expect(JSON.parse(reply.text)).toMatchObject({
+                errors: [{ field, message: expect.stringMatching(/NUL/) }],
+              });
+            },
+          ),
+          fcOptions(20),
+        );
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
+
+    test(
+      'POST /api/auth/register refuses a name with a NUL character, naming the field, and writes nothing',
+      async () => {
+        const target: Target = { method: 'POST', path: '/api/auth/register' };
+        await fc.assert(
+          fc.asyncProperty(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), async (before, after) => {
+            const body = {
+              email: `nul-${++freshEmails}@example.com`,
+              password: 'password123',
+              name: `N${before}\u0000${after}`,
+            };
+            const c = textCase('NUL in name', raw(body));
+            const reply = await checkExchange(h(), h().baseUrl, target, c, { status: 400, answer: 'envelope' });
+            expect(JSON.parse(reply.text)).toMatchObject({
+              errors: [{ field: 'name', message: expect.stringMatching(/NUL/) }],
+            });
+          }),
+          fcOptions(10),
         );
       },
       PROPERTY_TIMEOUT_MS,

@@ -52,6 +52,20 @@ describe('classifyAnswer', () => {
       const failure = failureOf(classifyAnswer(MODEL, answer(200, '', { contentType: undefined })));
       expect(failure.message).toMatch(/not with an image \(no content-type\): empty body/);
     });
+
+    test('when the body holds control characters, then the message shows them as U+FFFD (NUL cannot be stored)', () => {
+      const bytes = Buffer.from('junk\u0000\u001b[2Jmore\u007f', 'utf8');
+      const failure = failureOf(classifyAnswer(MODEL, answer(200, bytes, { contentType: 'image/png' })));
+      expect(failure.message).toBe(
+        'Hugging Face answered 200 but not with an image (image/png): junk\ufffd\ufffd[2Jmore\ufffd',
+      );
+    });
+
+    test('when a JSON error holds control characters, then they are shown as U+FFFD but its lines are kept', () => {
+      const body = JSON.stringify({ error: 'bad\u0000input\nsecond line\tindented' });
+      const failure = failureOf(classifyAnswer(MODEL, answer(400, body)));
+      expect(failure.message).toBe('Hugging Face rejected the request (400): bad\ufffdinput\nsecond line\tindented');
+    });
   });
 
   describe('503', () => {

@@ -138,9 +138,26 @@ function classifyRouted(model: string, answer: HfAnswer, provider: string): HfOu
 
 /**
  * What an error answer says: JSON `error` (a string, a list, or `{message}`), `detail` (fal),
- * `message` (wavespeed, zai-org), else the start of the text.
+ * `message` (wavespeed, zai-org), else the start of the text; its control characters shown as
+ * U+FFFD (see `showable`).
  */
 export function errorText(body: Buffer): string {
+  return showable(saidIn(body));
+}
+
+/**
+ * Control characters, but tab, newline and carriage return, which are how a message breaks its lines.
+ * The rest mean nothing in a message and some do harm: U+0000 cannot be stored in jsonb (FerretDB on
+ * PostgreSQL), so the failure would not be recorded, and ESC sequences rewrite the terminal that
+ * shows a log. They become U+FFFD, as the bytes that are not UTF-8 in the same body already do.
+ */
+const CONTROL = /(?![\t\n\r])\p{Cc}/gu;
+
+function showable(said: string): string {
+  return said.replace(CONTROL, '\ufffd');
+}
+
+function saidIn(body: Buffer): string {
   const text = body.subarray(0, 4096).toString('utf8');
   try {
     const json: unknown = JSON.parse(text);
