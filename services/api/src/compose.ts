@@ -90,19 +90,19 @@ export function compose(
   const store = new GenerationStore(db);
   const pending = new PendingRuns(lifecycle, queues, true);
   const jobs = new GenerationJobs(queues);
-  // Creates and retries (the user's and an admin's) share them: a run costs the same either way.
-  const limits = new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, {
-    perWindow: config.CREATE_RATE_LIMIT,
-    windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
-    maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
-  });
-  const retries = new GenerationRetryService(store, pending, jobs, limits, new RetryLocks(redis, config.QUEUE_PREFIX));
   const images = imageStoreFrom(config, db);
   const mapper = new GenerationMapper(
     config.PUBLIC_BASE_URL,
     new ImageLinks(images, config.IMAGE_URLS === 'presigned', config.IMAGE_URL_TTL),
   );
   const standings = new QueueStandings(redis, generationQueue, new RunTimes(redis, config.QUEUE_PREFIX));
+  // Creates and retries (the user's and an admin's) share them: a run costs the same either way.
+  const limits = new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, standings, {
+    perWindow: config.CREATE_RATE_LIMIT,
+    windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
+    maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
+  });
+  const retries = new GenerationRetryService(store, pending, jobs, limits, new RetryLocks(redis, config.QUEUE_PREFIX));
   const places = new QueuePlaceBoard(standings, config.EVENTS_QUEUE_PLACE_MS);
   const streams = new GenerationStreams(
     { events, hub, mapper, standings, places, heartbeatMs: config.EVENTS_HEARTBEAT_MS },

@@ -137,6 +137,16 @@ describe('POST /api/generations', () => {
     expect(await h.jobCount()).toBe(jobsBefore + 1);
   });
 
+  test('when a prompt is posted behind jobs waiting, then the answer tells the place its job took, as a read of it does', async () => {
+    await client.create({ prompt: 'one ahead' });
+    const waiting = await h.queue.getWaitingCount();
+    const reply = await client.request<ApiSuccess<Generation>>('POST', '/api/generations', { prompt: 'behind' });
+    expect(reply.body.data.queue_position).toBe(waiting + 1);
+    expect((await client.get(reply.body.data.id)).body).toMatchObject({
+      data: { queue_position: waiting + 1 },
+    });
+  });
+
   test('when the seed posts to the trailing-slash path, then it is the same route (202, record and job)', async () => {
     const reply = await client.request<ApiSuccess<Generation>>('POST', '/api/generations/', {
       prompt: 'A sunset over the ocean',

@@ -1,8 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { ObjectId } from 'mongodb';
-import { isTerminal } from '@imagegen/shared';
+import { isTerminal, type QueuePlace } from '@imagegen/shared';
 import { RESERVE_LUA, redisScript, type InFlightGenerations } from '@imagegen/core';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
+import { QUEUE_NOW_LUA, type QueueNow, type QueueStandings } from '../infra/queue-standing';
 import type { GenerationRepository } from './generation.repository';
 
 /** How old (by its id) a generation in a user's in-flight set must be for its record to surely exist. */
@@ -14,11 +15,13 @@ const NOT_TRIED = -2;
 /**
  * Counts one create in the user's fixed window (KEYS[1]: created with the window's expiry by the
  * first create in it) and, unless that is over the rate, reserves the generation ARGV[3] (none
- * when empty) a place in the user's in-flight set (KEYS[2]): one round trip where a rate limiter
- * and the cap took one each. ARGV: window (s), creates per window, generation, cap. Answers the
- * creates counted, the window's ms left, and `reserve`'s answer (or NOT_TRIED).
+ * when empty) a place in the user's in-flight set (KEYS[2]) and reads the generations queue
+ * (KEYS[3..5], `queueNow`) for the place its job will take: one round trip where a rate limiter,
+ * the cap and the place took one each. ARGV: window (s), creates per window, generation, cap.
+ * Answers the creates counted, the window's ms left, `reserve`'s answer (or NOT_TRIED) and, for a
+ * generation, the queue.
  */
-const ADMIT_SCRIPT = `${RESERVE_LUA}
+const ADMIT_SCRIPT = `${RESERVE_LUA}${QUEUE_NOW_LUA}
 redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
 local counted = redis.call('INCR', KEYS[1])
 local ttl = redis.call('PTTL', KEYS[1])
@@ -27,7 +30,15 @@ if ttl == -1 then
   ttl = 1000 * ARGV[1]
 end
 if counted > tonumber(ARGV[2]) or ARGV[3] == '' then return {counted, ttl, ${NOT_TRIED}} end
-return {counted, ttl, reserve(KEYS[2], ARGV[3], tonumber(ARGV[4]))}`;
+return {counted, ttl, reserve(KEYS[2], ARGV[3], tonumber(ARGV[4])), queueNow(KEYS[3], KEYS[4], KEYS[5])}`;
+
+/** A create let through the rate. */
+export interface Admission {
+  /** The generation holds its place under the cap; if false, the user was at the cap (`reserveAtCap`). */
+  reserved: boolean;
+  /** Where its job will wait, as the queue was just before it is added. */
+  place: QueuePlace;
+}
 
 export interface CreateLimitPolicy {
   /** Creates a user may make per window. */
@@ -49,18 +60,21 @@ export class CreateLimits {
     private readonly prefix: string,
     private readonly generations: GenerationRepository,
     private readonly inFlight: InFlightGenerations,
+    private readonly standings: QueueStandings,
     private readonly policy: CreateLimitPolicy,
   ) {
-    this.admitScript = redisScript<AdmitAnswer>(redis, 'imagegenAdmitCreate', ADMIT_SCRIPT, 2);
+    this.admitScript = redisScript<AdmitAnswer>(redis, 'imagegenAdmitCreate', ADMIT_SCRIPT, 5);
   }
 
   /**
    * Counts a create against the user's rate (a 429 with Retry-After when it is spent) and reserves
-   * `generationId` its place under the cap. False when the user was at the cap: `reserveAtCap`
-   * then decides, unless the create turns out to be a replay, which the cap does not refuse.
+   * `generationId` its place under the cap. Not reserved when the user was at the cap:
+   * `reserveAtCap` then decides, unless the create turns out to be a replay, which the cap does not
+   * refuse.
    */
-  async admit(userId: ObjectId, generationId: ObjectId): Promise<boolean> {
-    return (await this.count(userId, generationId)) === -1;
+  async admit(userId: ObjectId, generationId: ObjectId): Promise<Admission> {
+    const [reserved, queue] = await this.count(userId, generationId);
+    return { reserved: reserved === -1, place: this.standings.placeOfNew(queue ?? [0, 0, []]) };
   }
 
   /** Counts one create against the user's rate; a 429 with Retry-After when it is spent. */
@@ -106,8 +120,8 @@ export class CreateLimits {
     await this.inFlight.remove(userId, generationId);
   }
 
-  /** Runs ADMIT_SCRIPT; what it answered for the cap. */
-  private async count(userId: ObjectId, generationId?: ObjectId): Promise<number> {
+  /** Runs ADMIT_SCRIPT; what it answered for the cap and the queue. */
+  private async count(userId: ObjectId, generationId?: ObjectId): Promise<[number, QueueNow?]> {
     const { perWindow, windowSeconds, maxInFlight } = this.policy;
     let answer: AdmitAnswer;
     try {
@@ -116,6 +130,7 @@ export class CreateLimits {
       answer = await this.admitScript(
         `${this.prefix}:create-rate:${userId.toHexString()}`,
         this.inFlight.key(userId),
+        ...this.standings.queueNowKeys,
         windowSeconds,
         perWindow,
         generationId?.toHexString() ?? '',
@@ -124,15 +139,15 @@ export class CreateLimits {
     } catch (err) {
       throw new ServiceUnavailableError('Requests cannot be counted right now (Redis unavailable); retry shortly', err);
     }
-    const [counted, msLeft, reserved] = answer;
+    const [counted, msLeft, reserved, queue] = answer;
     if (counted > perWindow) {
       throw new RateLimitedError(
         `Too many generations requested: at most ${perWindow} every ${windowSeconds} s`,
         Math.max(1, Math.ceil(msLeft / 1000)),
       );
     }
-    return reserved;
+    return [reserved, queue];
   }
 }
 
-type AdmitAnswer = [counted: number, msLeft: number, reserved: number];
+type AdmitAnswer = [counted: number, msLeft: number, reserved: number, queue?: QueueNow];

@@ -65,7 +65,7 @@ export class GenerationService {
   async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
     const id = new ObjectId();
     const owner = new ObjectId(userId);
-    const reserved = await this.deps.limits.admit(owner, id);
+    const { reserved, place } = await this.deps.limits.admit(owner, id);
     if (idempotencyKey) {
       const hash = requestHash(input);
       const claim = await this.deps.idempotency.claim(owner, idempotencyKey, hash, id);
@@ -84,7 +84,7 @@ export class GenerationService {
       if (idempotencyKey) await this.deps.idempotency.release(owner, idempotencyKey, id);
       throw err;
     }
-    return { generation: await this.present(doc, null), replayed: false };
+    return { generation: await this.deps.mapper.full(doc, null, place), replayed: false };
   }
 
   /**

@@ -6,6 +6,18 @@ import { RunTimes, bullmqKeys, type GenerationDocument } from '@imagegen/core';
 /** A job a worker has just taken, before its record says `processing`: next, and starting now. */
 const STARTING: QueuePlace = { queue_position: 1, estimated_start_seconds: 0 };
 
+/**
+ * Lua: `queueNow(wait, active, runTimes)` reads what `placeOfNew` needs, for a script that runs
+ * before the job is added (a create's admission), so that its place costs no round trip of its own.
+ */
+export const QUEUE_NOW_LUA = `
+local function queueNow(wait, active, runTimes)
+  return {redis.call('LLEN', wait), redis.call('LLEN', active), redis.call('LRANGE', runTimes, 0, -1)}
+end`;
+
+/** What `queueNow` answers: the jobs waiting, the jobs running, the recent run times. */
+export type QueueNow = [number, number, string[]];
+
 /** The generations queue as one read saw it: every job's place, from a single pipeline. */
 export interface QueueSnapshot {
   placeOf(generation: GenerationDocument): QueuePlace;
@@ -25,6 +37,19 @@ export class QueueStandings {
     private readonly runTimes: RunTimes,
   ) {
     this.keys = bullmqKeys(queue);
+  }
+
+  /** The keys `queueNow` reads, in its order. */
+  get queueNowKeys(): [string, string, string] {
+    return [this.keys.wait, this.keys.active, this.runTimes.key];
+  }
+
+  /**
+   * The place of a job added once `queueNow` had read the queue: at the head of the wait list,
+   * behind every job waiting then. Jobs added or taken in between move it by as many.
+   */
+  placeOfNew([waiting, running, recent]: QueueNow): QueuePlace {
+    return place(0, waiting + 1, running, RunTimes.mean(recent), false);
   }
 
   /** One generation's place (a GET, a stream as it opens): two LPOS rather than the whole list. */
