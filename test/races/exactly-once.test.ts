@@ -13,9 +13,13 @@ import {
   newGeneration,
   WebhookNotifier,
   type GenerationDocument,
+  type UserDocument,
 } from '@imagegen/core';
 import { QUEUES, type GenerationStatus } from '@imagegen/shared';
 import { IdempotencyRepository } from '../../services/api/src/generations/idempotency.repository';
+import { UserRepository } from '../../services/api/src/users/user.repository';
+import { freshWebhookSecret } from '../../services/api/src/webhooks/webhook-secret';
+import { WebhookSecretRepository } from '../../services/api/src/webhooks/webhook-secret.repository';
 import { SETTINGS } from '../support/generation-settings';
 import { isolation, type Isolation } from '../support/isolation';
 
@@ -211,6 +215,71 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
       return won.length;
     });
     expect(wins).toEqual(once);
+  });
+
+  describe('a user’s webhook secret and admin credentials', () => {
+    const users = () => db.collection<UserDocument>(COLLECTIONS.users);
+
+    async function user(extra: Partial<UserDocument> = {}): Promise<UserDocument> {
+      const doc: UserDocument = {
+        _id: new ObjectId(),
+        email: `${new ObjectId().toHexString()}@example.com`,
+        name: 'Racer',
+        password_hash: `hash-${new ObjectId().toHexString()}`,
+        role: 'user',
+        created_at: new Date(),
+        ...extra,
+      };
+      await users().insertOne(doc);
+      return doc;
+    }
+
+    const secretsOf = () => stores.map((_, i) => new WebhookSecretRepository(clients[i % 2]!.db('races')));
+
+    test('first secret: of eight first requests of an account without one, one sets it and all eight answer that one', async () => {
+      const repos = secretsOf();
+      const wins = await rounds(async () => {
+        const { _id } = await user();
+        const answers = await Promise.all(
+          repos.map((repo) => repo.createIfMissing(_id, freshWebhookSecret(new Date()))),
+        );
+        const stored = (await users().findOne({ _id }))!.webhook_secret!;
+        expect(answers.map((answer) => answer?.current)).toEqual(Array(WRITERS).fill(stored.current));
+        return new Set(answers.map((answer) => answer?.current)).size;
+      });
+      expect(wins).toEqual(once);
+    });
+
+    test('rotation: of eight rotations from one secret, exactly one is made', async () => {
+      const repos = secretsOf();
+      const wins = await rounds(async () => {
+        const first = freshWebhookSecret(new Date());
+        const { _id } = await user({ webhook_secret: first });
+        const nexts = repos.map(() => freshWebhookSecret(new Date()));
+        const made = await Promise.all(repos.map((repo, i) => repo.rotate(_id, first.current, nexts[i]!)));
+        const winner = made.indexOf(true);
+        expect((await users().findOne({ _id }))!.webhook_secret!.current).toBe(nexts[winner]?.current);
+        return made.filter(Boolean).length;
+      });
+      expect(wins).toEqual(once);
+    });
+
+    test('admin credentials: of eight instances setting them from one password hash, exactly one does', async () => {
+      const repos = stores.map((_, i) => new UserRepository(clients[i % 2]!.db('races')));
+      const wins = await rounds(async () => {
+        const existing = await user();
+        const results = await Promise.all(
+          repos.map((repo, i) => repo.setAdminCredentials(existing._id, existing.password_hash, `new-hash-${i}`)),
+        );
+        const won = winners(results);
+        expect(await users().findOne({ _id: existing._id })).toMatchObject({
+          role: 'admin',
+          password_hash: won[0]?.password_hash,
+        });
+        return won.length;
+      });
+      expect(wins).toEqual(once);
+    });
   });
 
   describe('webhook messages', () => {

@@ -11,12 +11,46 @@ import { COLLECTIONS, isDuplicateKey, type ClaimDocument } from './db';
  * (measured: two racers both won in 96 rounds of 100). What every such server does hold is a
  * unique index: of concurrent inserts of one `_id`, one succeeds and the others fail with a
  * duplicate key. A claim is that insert, into a collection of its own.
+ *
+ * The claim keeps what its writer is about to write. If that writer dies between the claim and
+ * the write, the next writer that meets the claim once it is `ABANDONED_CLAIM_MS` old makes the
+ * write for it: a live writer makes it within a round trip of its claim. The retention sweep
+ * removes claims a day old.
  */
+/** How old a claim whose write has not been made must be before another writer makes it. */
+export const ABANDONED_CLAIM_MS = 30_000;
+
 export class Claims {
   private readonly claims: Collection<ClaimDocument>;
 
   constructor(db: Db) {
     this.claims = db.collection<ClaimDocument>(COLLECTIONS.claims);
+  }
+
+  /**
+   * The one write of `key`: made with `data` when this call takes the key, with the claim's own
+   * data when the key's writer abandoned it, and not at all while that writer may still make it.
+   * `write` must change the document only if it is still as the claimer found it (a revision, a
+   * current value), so a second finisher, or a late claimer, writes nothing. True when this call
+   * took the key and `write` said it applied. With `secret`, the claim forgets its data once written.
+   */
+  async write<T extends Document>(
+    key: string,
+    data: T,
+    write: (data: T) => Promise<boolean>,
+    { secret = false }: { secret?: boolean } = {},
+  ): Promise<boolean> {
+    if (await this.take(key, data)) {
+      const made = await write(data);
+      if (secret) await this.forget(key);
+      return made;
+    }
+    const claim = await this.find(key);
+    if (claim && Date.now() - claim.at.getTime() >= ABANDONED_CLAIM_MS) {
+      await write(claim.data as T);
+      if (secret) await this.forget(key);
+    }
+    return false;
   }
 
   /** True when this call took `key`; false when another writer had. `data` is kept with the claim. */
@@ -32,5 +66,13 @@ export class Claims {
 
   find(key: string): Promise<ClaimDocument | null> {
     return this.claims.findOne({ _id: key });
+  }
+
+  /**
+   * Data that holds a secret is not kept once written, though the key is: a key taken again would
+   * let a second writer's data pass for the first's.
+   */
+  private async forget(key: string): Promise<void> {
+    await this.claims.updateOne({ _id: key }, { $set: { data: {} } });
   }
 }

@@ -23,12 +23,6 @@ const CANCEL_MESSAGES: Record<CancelReason, string> = {
 
 type Change = Partial<Omit<GenerationDocument, '_id' | 'rev'>>;
 
-/**
- * A claim older than this whose record still shows the revision it claimed lost its writer
- * between the claim and the write; any writer may then make the write it kept. A live writer
- * makes it within one round trip of its claim.
- */
-const ABANDONED_CLAIM_MS = 30_000;
 /** How long a writer that read a record mid-change waits, in all, for the change to land. */
 const CONTENDED_WAITS_MS = [2, 5, 10, 25, 50, 100, 200, 400, 800];
 
@@ -46,7 +40,7 @@ const inFlight = (doc: GenerationDocument) => doc.status === 'pending' || doc.st
  * conditional updates; a job delivered twice (BullMQ is at-least-once) cannot complete twice, and
  * a job of an earlier run cannot touch the run a retry started. The claim keeps the write, so if
  * its writer dies between the claim and the write, the next writer that meets the claim makes
- * the write for it (`ABANDONED_CLAIM_MS`). The retention sweep removes claims a day old.
+ * the write for it (`Claims.write`).
  *
  * Two kinds of change: those made from a record the caller holds (`complete`, `release`,
  * `requeue`, `reopen`, `restore`) answer null once anyone moved it; those made from the record as
@@ -211,24 +205,14 @@ export class GenerationStore {
   /** `change` applied to `seen` if this writer wins the claim on its revision; null if another did. */
   private async move(seen: GenerationDocument, change: Change): Promise<GenerationDocument | null> {
     const rev = seen.rev ?? 0;
-    const key = claimKey(seen._id, rev);
     const write = { ...change, rev: rev + 1 };
-    if (!(await this.claims.take(key, { write }))) {
-      await this.finishAbandoned(seen, key);
-      return null;
-    }
-    // Matches nothing only if the record moved on without this claim: a claim the retention sweep
-    // removed, taken again by a writer holding a day-old revision.
-    const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: write });
-    return matchedCount === 1 ? { ...seen, ...write } : null;
-  }
-
-  /** Makes the write of a claim whose writer died before making it (see `ABANDONED_CLAIM_MS`). */
-  private async finishAbandoned(seen: GenerationDocument, key: string): Promise<void> {
-    const claim = await this.claims.find(key);
-    if (!claim || Date.now() - claim.at.getTime() < ABANDONED_CLAIM_MS) return;
-    // Every writer that finishes it writes the same values, so two of them at once do no harm.
-    await this.generations.updateOne(atRevision(seen), { $set: claim.data.write as Change });
+    // Matches nothing once the record moved on: a finisher coming second, or a claim the retention
+    // sweep removed, taken again by a writer holding a day-old revision.
+    const made = await this.claims.write(claimKey(seen._id, rev), { write }, async (data) => {
+      const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: data.write });
+      return matchedCount === 1;
+    });
+    return made ? { ...seen, ...write } : null;
   }
 }
 

@@ -1,6 +1,7 @@
 import { ObjectId, type Db } from 'mongodb';
 import type { UserRole } from '@imagegen/shared';
-import { COLLECTIONS, isDuplicateKey, type UserDocument } from '@imagegen/core';
+import { createHash } from 'node:crypto';
+import { Claims, COLLECTIONS, isDuplicateKey, type UserDocument } from '@imagegen/core';
 import { freshWebhookSecret } from '../webhooks/webhook-secret';
 
 export interface NewUser {
@@ -21,9 +22,11 @@ function revokedAll(now: Date): Pick<UserDocument, 'tokens_valid_after' | 'webho
 
 export class UserRepository {
   private readonly users;
+  private readonly claims: Claims;
 
   constructor(db: Db) {
     this.users = db.collection<UserDocument>(COLLECTIONS.users);
+    this.claims = new Claims(db);
   }
 
   findByEmail(email: string): Promise<UserDocument | null> {
@@ -58,12 +61,26 @@ export class UserRepository {
    * still `expectedHash` (so two instances starting at once do not revoke each other's work);
    * null when it changed meanwhile.
    */
-  setAdminCredentials(id: ObjectId, expectedHash: string, passwordHash: string): Promise<UserDocument | null> {
-    return this.users.findOneAndUpdate(
-      { _id: id, password_hash: expectedHash },
-      { $set: { role: 'admin', password_hash: passwordHash, ...revokedAll(new Date()) } },
-      { returnDocument: 'after' },
+  async setAdminCredentials(id: ObjectId, expectedHash: string, passwordHash: string): Promise<UserDocument | null> {
+    let updated: UserDocument | null = null;
+    // One instance changes the credentials from `expectedHash` (see `Claims`); the key names the
+    // hash by its digest, and the claim, which holds a webhook secret, goes once written.
+    const from = createHash('sha256').update(expectedHash).digest('base64url');
+    const set = { role: 'admin' as const, password_hash: passwordHash, ...revokedAll(new Date()) };
+    await this.claims.write(
+      `admin-credentials:${id.toHexString()}:${from}`,
+      { set },
+      async (data) => {
+        updated = await this.users.findOneAndUpdate(
+          { _id: id, password_hash: expectedHash },
+          { $set: data.set },
+          { returnDocument: 'after' },
+        );
+        return updated !== null;
+      },
+      { secret: true },
     );
+    return updated;
   }
 
   /**

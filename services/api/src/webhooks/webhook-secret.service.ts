@@ -13,14 +13,14 @@ export class WebhookSecretService {
 
   /** The user's signing secret, so every user with a webhook has one for the worker to sign with. */
   async ensure(userId: string): Promise<WebhookSecretDocument> {
-    const secret = await this.secrets.getOrCreate(new ObjectId(userId), freshWebhookSecret(new Date(this.now())));
+    const secret = await this.secrets.createIfMissing(new ObjectId(userId), freshWebhookSecret(new Date(this.now())));
     if (!secret) throw new UnauthorizedError('This account no longer exists');
     return secret;
   }
 
   /**
    * On the create path: makes sure the worker will find a secret to sign with (accounts made before
-   * webhooks have none), without reading it back.
+   * webhooks have none); one read when the account has one.
    */
   async provide(userId: string): Promise<void> {
     await this.secrets.createIfMissing(new ObjectId(userId), freshWebhookSecret(new Date(this.now())));
