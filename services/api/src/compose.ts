@@ -33,7 +33,6 @@ import { GenerationStreams } from './generations/generation-streams';
 import { GenerationWaitService } from './generations/generation-wait.service';
 import { IdempotencyRepository } from './generations/idempotency.repository';
 import { ImageLinks } from './generations/image-links';
-import { RetryLocks } from './generations/retry-locks';
 import { createAuth } from './http/auth';
 import { ApiMetrics } from './http/metrics';
 import { EventHub } from './infra/event-hub';
@@ -102,7 +101,7 @@ export function compose(
     windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
     maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
   });
-  const retries = new GenerationRetryService(store, pending, jobs, limits, new RetryLocks(redis, config.QUEUE_PREFIX));
+  const retries = new GenerationRetryService(store, pending, jobs, limits);
   const places = new QueuePlaceBoard(standings, config.EVENTS_QUEUE_PLACE_MS);
   const streams = new GenerationStreams(
     { events, hub, mapper, standings, places, heartbeatMs: config.EVENTS_HEARTBEAT_MS },

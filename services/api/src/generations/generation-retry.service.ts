@@ -3,7 +3,6 @@ import type { GenerationDocument, GenerationStore, PendingRuns } from '@imagegen
 import { ConflictError } from '../errors';
 import type { CreateLimits } from './create-limits';
 import type { GenerationJobs } from './generation-jobs';
-import type { RetryLocks } from './retry-locks';
 
 /** What can be run again: an ended generation that did not complete. */
 const RETRIABLE = new Set(['failed', 'canceled']);
@@ -23,7 +22,6 @@ export class GenerationRetryService {
     private readonly pending: PendingRuns,
     private readonly jobs: GenerationJobs,
     private readonly limits: CreateLimits,
-    private readonly locks: RetryLocks,
   ) {}
 
   async retry(generation: GenerationDocument): Promise<GenerationDocument> {
@@ -37,13 +35,7 @@ export class GenerationRetryService {
         `This generation has had ${MAX_RUNS} runs, the most one may have; create a new generation instead`,
       );
     }
-    const unlock = await this.locks.acquire(generation._id.toHexString());
-    if (!unlock) throw new ConflictError('The generation is being retried by another request; fetch it and try again');
-    try {
-      return await this.run(generation);
-    } finally {
-      await unlock().catch(() => undefined);
-    }
+    return this.run(generation);
   }
 
   /**
