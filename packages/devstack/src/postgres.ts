@@ -23,19 +23,20 @@ const POOL_FLOOR = 4;
 
 /**
  * A fresh database on the PostgreSQL named by `DEVSTACK_POSTGRES_URL`, or else on the one that
- * answers at 127.0.0.1:5432 as user postgres; null when neither is to be had (nor `psql`). A server
- * named explicitly that cannot be used is an error, not a silent fallback.
+ * answers at 127.0.0.1:5432 as user postgres; null when neither is to be had (nor `psql`), or when
+ * `DEVSTACK_POSTGRES_URL=none` says not to look. A server named explicitly that cannot be used is
+ * an error, not a silent fallback.
  */
 export async function providePostgresDatabase(): Promise<PostgresDatabase | null> {
   const configured = process.env.DEVSTACK_POSTGRES_URL;
+  if (configured === 'none') return null;
   try {
     return await createDatabase(configured ?? LOCAL_SERVER);
   } catch (err) {
     if (!configured) return null;
-    throw new Error(
-      `DEVSTACK_POSTGRES_URL (${redactUrl(configured)}) could not be used: ${(err as Error).message}`,
-      { cause: err },
-    );
+    throw new Error(`DEVSTACK_POSTGRES_URL (${redactUrl(configured)}) could not be used: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

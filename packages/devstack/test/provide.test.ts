@@ -61,8 +61,22 @@ describe('finding the services the system needs', () => {
       (err: Error) => err,
     );
     expect(outcome).toBeInstanceOf(Error);
-    expect((outcome as Error).message).toMatch(/^DEVSTACK_POSTGRES_URL \(postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/postgres\) could not be used/);
+    expect((outcome as Error).message).toMatch(
+      /^DEVSTACK_POSTGRES_URL \(postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/postgres\) could not be used/,
+    );
     expect((outcome as Error).message).not.toContain('hunter2');
+  });
+
+  test('when DEVSTACK_POSTGRES_URL is none, then FerretDB keeps its data in SQLite though PostgreSQL answers', async () => {
+    delete process.env.MONGODB_URI;
+    delete process.env.DOCKER_HOST;
+    process.env.DEVSTACK_POSTGRES_URL = 'none';
+    const mongo = await provideMongo(workDir);
+    try {
+      expect(mongo.description).toMatch(/^FerretDB v[\d.]+ on SQLite, port \d+$/);
+    } finally {
+      await mongo.stop();
+    }
   });
 
   test('when PostgreSQL answers, then FerretDB keeps its data in a database of the run, which stop drops', async () => {
@@ -72,10 +86,15 @@ describe('finding the services the system needs', () => {
     const mongo = await provideMongo(workDir);
     const database = mongo.description.match(/database (imagegen_devstack_\w+)/)?.[1];
     try {
-      expect(mongo.description).toMatch(/^FerretDB v[\d.]+ on PostgreSQL at 127\.0\.0\.1:5432, database imagegen_devstack_\w+, at most \d+ connections, port \d+$/);
+      expect(mongo.description).toMatch(
+        /^FerretDB v[\d.]+ on PostgreSQL at 127\.0\.0\.1:5432, database imagegen_devstack_\w+, at most \d+ connections, port \d+$/,
+      );
       const client = new MongoClient(mongo.url);
       try {
-        await client.db('probe').collection('things').insertOne({ _id: 'one' } as never);
+        await client
+          .db('probe')
+          .collection('things')
+          .insertOne({ _id: 'one' } as never);
         expect(await client.db('probe').collection('things').countDocuments()).toBe(1);
       } finally {
         await client.close();
