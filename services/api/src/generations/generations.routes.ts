@@ -56,7 +56,8 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
       const { headers, auth, req, res } = request;
       const waitSeconds = headers.prefer;
       const gone = new AbortController();
-      res.on('close', () => gone.abort());
+      // Only a wait has anyone to tell; an abort makes a DOMException, which every answer would pay.
+      if (waitSeconds > 0) res.on('close', () => gone.abort());
       const { generation, replayed } = await waits.create(auth.sub, request.body, {
         idempotencyKey: headers['idempotency-key'],
         waitSeconds,

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { ApiFailure } from '@imagegen/shared';
 import { isDependencyOutage, type Logger } from '@imagegen/core';
 import { AppError, NotFoundError, RateLimitedError } from '../errors';
+import { requestIdOf } from './request-log';
 
 /** Errors body-parser raises carry a `type`; these are the client's fault. */
 const BODY_ERRORS: Record<string, { status: number; message: string }> = {
@@ -22,8 +23,9 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, next) => {
     if (res.headersSent) return next(err);
     const { status, body } = toResponse(err);
-    // `req.log` carries the request id.
-    if (status >= 500) (req.log ?? logger).error({ err, method: req.method, path: req.path, status }, 'request failed');
+    if (status >= 500) {
+      logger.error({ reqId: requestIdOf(res), err, method: req.method, path: req.path, status }, 'request failed');
+    }
     if (status === 503) res.set('Retry-After', '5');
     if (err instanceof RateLimitedError) res.set('Retry-After', String(err.retryAfterSeconds));
     // A route may have described what it was about to send (an image's type, validator and
