@@ -69,6 +69,17 @@ describe('JWT checks on GET /api/generations', () => {
     expect(reply.body.message).toMatch(/expired/i);
   });
 
+  test('when a token that was accepted expires, then it answers 401 from then on (a checked token is not remembered past its expiry)', async () => {
+    const token = jwt.sign({ role: 'user' }, JWT_SECRET, { algorithm: 'HS256', subject: userId, expiresIn: 1 });
+    const { exp } = jwt.decode(token) as { exp: number };
+    expect((await statusWith(`Bearer ${token}`)).status).toBe(200);
+    // Asked again just after the second it expires in.
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    const reply = await statusWith(`Bearer ${token}`);
+    expect(reply.status).toBe(401);
+    expect(reply.body.message).toMatch(/expired/i);
+  });
+
   test('when the token says alg none and carries no signature, then it answers 401', async () => {
     const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: userId, role: 'user', exp: nowSeconds() + 60 })}.`;
     expect((await statusWith(`Bearer ${token}`)).status).toBe(401);

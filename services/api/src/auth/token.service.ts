@@ -15,6 +15,8 @@ const OurClaims = TokenClaims.extend({
   sub: ObjectIdString,
   iat: z.number().optional(),
   iat_ms: z.number().optional(),
+  /** When it expires (s): jsonwebtoken checked it; kept so that a verified token is not used past it. */
+  exp: z.number().optional(),
 });
 export type VerifiedClaims = z.infer<typeof OurClaims>;
 
