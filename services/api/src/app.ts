@@ -1,7 +1,6 @@
 import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import cors from 'cors';
 import express from 'express';
-import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
 import type { Logger } from '@imagegen/core';
@@ -23,6 +22,7 @@ import { REQUEST_ID_HEADER, requestLog } from './http/request-log';
 import type { ApiMetrics } from './http/metrics';
 import { requireJson } from './http/require-json';
 import { RouteTable } from './http/route';
+import { securityHeaders } from './http/security-headers';
 import type { ModelCatalog } from './models/model-catalog';
 import { modelRoutes } from './models/models.routes';
 import { apiDocsRoutes } from './openapi/docs.routes';
@@ -90,7 +90,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
     requestLog(deps.logger),
     deps.metrics.timing(),
     // `blob:` images: the playground shows images it fetched with the user's token as object URLs.
-    helmet({
+    securityHeaders({
       contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, imgSrc: ["'self'", 'data:', 'blob:'] } },
     }),
   );
@@ -122,13 +122,14 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   const users = userRoutes(docs, user, deps.accountDeletions);
   const admin = adminRoutes(docs, deps.auth({ scope: 'admin' }), deps.admin.service);
 
+  // First: the busiest routes, which no other table's paths overlap, then pass no other table's layers.
+  app.use('/api/generations', events.router, generations.router);
   app.use(health.router);
   app.use(deps.metrics.routes());
   // The OpenAPI document (/openapi.json) and its interactive reference (/docs).
   app.use(apiDocsRoutes(buildOpenApiDocument(docs)));
   app.use(playgroundRoutes());
   app.use('/api/auth', auth.router);
-  app.use('/api/generations', events.router, generations.router);
   app.use('/api/models', models.router);
   app.use('/api/users', users.router);
   app.use('/api/webhooks', webhooks.router);
