@@ -87,7 +87,7 @@ export function compose(
   const models = configuredModelCatalog(config, redis);
   const generationRepository = new GenerationRepository(db);
   const store = new GenerationStore(db);
-  const pending = new PendingRuns(lifecycle, queues, true);
+  const pending = new PendingRuns(lifecycle, queues, queueRedis);
   const jobs = new GenerationJobs(queues);
   const images = imageStoreFrom(config, db);
   const mapper = new GenerationMapper(

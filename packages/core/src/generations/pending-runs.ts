@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { GenerationDocument } from '../db';
 import { scheduleRun } from '../generation-scheduling';
 import type { JobEnqueuer } from '../jobs/job-queues';
@@ -9,15 +10,15 @@ import type { GenerationLifecycle } from './generation-lifecycle';
  */
 export class PendingRuns {
   /**
-   * `oneConnection`: the lifecycle's events are written on the Redis connection the jobs are added
-   * on. Redis runs one connection's commands in the order they were sent, and `GenerationEvents`
+   * `shared`: the Redis connection that both the lifecycle's events and the jobs are written on.
+   * Redis runs one connection's commands in the order they were sent, and `GenerationEvents`
    * sends its command before its call returns, so the announcement need not be answered before
    * the jobs are sent: one round trip instead of two.
    */
   constructor(
     private readonly lifecycle: GenerationLifecycle,
     private readonly jobs: JobEnqueuer,
-    private readonly oneConnection = false,
+    private readonly shared?: Redis,
   ) {}
 
   /**
@@ -27,8 +28,15 @@ export class PendingRuns {
    * not hold the job back. `counted`: as for `GenerationLifecycle.queued`.
    */
   async enqueue(doc: GenerationDocument, { counted = false } = {}): Promise<void> {
+    if (this.shared?.status === 'ready') {
+      // The announcement waits in the socket for the job's command, which BullMQ sends a few
+      // promise steps later, before the next tick: one write, and one wake-up of Redis, for both.
+      const socket = this.shared.stream;
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
     const announced = this.lifecycle.queued(doc, { counted }).catch(() => undefined);
-    if (!this.oneConnection) await announced;
+    if (!this.shared) await announced;
     try {
       await scheduleRun(this.jobs, doc);
     } finally {
