@@ -3,7 +3,7 @@ import type { Stack } from '@imagegen/devstack';
 import { COLLECTIONS, connectMongo, newGeneration, S3ImageStore, type GenerationDocument } from '@imagegen/core';
 import { ImageStoreSettings } from '@imagegen/shared';
 import { DEFAULT_SETTINGS } from './baselines/settings';
-import { place, startOurApi } from './setup';
+import { place, s3Store, startOurApi } from './setup';
 
 /** Requests measured per side. */
 const REQUESTS = 20;
@@ -27,22 +27,11 @@ function bytesOf(url: string, headers: Record<string, string> = {}): Promise<{ s
  * API sends is the record with its URL.
  */
 export async function imageOffload(stack: Stack, image: Buffer) {
-  const s3 = stack.s3;
-  if (!s3) throw new Error('image_offload needs the stack started with S3');
-  // The SDK in this process and in the API read credentials from the environment, as in production.
-  process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
   const where = place(stack, 'image');
-  const storeEnv = {
-    IMAGE_STORE: 's3',
-    S3_BUCKET: s3.bucket,
-    S3_ENDPOINT: s3.endpoint,
-    S3_REGION: s3.region,
-    S3_FORCE_PATH_STYLE: 'true',
-    S3_KEY_PREFIX: `${where.QUEUE_PREFIX}/`,
-    AWS_ACCESS_KEY_ID: s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-  };
+  const storeEnv = s3Store(stack, where.QUEUE_PREFIX);
+  // The SDK in this process reads them from the environment too.
+  process.env.AWS_ACCESS_KEY_ID = storeEnv.AWS_ACCESS_KEY_ID;
+  process.env.AWS_SECRET_ACCESS_KEY = storeEnv.AWS_SECRET_ACCESS_KEY;
   const images = new S3ImageStore(ImageStoreSettings.parse(storeEnv));
   const mongo = await connectMongo(where.MONGODB_URI);
   const measure = async (mode: 'api' | 'presigned') => {

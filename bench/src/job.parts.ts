@@ -1,24 +1,25 @@
 import type { Stack } from '@imagegen/devstack';
-import type { Generation } from '@imagegen/shared';
 import { connectMongo, GenerationEvents } from '@imagegen/core';
 import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import type { HfStub } from './hf-stub';
 import { percentile, queueJobs, untilCompleted } from './measure';
-import { baseline, rssMb, run, service, type Running } from './processes';
+import { baseline, rssMb, run, service } from './processes';
 import {
   E2E_IN_FLIGHT,
   E2E_JOBS,
   HF_LATENCY_MS,
   MEMORY_IN_FLIGHT,
   MEMORY_JOBS,
+  MEMORY_SAMPLE_EVERY,
   MEMORY_WARM_UP_JOBS,
   WORKER_CONCURRENCY,
   WORKER_JOBS,
   place,
   ratio,
-  startOurApi,
+  s3Store,
 } from './setup';
+import { generate, withSystem, type Ended } from './system';
 
 /** Jobs per second of a worker process draining WORKER_JOBS queued jobs, HF answering at once. */
 async function drain(stack: Stack, hf: HfStub, script: string, name: string): Promise<number> {
@@ -46,59 +47,9 @@ export async function workerThroughput(stack: Stack, hf: HfStub) {
   return { jobs_per_s: ours, baseline_jobs_per_s: floor, ratio: ratio(ours, floor) };
 }
 
-/** `count` generations through the API, `inFlight` at a time, each answered when it ends (Prefer: wait). */
-async function generate(api: Running, token: string, count: number, inFlight: number): Promise<Generation[]> {
-  let next = 0;
-  const done: Generation[] = [];
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (next < count) {
-        const n = next++;
-        const res = await fetch(`${api.url}/api/generations`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, prefer: 'wait=60' },
-          body: JSON.stringify({ prompt: `an end-to-end bench picture ${n}` }),
-        });
-        const body = (await res.json()) as { data: Generation };
-        if (res.status !== 200 || body.data.status !== 'completed')
-          throw new Error(`generation ${n}: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
-        done.push(body.data);
-      }
-    }),
-  );
-  return done;
-}
-
-async function withSystem<T>(
-  stack: Stack,
-  hf: HfStub,
-  name: string,
-  use: (api: Running, token: string, worker: Running, queuePrefix: string) => Promise<T>,
-) {
-  const where = place(stack, name);
-  const { api, token } = await startOurApi(where);
-  const worker = await run(
-    service('worker'),
-    {
-      ...where,
-      HF_TOKEN: 'hf_bench',
-      HF_BASE_URL: hf.baseUrl,
-      WORKER_CONCURRENCY: String(E2E_IN_FLIGHT),
-      HF_TIMEOUT_MS: '60000',
-    },
-    'WORKER_HEALTH_PORT',
-    '/',
-  );
-  try {
-    return await use(api, token, worker, where.QUEUE_PREFIX);
-  } finally {
-    await Promise.all([api.stop(), worker.stop()]);
-  }
-}
-
 export async function endToEnd(stack: Stack, hf: HfStub) {
   hf.latencyMs = HF_LATENCY_MS;
-  return withSystem(stack, hf, 'e2e', async (api, token, _worker, queuePrefix) => {
+  return withSystem(stack, hf, 'e2e', { workerConcurrency: E2E_IN_FLIGHT }, async ({ api, token, queuePrefix }) => {
     // One round unmeasured first: the processes' first generations pay for compiling their code
     // paths and opening connections, which says nothing of the steady cost per generation.
     await generate(api, token, E2E_IN_FLIGHT, E2E_IN_FLIGHT);
@@ -115,7 +66,9 @@ export async function endToEnd(stack: Stack, hf: HfStub) {
       p50_ms: p50,
       p99_ms: p99,
       wait_p50_ms: percentile(waits, 50),
+      wait_p99_ms: percentile(waits, 99),
       run_p50_ms: percentile(runs, 50),
+      run_p99_ms: percentile(runs, 99),
       start_write_p50_ms: percentile(startWrites, 50),
       start_write_p99_ms: percentile(startWrites, 99),
       ratio_p50: ratio(p50, HF_LATENCY_MS),
@@ -129,7 +82,7 @@ export async function endToEnd(stack: Stack, hf: HfStub) {
  * before the write to its `processing` event, appended once the write returned. The event's stream
  * id is Redis's clock in ms, which the services share with the bench on this one machine.
  */
-async function startWriteTimes(redisUrl: string, queuePrefix: string, done: Generation[]): Promise<number[]> {
+async function startWriteTimes(redisUrl: string, queuePrefix: string, done: Ended[]): Promise<number[]> {
   const redis = new Redis(redisUrl);
   try {
     const events = new GenerationEvents(redis, queuePrefix);
@@ -148,20 +101,35 @@ async function startWriteTimes(redisUrl: string, queuePrefix: string, done: Gene
 
 export async function memory(stack: Stack, hf: HfStub) {
   hf.latencyMs = 0;
-  return withSystem(stack, hf, 'memory', async (api, token, worker) => {
-    await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT);
-    const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
-    await generate(api, token, MEMORY_JOBS, MEMORY_IN_FLIGHT);
-    const end = { api: rssMb(api.child), worker: rssMb(worker.child) };
-    return {
-      jobs: MEMORY_JOBS,
-      image_bytes: hf.image.length,
-      worker_rss_start_mb: start.worker,
-      worker_rss_end_mb: end.worker,
-      api_rss_start_mb: start.api,
-      api_rss_end_mb: end.api,
-      worker_ratio: ratio(end.worker, start.worker),
-      api_ratio: ratio(end.api, start.api),
-    };
-  });
+  const images = s3Store(stack, 'memory');
+  return withSystem(
+    stack,
+    hf,
+    'memory',
+    { workerConcurrency: MEMORY_IN_FLIGHT, env: images },
+    async ({ api, token, worker }) => {
+      await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT);
+      const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
+      // RSS along the way too: a climb that levels off is V8 sizing its heap, one that goes on is a leak.
+      const samples: { jobs: number; api: number; worker: number }[] = [];
+      for (let jobs = 0; jobs < MEMORY_JOBS;) {
+        const chunk = Math.min(MEMORY_SAMPLE_EVERY, MEMORY_JOBS - jobs);
+        await generate(api, token, chunk, MEMORY_IN_FLIGHT);
+        jobs += chunk;
+        samples.push({ jobs, api: rssMb(api.child), worker: rssMb(worker.child) });
+      }
+      const end = { api: rssMb(api.child), worker: rssMb(worker.child) };
+      return {
+        jobs: MEMORY_JOBS,
+        image_bytes: hf.image.length,
+        worker_rss_start_mb: start.worker,
+        worker_rss_end_mb: end.worker,
+        api_rss_start_mb: start.api,
+        api_rss_end_mb: end.api,
+        worker_ratio: ratio(end.worker, start.worker),
+        api_ratio: ratio(end.api, start.api),
+        rss_samples_mb: samples,
+      };
+    },
+  );
 }

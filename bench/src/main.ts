@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStack } from '@imagegen/devstack';
 import { apiCreate, apiGet } from './api.parts';
+import { capacity } from './capacity.parts';
 import { HfStub, noisePng } from './hf-stub';
 import { imageOffload } from './image.parts';
 import { endToEnd, memory, workerThroughput } from './job.parts';
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
         api_get: () => apiGet(stack, megabyte),
         worker: () => workerThroughput(stack, hf),
         e2e: () => endToEnd(stack, hf),
+        capacity: () => ((hf.image = small), capacity(stack, hf)),
         memory: () => ((hf.image = megabyte), memory(stack, hf)),
         image_offload: () => imageOffload(stack, megabyte),
       };
@@ -50,6 +52,7 @@ async function main(): Promise<void> {
     const api_get = await part('api_get', () => apiGet(stack, megabyte));
     const worker = await part('worker', () => workerThroughput(stack, hf));
     const e2e = await part('e2e', () => endToEnd(stack, hf));
+    const capacityFigures = await part('capacity', () => capacity(stack, hf));
     hf.image = megabyte;
     const mem = await part('memory', () => memory(stack, hf));
     const image_offload = await part('image_offload', () => imageOffload(stack, megabyte));
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
       api_get,
       worker,
       e2e,
+      capacity: capacityFigures,
       memory: mem,
       image_offload,
       node_version: process.version,
@@ -87,6 +91,12 @@ async function main(): Promise<void> {
       },
       'e2e p50 (ms)': { ours: e2e.p50_ms, baseline: e2e.hf_latency_ms, ratio: e2e.ratio_p50, target: '≤ 1.05' },
       'e2e p99 (ms)': { ours: e2e.p99_ms, baseline: e2e.hf_latency_ms, ratio: e2e.ratio_p99, target: '≤ 1.2' },
+      'capacity (generations/s)': {
+        ours: capacityFigures.generations_per_s,
+        baseline: '—',
+        ratio: '—',
+        target: '—',
+      },
       'worker RSS (MB)': {
         ours: mem.worker_rss_end_mb,
         baseline: mem.worker_rss_start_mb,
