@@ -56,6 +56,8 @@ async function sql(serverUrl: string, statement: string): Promise<string[][]> {
   } catch (err) {
     // Not execFile's own message: it repeats the command line, and with it the URL's password.
     const { stderr, code } = err as { stderr?: string; code?: string | number };
+    // Its cause too would carry the command line: only psql's own words go on.
+    // eslint-disable-next-line preserve-caught-error
     throw new Error(`psql: ${stderr?.trim() || (code === 'ENOENT' ? 'not installed' : `exited with ${code}`)}`);
   }
   return stdout
