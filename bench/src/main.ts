@@ -8,6 +8,7 @@ import { HfStub, noisePng } from './hf-stub';
 import { imageOffload } from './image.parts';
 import { endToEnd, memory, workerThroughput } from './job.parts';
 import { ROOT } from './processes';
+import { clearPlaces } from './setup';
 
 /**
  * `pnpm bench`: every figure is ours against a floor measured in the same run, on the same
@@ -119,6 +120,7 @@ async function main(): Promise<void> {
     console.log(`[bench] ${results.duration_s} s; bench/results/latest.json written`);
   } finally {
     await hf.close();
+    await clearPlaces(stack.redisUrl);
     await stack.stop();
   }
 }

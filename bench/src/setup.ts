@@ -1,4 +1,5 @@
 import { withDatabase, type Stack } from '@imagegen/devstack';
+import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import { run, service } from './processes';
 
@@ -27,10 +28,30 @@ export const CAPACITY_CREATE_P99_MS = 100;
 export const CAPACITY_WORKER_CONCURRENCY = 100;
 
 let scenarios = 0;
+const placed: string[] = [];
 /** A database and queue prefix of one scenario's own. */
 export function place(stack: Stack, name: string) {
   const id = `bench_${Date.now().toString(36)}_${++scenarios}_${name}`;
+  placed.push(id);
   return { MONGODB_URI: withDatabase(stack.mongoUri, id), REDIS_URL: stack.redisUrl, QUEUE_PREFIX: id };
+}
+
+/**
+ * Deletes the Redis keys of every scenario of this run. The databases go with the stack's
+ * MongoDB-wire server, but the Redis may be the machine's own, which keeps them: a run's jobs and
+ * events came to gigabytes.
+ */
+export async function clearPlaces(redisUrl: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    for (const id of placed.splice(0)) {
+      for await (const keys of redis.scanStream({ match: `${id}:*`, count: 1000 }) as AsyncIterable<string[]>) {
+        if (keys.length) await redis.unlink(...keys);
+      }
+    }
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /**
