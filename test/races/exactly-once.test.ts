@@ -47,7 +47,9 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
     workDir = mkdtempSync(join(tmpdir(), 'imagegen-races-'));
     const storage = backend === 'SQLite' ? 'sqlite' : await providePostgresDatabase();
     if (!storage)
-      throw new Error('no PostgreSQL answers (DEVSTACK_POSTGRES_URL, or 127.0.0.1:5432): these tests need one');
+      throw new Error(
+        'no PostgreSQL to race on: DEVSTACK_POSTGRES_URL is none, or none answers there or at 127.0.0.1:5432; these tests need one',
+      );
     server = await startFerretDb(workDir, storage);
     clients = await Promise.all([0, 1].map(() => new MongoClient(server.url).connect()));
     const dbs = clients.map((client) => client.db('races'));

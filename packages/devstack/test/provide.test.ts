@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { MongoClient } from 'mongodb';
 import { provideMongo } from '../src/mongo';
 import { provideRedis } from '../src/redis';
+import type { ProvidedService } from '../src/service';
 
 describe('finding the services the system needs', () => {
   const saved = { ...process.env };
@@ -36,13 +37,7 @@ describe('finding the services the system needs', () => {
     // An empty cache and a PATH without Go: the build script cannot produce a binary.
     process.env.IMAGEGEN_CACHE_DIR = workDir;
     process.env.PATH = '/usr/bin:/bin';
-    const outcome = await provideMongo(workDir).then(
-      async (service) => {
-        await service.stop();
-        return service.description;
-      },
-      (err: Error) => err,
-    );
+    const outcome = await outcomeOf(provideMongo(workDir));
     expect(outcome).toBeInstanceOf(Error);
     expect((outcome as Error).message).toMatch(
       /no MongoDB: MONGODB_URI is unset.*Go is not installed.*Set MONGODB_URI/s,
@@ -53,13 +48,7 @@ describe('finding the services the system needs', () => {
     delete process.env.MONGODB_URI;
     delete process.env.DOCKER_HOST;
     process.env.DEVSTACK_POSTGRES_URL = 'postgres://app:hunter2@127.0.0.1:1/postgres';
-    const outcome = await provideMongo(workDir).then(
-      async (service) => {
-        await service.stop();
-        return service.description;
-      },
-      (err: Error) => err,
-    );
+    const outcome = await outcomeOf(provideMongo(workDir));
     expect(outcome).toBeInstanceOf(Error);
     expect((outcome as Error).message).toMatch(
       /^DEVSTACK_POSTGRES_URL \(postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/postgres\) could not be used/,
@@ -114,4 +103,15 @@ function databases(): string[] {
   return execFileSync('psql', [SERVER, '--tuples-only', '--no-align', '--command', 'SELECT datname FROM pg_database'])
     .toString()
     .split('\n');
+}
+
+/** What providing came to: the error, or the description of a service it then stops. */
+async function outcomeOf(provided: Promise<ProvidedService>): Promise<string | Error> {
+  return provided.then(
+    async (service) => {
+      await service.stop();
+      return service.description;
+    },
+    (err: Error) => err,
+  );
 }
