@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { equalityIndexSql } from './pg-equality-indexes';
 import { redactUrl } from './service';
 
 /** A database of this run's own on a PostgreSQL server, for FerretDB to keep its data in. */
@@ -80,13 +81,18 @@ async function createDatabase(serverUrl: string): Promise<PostgresDatabase> {
   // As MongoDB acknowledges a write (w:1) before its journal reaches the disk, and as the SQLite
   // backend is run: a disk sync per commit would make the machine's disk the bench's subject.
   await sql(serverUrl, `ALTER DATABASE ${name} SET synchronous_commit TO off`);
-  const pool = await freeConnections(serverUrl);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
+  // Event triggers are a superuser's to create; without them FerretDB still works, scanning.
+  const indexed = await sql(url.toString(), equalityIndexSql(name)).then(
+    () => '',
+    (err: unknown) => `, no equality indexes (${(err as Error).message})`,
+  );
+  const pool = await freeConnections(serverUrl);
   url.searchParams.set('pool_max_conns', String(pool));
   return {
     url: url.toString(),
-    description: `PostgreSQL at ${url.host}, database ${name}, at most ${pool} connections`,
+    description: `PostgreSQL at ${url.host}, database ${name}, at most ${pool} connections${indexed}`,
     drop: () => sql(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined),
   };
 }
