@@ -14,6 +14,7 @@ interface ComposeService {
   ports?: string[];
   container_name?: string;
   command?: string[];
+  profiles?: string[];
 }
 // `merge`: the services take the common settings with YAML's `<<` merge key.
 const compose = parse(read('docker-compose.yml'), { merge: true }) as {
@@ -75,5 +76,22 @@ describe('deployment files: .env.example and docker-compose.yml against what the
     // `--scale worker=3` fails on a fixed container name or a published host port.
     expect(compose.services.worker?.container_name).toBeUndefined();
     expect(compose.services.worker?.ports).toBeUndefined();
+  });
+
+  test('when the sentinel profile is opted into, then a replica follows redis and three Sentinels watch it with a quorum of two, under the name the docs give', () => {
+    const inProfile = Object.entries(compose.services).filter(([, service]) => service.profiles?.includes('sentinel'));
+    expect(inProfile.map(([name]) => name).sort()).toEqual(['redis-replica', 'sentinel-1', 'sentinel-2', 'sentinel-3']);
+    const replica = compose.services['redis-replica']?.command ?? [];
+    expect(replica.slice(replica.indexOf('--replicaof'), replica.indexOf('--replicaof') + 3)).toEqual([
+      '--replicaof',
+      'redis',
+      '6379',
+    ]);
+    for (const name of ['sentinel-1', 'sentinel-2', 'sentinel-3']) {
+      const script = compose.services[name]?.command?.join(' ') ?? '';
+      expect(script).toContain('sentinel monitor imagegen redis 6379 2');
+      expect(script).toContain('--sentinel');
+    }
+    expect(compose.services.api?.environment?.REDIS_SENTINELS).toBe('${REDIS_SENTINELS:-}');
   });
 });

@@ -47,7 +47,7 @@ export function isolation(): Isolation {
     s3Settings,
     async cleanup() {
       const mongo = await connectMongo(mongoUri);
-      const redis = createRedis(redisUrl, 'blocking');
+      const redis = createRedis({ mode: 'standalone', url: redisUrl }, 'blocking');
       try {
         await mongo.db.dropDatabase();
         const keys = await redis.keys(`${queuePrefix}:*`);

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const env = process.env as Record<string, string>;
   const { db } = await connectMongo(env.MONGODB_URI!);
   const queue = new Queue(QUEUES.generations, {
-    connection: createRedis(env.REDIS_URL!, 'fail-fast'),
+    connection: createRedis({ mode: 'standalone', url: env.REDIS_URL! }, 'fail-fast'),
     prefix: env.QUEUE_PREFIX,
   });
   const generations = db.collection<GenerationDocument>(COLLECTIONS.generations);

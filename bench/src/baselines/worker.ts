@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       );
     },
     {
-      connection: createRedis(env.REDIS_URL!, 'blocking'),
+      connection: createRedis({ mode: 'standalone', url: env.REDIS_URL! }, 'blocking'),
       prefix: env.QUEUE_PREFIX,
       concurrency: Number(env.WORKER_CONCURRENCY),
     },

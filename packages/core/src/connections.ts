@@ -1,5 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
+import { mongoWriteConcern, type MongoWriteConcern, type RedisTarget } from '@imagegen/shared';
 import { ensureIndexes } from './indexes';
 
 export interface Mongo {
@@ -13,25 +14,100 @@ export function databaseName(uri: string): string {
   return path ? decodeURIComponent(path) : 'imagegen';
 }
 
-/** Connects (failing within a few seconds when MongoDB is unreachable) and ensures indexes. */
-export async function connectMongo(uri: string): Promise<Mongo> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, maxPoolSize: 50, appName: 'imagegen' });
+/** How a connection writes: the service's MONGODB_WRITE_CONCERN. */
+export interface MongoOptions {
+  /** Unset: the URI's own `w=`, else `majority` on a replica set and `1` on one server (`mongoWriteConcern`). */
+  writeConcern?: MongoWriteConcern;
+}
+
+/**
+ * Connects (failing within a few seconds when MongoDB is unreachable) and ensures indexes.
+ *
+ * Retryable writes stay as the driver has them: on, unless the URI says `retryWrites=false`. A
+ * write cut off by a failover is then sent once more to the new primary, which recognises it
+ * and does not apply it twice.
+ */
+export async function connectMongo(uri: string, options: MongoOptions = {}): Promise<Mongo> {
+  const w = mongoWriteConcern({ MONGODB_URI: uri, MONGODB_WRITE_CONCERN: options.writeConcern });
+  const client = new MongoClient(uri, {
+    serverSelectionTimeoutMS: 5_000,
+    maxPoolSize: 50,
+    appName: 'imagegen',
+    // The driver takes these before the URI's options, so MONGODB_WRITE_CONCERN wins over a `w=`
+    // there. A tag set's name can only come from that `w=`, which the driver has read already.
+    ...((w === 'majority' || typeof w === 'number') && { writeConcern: { w } }),
+    // Every read but the list reads (GenerationRepository) goes to the primary: a status change
+    // reads the record it is about to move, and a read after a write must see that write
+    // (read-your-writes), which a secondary lagging behind does not have yet.
+    readPreference: 'primary',
+  });
   await client.connect();
   const db = client.db(databaseName(uri));
   await ensureIndexes(db);
   return { client, db };
 }
 
+/** A connection to Redis, whichever way the settings reach it: one server, a Sentinels' primary, or a cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** What a connection does with a command while Redis is away. */
+export type RedisConnectionKind = 'blocking' | 'fail-fast';
+
+const KIND_OPTIONS: Record<RedisConnectionKind, Pick<RedisOptions, 'maxRetriesPerRequest' | 'enableOfflineQueue'>> = {
+  // BullMQ's workers need commands that wait for Redis to come back rather than fail.
+  blocking: { maxRetriesPerRequest: null, enableOfflineQueue: true },
+  // A request is answered 503 at once rather than held while Redis is away.
+  'fail-fast': { maxRetriesPerRequest: 1, enableOfflineQueue: false },
+};
+
 /**
  * A Redis connection. `blocking` is for BullMQ workers, which need `maxRetriesPerRequest: null`;
  * other connections fail fast instead of queueing commands while Redis is away.
+ *
+ * On a cluster, a command that meets a failover (CLUSTERDOWN, or its node gone) is retried on the
+ * refreshed slot map for a moment before it fails; through Sentinels, the client asks them for
+ * the new primary and, with `failoverDetector`, follows a switch as soon as they announce it
+ * rather than when the old primary's connection times out.
  */
-export function createRedis(url: string, kind: 'blocking' | 'fail-fast'): Redis {
-  const options: RedisOptions =
-    kind === 'blocking'
-      ? { maxRetriesPerRequest: null }
-      : { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000 };
-  return new Redis(url, { ...options, lazyConnect: false });
+export function createRedis(target: RedisTarget, kind: RedisConnectionKind): RedisClient {
+  const { enableOfflineQueue, maxRetriesPerRequest } = KIND_OPTIONS[kind];
+  const connect = { connectTimeout: 5_000, lazyConnect: false };
+  if (target.mode === 'cluster') {
+    const { nodes, username, password } = target;
+    return new Cluster(nodes, {
+      enableOfflineQueue,
+      lazyConnect: false,
+      redisOptions: { ...connect, maxRetriesPerRequest, username, password },
+    });
+  }
+  if (target.mode === 'sentinel') {
+    const { sentinels, master, username, password, sentinelPassword } = target;
+    return new Redis({
+      ...connect,
+      enableOfflineQueue,
+      maxRetriesPerRequest,
+      sentinels,
+      name: master,
+      username,
+      password,
+      sentinelPassword,
+      failoverDetector: true,
+    });
+  }
+  const { url, username, password } = target;
+  return new Redis(url, { ...connect, enableOfflineQueue, maxRetriesPerRequest, username, password });
+}
+
+/** Another connection to the same Redis as `client`, of `kind` (subscribers and BullMQ's own need their own). */
+export function duplicateRedis(client: RedisClient, kind: RedisConnectionKind): RedisClient {
+  const options = KIND_OPTIONS[kind];
+  if (client instanceof Cluster) {
+    return client.duplicate([], {
+      enableOfflineQueue: options.enableOfflineQueue,
+      redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: options.maxRetriesPerRequest },
+    });
+  }
+  return client.duplicate(options);
 }
 
 /**
@@ -40,7 +116,7 @@ export function createRedis(url: string, kind: 'blocking' | 'fail-fast'): Redis 
  * moments would otherwise get a 503 from a Redis that is fine. One that stays away is the
  * readiness check's to report.
  */
-export function redisReady(redis: Redis, timeoutMs: number): Promise<void> {
+export function redisReady(redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

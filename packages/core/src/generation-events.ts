@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections';
 import type { GenerationEvent } from '@imagegen/shared';
 import { redisScript } from './redis-script';
 
@@ -36,7 +36,7 @@ export class GenerationEvents {
   private readonly appendScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     this.channel = `${prefix}:generation-events`;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections';
 import { ObjectId } from 'mongodb';
 import { redisScript } from './redis-script';
 
@@ -32,7 +32,7 @@ export class InFlightGenerations {
   private readonly reserveScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {
     this.reserveScript = redisScript<number>(redis, 'imagegenReserveInFlight', RESERVE_SCRIPT, 1);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections';
 import { z } from 'zod';
 import { HfProvider, type HfProvider as HfProviderName } from '@imagegen/shared';
 
@@ -68,7 +68,7 @@ export interface MappingCache {
 }
 
 /** The services' cache: in Redis, so every API instance and worker shares one copy. */
-export function redisMappingCache(redis: Redis, prefix: string): MappingCache {
+export function redisMappingCache(redis: RedisClient, prefix: string): MappingCache {
   const key = (model: string) => `${prefix}:hf-mapping:${model}`;
   return {
     get: (model) => redis.get(key(model)),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections';
 
 /** A Lua script's arguments: the keys first (`numberOfKeys` of them, or a count before them), then ARGV. */
 export type ScriptArgs = (string | number)[];
@@ -9,7 +9,7 @@ export type ScriptArgs = (string | number)[];
  * `numberOfKeys`, every call passes the number of keys as its first argument (variadic keys).
  */
 export function redisScript<R>(
-  redis: Redis,
+  redis: RedisClient,
   name: string,
   lua: string,
   numberOfKeys?: number,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connections';
 
 /** How many recent runs the average covers. */
 const KEPT = 50;
@@ -12,7 +12,7 @@ export class RunTimes {
   readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     prefix: string,
   ) {
     this.key = `${prefix}:generation-run-ms`;

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { RedisSettings } from './redis-settings';
+import { MongoReadPreference, MongoWriteConcern, checkMongoUri } from './mongo-settings';
 
 /** Thrown when the environment does not satisfy a service's config schema; names every bad variable. */
 export class ConfigError extends Error {
@@ -34,11 +36,25 @@ export const CommonEnv = z.object({
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\/\S+$/, 'must be a mongodb:// or mongodb+srv:// connection string')
+    .superRefine(checkMongoUri)
     .default('mongodb://127.0.0.1:27017/imagegen'),
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6379'),
+  /** `majority` or a number of members; unset: the URI's `w=`, else by the URI's kind (`mongoWriteConcern`). */
+  MONGODB_WRITE_CONCERN: MongoWriteConcern.optional(),
+  /** Where the list reads go (a user's generations, the admin listing); every other read stays on the primary. */
+  MONGODB_READ_PREFERENCE: MongoReadPreference.default('primary'),
+  ...RedisSettings.shape,
+  /**
+   * Put before every Redis key of ours and of BullMQ's. On a Redis Cluster it must carry a hash
+   * tag, such as `{imagegen}` (see `checkRedisSettings`).
+   */
   QUEUE_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - only, at most 64')
+    .regex(
+      /^[A-Za-z0-9_.:-]*(\{[A-Za-z0-9_.:-]+\})?[A-Za-z0-9_.:-]*$/,
+      'letters, digits and _ . : - only, with at most one {hash tag}',
+    )
+    .min(1)
+    .max(64)
     .default('imagegen'),
   SHUTDOWN_TIMEOUT_MS: durationMs(25_000),
   /** Where clients reach the API: records carry their URLs under it (`urls`, webhook image URLs). */

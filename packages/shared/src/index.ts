@@ -14,6 +14,8 @@ export * from './health';
 export * from './job-catalog';
 export * from './queue-overview';
 export * from './storage-settings';
+export * from './redis-settings';
+export * from './mongo-settings';
 export * from './retention-settings';
 export * from './styles';
 export * from './webhook-request';

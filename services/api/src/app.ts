@@ -1,7 +1,7 @@
 import { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import cors from 'cors';
 import express from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { Db } from 'mongodb';
 import type { Logger } from '@imagegen/core';
 import type { Admin } from './admin/admin';
@@ -41,7 +41,7 @@ export interface AppDeps {
   trustProxy: boolean | number | string[];
   db: Db;
   /** Every Redis connection the API works through (its own, and BullMQ's): all must answer for /readyz. */
-  redis: Redis[];
+  redis: RedisClient[];
   logger: Logger;
   /** Prometheus metrics, served at `/metrics`. */
   metrics: ApiMetrics;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '@imagegen/core';
 import type { Db } from 'mongodb';
 import { QUEUES } from '@imagegen/shared';
 import {
@@ -58,7 +58,7 @@ export interface Composed {
 export function compose(
   config: ApiConfig,
   db: Db,
-  redis: Redis,
+  redis: RedisClient,
   logger: Logger,
   tokens: TokenService,
   users: UserRepository,
@@ -68,7 +68,7 @@ export function compose(
   // script of a connection into each MULTI and pipeline made on it: sharing one connection made
   // each of our MULTIs and pipelines cost more than the command itself. The events, written by
   // one script each, share it (PendingRuns).
-  const queueRedis = redis.duplicate();
+  const queueRedis = duplicateRedis(redis, 'fail-fast');
   queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
   const queues = new FailFastJobQueues(queueRedis, config.QUEUE_PREFIX, logger);
   const generationQueue = queues.queue(QUEUES.generations);
@@ -85,7 +85,7 @@ export function compose(
     config.PUBLIC_BASE_URL,
   );
   const models = configuredModelCatalog(config, redis);
-  const generationRepository = new GenerationRepository(db);
+  const generationRepository = new GenerationRepository(db, config.MONGODB_READ_PREFERENCE);
   const store = new GenerationStore(db);
   const pending = new PendingRuns(lifecycle, queues, queueRedis);
   const jobs = new GenerationJobs(queues);

@@ -7,6 +7,7 @@ import {
   ImageStoreSettings,
   ProviderSettings,
   checkImageStoreSettings,
+  checkRedisSettings,
   parseEnv,
   resolveProviderSettings,
 } from '@imagegen/shared';
@@ -77,6 +78,7 @@ function checkApiSettings(env: z.infer<typeof ApiSettings>, ctx: z.RefinementCtx
 const ApiConfigSchema = ApiSettings.superRefine((env, ctx) => {
   checkApiSettings(env, ctx);
   checkImageStoreSettings(env, ctx);
+  checkRedisSettings(env, ctx);
 }).transform((env) => resolveProviderSettings(env));
 
 export type ApiConfig = z.infer<typeof ApiConfigSchema>;

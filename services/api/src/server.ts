@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
+import { redisTarget } from '@imagegen/shared';
 import { connectMongo, createRedis, redisReady, type Logger } from '@imagegen/core';
 import { ensureAdmin } from './admin/admin-bootstrap';
 import { createApp } from './app';
@@ -23,8 +24,8 @@ export interface RunningApi {
 
 /** Connects to MongoDB and Redis, then listens. `PORT=0` picks a free port (tests). */
 export async function startApi(config: ApiConfig, logger: Logger): Promise<RunningApi> {
-  const mongo = await connectMongo(config.MONGODB_URI);
-  const redis = createRedis(config.REDIS_URL, 'fail-fast');
+  const mongo = await connectMongo(config.MONGODB_URI, { writeConcern: config.MONGODB_WRITE_CONCERN });
+  const redis = createRedis(redisTarget(config), 'fail-fast');
   redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
   const secret = jwtSecret(config, logger);
   const tokens = createTokenService(secret, config.JWT_TTL_SECONDS);

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { QUEUES } from '@imagegen/shared';
+import { QUEUES, redisTarget } from '@imagegen/shared';
 import { connectMongo, createRedis } from '@imagegen/core';
 import type { Isolation } from '../../../test/support/isolation';
 import { createApp } from '../src/app';
@@ -188,7 +188,7 @@ export async function servedApiRoutes(iso: Isolation, extra: Record<string, stri
 export async function servedRoutes(iso: Isolation, extra: Record<string, string> = {}): Promise<string[]> {
   const config = loadApiConfig(apiEnv(iso, extra));
   const mongo = await connectMongo(config.MONGODB_URI);
-  const redis = createRedis(config.REDIS_URL, 'fail-fast');
+  const redis = createRedis(redisTarget(config), 'fail-fast');
   const composed = compose(
     config,
     mongo.db,

@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '@imagegen/core';
 import type { Db } from 'mongodb';
 import { QUEUES, type QueueName } from '@imagegen/shared';
 import {
@@ -43,20 +43,20 @@ export interface Composed {
   sweeper: Sweeper;
   metrics: WorkerMetrics;
   /** BullMQ's own connection, which the health check watches beside ours. */
-  queueRedis: Redis;
+  queueRedis: RedisClient;
   /** Closes what the consumers used, once they have stopped. */
   close(): Promise<void>;
 }
 
 /** Builds the worker's consumers, reconciler and sweeper from its config and connections: the one place they are wired. */
-export function compose(config: WorkerConfig, db: Db, redis: Redis, logger: Logger): Composed {
+export function compose(config: WorkerConfig, db: Db, redis: RedisClient, logger: Logger): Composed {
   const metrics = new WorkerMetrics();
   const source = imageSourceFor(config, redisMappingCache(redis, config.QUEUE_PREFIX), metrics);
   logger.info(`images come from ${source.description}`);
 
   // BullMQ's own connection: it defines its dozens of scripts on the connection it is given, and
   // ioredis copies every script of a connection into each MULTI made on it, ours (events) included.
-  const queueRedis = redis.duplicate();
+  const queueRedis = duplicateRedis(redis, 'blocking');
   queueRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error (queues)'));
   const queues = new JobQueues(
     { connection: queueRedis, prefix: config.QUEUE_PREFIX, telemetry: queueTelemetry() },

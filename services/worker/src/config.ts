@@ -6,6 +6,7 @@ import {
   ProviderSettings,
   RetentionSettings,
   checkImageStoreSettings,
+  checkRedisSettings,
   checkProviderSettings,
   resolveProviderSettings,
   MAX_WEBHOOK_RETRIES,
@@ -68,6 +69,7 @@ export const WorkerSettings = CommonEnv.extend({
 const WorkerEnv = WorkerSettings.superRefine((env, ctx) => {
   checkProviderSettings(env, ctx);
   checkImageStoreSettings(env, ctx);
+  checkRedisSettings(env, ctx);
 }).transform((env) => resolveProviderSettings(env));
 
 export type WorkerConfig = z.infer<typeof WorkerEnv>;

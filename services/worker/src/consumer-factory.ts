@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { JOB_CATALOG, QUEUES, jobsOf, type JobData, type JobName, type QueueName } from '@imagegen/shared';
 import type { Logger } from '@imagegen/core';
 import { queueTelemetry } from '@imagegen/telemetry';
@@ -36,7 +36,7 @@ export interface QueueConsumer {
 
 /** What every consumer shares. */
 export interface ConsumerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   lockDuration: number;
   stalledInterval: number;

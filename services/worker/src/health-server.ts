@@ -1,14 +1,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { WorkerMetrics } from './metrics';
 
 export interface HealthDeps {
   workers: Worker[];
   /** Our own connection and BullMQ's, both of which the worker needs. */
-  redis: Redis;
-  queueRedis: Redis;
+  redis: RedisClient;
+  queueRedis: RedisClient;
   metrics: WorkerMetrics;
 }
 

@@ -8,7 +8,7 @@ import { ImageMigration } from './images/image-migration';
  * same settings the services run with, so that it always moves images the way they read them.
  * docs/operations.md gives the steps around it.
  */
-const MigrateEnv = CommonEnv.pick({ MONGODB_URI: true })
+const MigrateEnv = CommonEnv.pick({ MONGODB_URI: true, MONGODB_WRITE_CONCERN: true })
   .extend(ImageStoreSettings.shape)
   .superRefine(checkImageStoreSettings);
 
@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const mongo = await connectMongo(env.MONGODB_URI);
+  const mongo = await connectMongo(env.MONGODB_URI, { writeConcern: env.MONGODB_WRITE_CONCERN });
   const from = imageStoreOfKind(env.IMAGE_STORE_PREVIOUS, env, mongo.db);
   const to = imageStoreOfKind(env.IMAGE_STORE, env, mongo.db);
   try {

@@ -1,4 +1,4 @@
-import { QUEUES } from '@imagegen/shared';
+import { QUEUES, redisTarget } from '@imagegen/shared';
 import { connectMongo, createRedis, type Logger } from '@imagegen/core';
 import { ABORT_REASONS } from './abort-reasons';
 import { compose } from './compose';
@@ -13,8 +13,8 @@ export interface RunningWorker {
 
 /** Connects to MongoDB and Redis, listens on the health port, then takes jobs. */
 export async function startWorker(config: WorkerConfig, logger: Logger): Promise<RunningWorker> {
-  const mongo = await connectMongo(config.MONGODB_URI);
-  const redis = createRedis(config.REDIS_URL, 'blocking');
+  const mongo = await connectMongo(config.MONGODB_URI, { writeConcern: config.MONGODB_WRITE_CONCERN });
+  const redis = createRedis(redisTarget(config), 'blocking');
   const composed = compose(config, mongo.db, redis, logger);
   const { consumers, reconciler, sweeper, metrics, queueRedis } = composed;
   const workers = Object.values(consumers);

@@ -2,11 +2,11 @@ import {
   MappingUnavailable,
   ProviderMappings,
   createRedis,
+  type RedisClient,
   planProviders,
   readMapping,
   redisMappingCache,
 } from '@imagegen/core';
-import type { Redis } from 'ioredis';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { ProviderEmulator } from '../../../test/support/provider-emulator';
 
@@ -89,7 +89,7 @@ describe('the Hub model → provider mapping', () => {
   describe('fetched from a real Hub server and cached in real Redis', () => {
     let emulator: ProviderEmulator;
     let env: Isolation;
-    let redis: Redis;
+    let redis: RedisClient;
     let models = 0;
     const newModel = () => `test-org/mapped-${++models}`;
     const mappings = (ttlMs = 60_000, token: string | undefined = 'hf_hub_token') =>
@@ -98,7 +98,7 @@ describe('the Hub model → provider mapping', () => {
     beforeAll(async () => {
       emulator = await ProviderEmulator.start();
       env = isolation();
-      redis = createRedis(env.redisUrl, 'blocking');
+      redis = createRedis({ mode: 'standalone', url: env.redisUrl }, 'blocking');
     });
 
     afterAll(async () => {

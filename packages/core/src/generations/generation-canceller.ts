@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import type { ObjectId } from 'mongodb';
 import { type CancelReason, cancelChannel, generationJobId } from '@imagegen/shared';
 import type { GenerationDocument } from '../db';
@@ -18,7 +18,7 @@ export interface RemovableJobs {
 export class GenerationCanceller {
   constructor(
     private readonly store: GenerationStore,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly queuePrefix: string,
     private readonly jobs: RemovableJobs,
     private readonly lifecycle: GenerationLifecycle,

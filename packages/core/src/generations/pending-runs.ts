@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import type { GenerationDocument } from '../db';
 import { scheduleRun } from '../generation-scheduling';
 import type { JobEnqueuer } from '../jobs/job-queues';
@@ -18,7 +19,7 @@ export class PendingRuns {
   constructor(
     private readonly lifecycle: GenerationLifecycle,
     private readonly jobs: JobEnqueuer,
-    private readonly shared?: Redis,
+    private readonly shared?: RedisClient,
   ) {}
 
   /**
@@ -28,7 +29,9 @@ export class PendingRuns {
    * not hold the job back. `counted`: as for `GenerationLifecycle.queued`.
    */
   async enqueue(doc: GenerationDocument, { counted = false } = {}): Promise<void> {
-    if (this.shared?.status === 'ready') {
+    // On a cluster both still go down one node's connection, in order, since their keys share
+    // the prefix's slot; only this saving of a write is left out.
+    if (this.shared instanceof Redis && this.shared.status === 'ready') {
       // The announcement waits in the socket for the job's command, which BullMQ sends a few
       // promise steps later, before the next tick: one write, and one wake-up of Redis, for both.
       const socket = this.shared.stream;

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { AuthService } from '../auth/auth.service';
 import type { TokenService } from '../auth/token.service';
 import type { ApiConfig } from '../config';
@@ -31,7 +31,7 @@ export interface AdminDeps {
   generationQueue: Queue;
   otherQueues: Queue[];
   /** Where ended dashboard sessions are kept. */
-  redis: Redis;
+  redis: RedisClient;
 }
 
 export interface Admin {

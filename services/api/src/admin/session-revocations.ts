@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { ServiceUnavailableError } from '../errors';
 
 /**
@@ -7,7 +7,7 @@ import { ServiceUnavailableError } from '../errors';
  */
 export class SessionRevocations {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

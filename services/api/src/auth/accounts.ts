@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { Registry } from 'prom-client';
 import type { ApiConfig } from '../config';
 import type { UserRepository } from '../users/user.repository';
@@ -17,7 +17,7 @@ export interface Accounts {
 /** Sign-in and registration, with their throttles (in Redis, shared by every instance) and hashing queue. */
 export function buildAccounts(
   config: ApiConfig,
-  redis: Redis,
+  redis: RedisClient,
   users: UserRepository,
   tokens: TokenService,
   registry: Registry,

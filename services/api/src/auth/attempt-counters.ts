@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { redisScript } from '@imagegen/core';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 
@@ -46,7 +46,7 @@ export class AttemptCounters {
   private readonly giveBackScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly windowMs: number,
   ) {
     // Variadic keys: each call passes how many counters it names.

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { AttemptCounters } from './attempt-counters';
 import { addressKey } from './client-address';
 
@@ -27,7 +27,7 @@ export class LoginThrottle {
   private readonly counters: AttemptCounters;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly policy: LoginThrottlePolicy,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { AttemptCounters } from './attempt-counters';
 import { addressKey } from './client-address';
 
@@ -16,7 +16,7 @@ export class RegisterThrottle {
   private readonly counters: AttemptCounters;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly policy: RegisterThrottlePolicy,
   ) {

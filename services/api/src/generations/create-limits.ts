@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { ObjectId } from 'mongodb';
 import { isTerminal, type QueuePlace } from '@imagegen/shared';
 import { RESERVE_LUA, redisScript, type InFlightGenerations } from '@imagegen/core';
@@ -56,7 +56,7 @@ export class CreateLimits {
   private readonly admitScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly generations: GenerationRepository,
     private readonly inFlight: InFlightGenerations,

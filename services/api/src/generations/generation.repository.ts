@@ -1,5 +1,5 @@
 import type { Db, Filter, ObjectId } from 'mongodb';
-import type { GenerationStatus } from '@imagegen/shared';
+import type { GenerationStatus, MongoReadPreference } from '@imagegen/shared';
 import { COLLECTIONS, type GenerationDocument } from '@imagegen/core';
 
 export interface PageRequest {
@@ -11,9 +11,17 @@ export interface PageRequest {
 /** The API's reads of generations, and its insert of new ones; their status changes are GenerationStore's. */
 export class GenerationRepository {
   private readonly generations;
+  /**
+   * The same collection for the list reads, at MONGODB_READ_PREFERENCE: a page may then come from
+   * a secondary a little behind, which a list can afford (a client follows a generation through
+   * its own record, and the playground puts what it creates on top without listing again). Every
+   * other read stays on the primary: a record just written must be read as written.
+   */
+  private readonly listings;
 
-  constructor(db: Db) {
+  constructor(db: Db, listReadPreference: MongoReadPreference = 'primary') {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
+    this.listings = db.collection<GenerationDocument>(COLLECTIONS.generations, { readPreference: listReadPreference });
   }
 
   async insert(doc: GenerationDocument): Promise<void> {
@@ -37,7 +45,7 @@ export class GenerationRepository {
     if (page.userId) filter.user_id = page.userId;
     if (page.status) filter.status = page.status;
     if (page.before) filter._id = { $lt: page.before };
-    return this.generations.find(filter).sort({ _id: -1 }).limit(page.limit).toArray();
+    return this.listings.find(filter).sort({ _id: -1 }).limit(page.limit).toArray();
   }
 
   /**
@@ -54,6 +62,6 @@ export class GenerationRepository {
     const filter: Filter<GenerationDocument> = { user_id: userId };
     if (page.status) filter.status = page.status;
     if (page.before) filter._id = { $lt: page.before };
-    return this.generations.find(filter).sort({ _id: -1 }).limit(page.limit).toArray();
+    return this.listings.find(filter).sort({ _id: -1 }).limit(page.limit).toArray();
   }
 }

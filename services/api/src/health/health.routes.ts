@@ -1,5 +1,5 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { Db } from 'mongodb';
 import { withTimeout } from '@imagegen/core';
 import { Liveness, Readiness, type ApiSuccess, type DependencyState } from '@imagegen/shared';
@@ -25,7 +25,7 @@ function dependencyState(check: Promise<unknown>): Promise<DependencyState> {
 export function healthRoutes(
   docs: OpenAPIRegistry,
   db: Db,
-  redis: Redis[],
+  redis: RedisClient[],
   stopping: () => boolean,
   passwordHashing: { readonly saturated: boolean },
 ): RouteTable {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '@imagegen/core';
 import type { Logger } from '@imagegen/core';
 
 type Listener = () => void;
@@ -10,7 +10,7 @@ type Listener = () => void;
 export class EventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
 
-  private constructor(private readonly subscriber: Redis) {
+  private constructor(private readonly subscriber: RedisClient) {
     subscriber.on('message', (_channel: string, generationId: string) => {
       for (const listener of this.listeners.get(generationId) ?? []) listener();
     });
@@ -20,8 +20,8 @@ export class EventHub {
    * Subscribes without waiting: the API starts (and answers 503 where it must) while Redis is away,
    * and ioredis subscribes again whenever it reconnects.
    */
-  static start(redis: Redis, channel: string, logger: Logger): EventHub {
-    const subscriber = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+  static start(redis: RedisClient, channel: string, logger: Logger): EventHub {
+    const subscriber = duplicateRedis(redis, 'blocking');
     subscriber.on('error', (err) => logger.warn({ err: err.message }, 'event subscription error'));
     subscriber.subscribe(channel).catch((err: unknown) => {
       logger.warn({ err: (err as Error).message }, 'could not subscribe to generation events');

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { JobQueues, withTimeout, type Logger } from '@imagegen/core';
 import type { JobName, JobOptions } from '@imagegen/shared';
 import { queueTelemetry } from '@imagegen/telemetry';
@@ -11,7 +11,7 @@ const ENQUEUE_TIMEOUT_MS = 3_000;
 /** The API's producer side of the job queues: a request never waits for Redis to come back. */
 export class FailFastJobQueues extends JobQueues {
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     prefix: string,
     logger: Logger,
   ) {

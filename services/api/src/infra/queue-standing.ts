@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { generationJobId, NOT_QUEUED, type QueuePlace } from '@imagegen/shared';
 import { RunTimes, bullmqKeys, type GenerationDocument } from '@imagegen/core';
 
@@ -32,7 +32,7 @@ export class QueueStandings {
   private readonly keys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     queue: Queue,
     private readonly runTimes: RunTimes,
   ) {
@@ -91,9 +91,9 @@ export class QueueStandings {
 
   private async read<T extends unknown[]>(
     build: (
-      pipeline: ReturnType<Redis['pipeline']>,
+      pipeline: ReturnType<RedisClient['pipeline']>,
       keys: ReturnType<typeof bullmqKeys>,
-    ) => ReturnType<Redis['pipeline']>,
+    ) => ReturnType<RedisClient['pipeline']>,
   ): Promise<T> {
     const replies = await build(this.redis.pipeline(), this.keys).exec();
     return (replies ?? []).map(([err, value]) => {

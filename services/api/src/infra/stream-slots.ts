@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { redisScript } from '@imagegen/core';
 
 /**
@@ -43,7 +43,7 @@ export class StreamSlots {
   private readonly renewScript;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly perUser: number,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { ProviderMappings, redisMappingCache } from '@imagegen/core';
 import type { ApiConfig } from '../config';
 import { ModelCatalog } from './model-catalog';
@@ -7,7 +7,7 @@ import { ModelCatalog } from './model-catalog';
  * The catalog this deployment's settings describe. Creates and GET /api/models share it; its cache
  * of provider mappings is in Redis, shared with the other instances and the workers.
  */
-export function configuredModelCatalog(config: ApiConfig, redis: Redis): ModelCatalog {
+export function configuredModelCatalog(config: ApiConfig, redis: RedisClient): ModelCatalog {
   return new ModelCatalog(
     {
       backend: config.backend,

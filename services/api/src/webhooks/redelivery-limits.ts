@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError, ServiceUnavailableError } from '../errors';
 
@@ -20,7 +20,7 @@ export class RedeliveryLimits {
   private readonly messages: RateLimiterRedis;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     private readonly policy: RedeliveryPolicy,
   ) {

@@ -1,5 +1,5 @@
 import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { duplicateRedis, type RedisClient } from '@imagegen/core';
 import { cancelChannel } from '@imagegen/shared';
 import type { Logger } from '@imagegen/core';
 import { ABORT_REASONS } from '../abort-reasons';
@@ -9,8 +9,13 @@ import { ABORT_REASONS } from '../abort-reasons';
  * runs its job (if this one does) aborts the Hugging Face request. Resolves to the subscribed
  * connection, to be disconnected on stop.
  */
-export async function subscribeToCancels(redis: Redis, prefix: string, worker: Worker, logger: Logger): Promise<Redis> {
-  const cancellations = redis.duplicate();
+export async function subscribeToCancels(
+  redis: RedisClient,
+  prefix: string,
+  worker: Worker,
+  logger: Logger,
+): Promise<RedisClient> {
+  const cancellations = duplicateRedis(redis, 'blocking');
   cancellations.on('error', (err) => logger.warn({ err: err.message }, 'cancellation subscription error'));
   cancellations.on('message', (_channel: string, jobId: string) => {
     if (worker.cancelJob(jobId, ABORT_REASONS.canceled)) logger.info({ jobId }, 'aborting a canceled generation');

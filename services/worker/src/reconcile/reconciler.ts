@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { generationJobId } from '@imagegen/shared';
 import type {
   GenerationCanceller,
@@ -41,7 +41,7 @@ export class Reconciler {
       runs: Queue;
       lifecycle: GenerationLifecycle;
       canceller: GenerationCanceller;
-      redis: Redis;
+      redis: RedisClient;
       queuePrefix: string;
       logger: Logger;
     },

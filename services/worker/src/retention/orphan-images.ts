@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { ObjectId, type Db } from 'mongodb';
 import { COLLECTIONS, type GenerationDocument, type ImageStore, type Logger, type StoredImage } from '@imagegen/core';
 import { eachSettled, warnOf } from './each-settled';
@@ -26,7 +26,7 @@ export class OrphanImages implements SweepTask {
   constructor(
     db: Db,
     private readonly images: ImageStore,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     queuePrefix: string,
     private readonly logger: Logger,
     private readonly batch: number,

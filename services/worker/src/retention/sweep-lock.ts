@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import { redisScript } from '@imagegen/core';
 
 /**
@@ -34,7 +34,7 @@ export class SweepLock {
   private readonly runningKey: string;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly queuePrefix: string,
     private readonly intervalMs: number,
   ) {

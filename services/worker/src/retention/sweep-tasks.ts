@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { Db } from 'mongodb';
 import { IDEMPOTENCY_WINDOW_MS, type RetentionSettings, type WebhookMessageState } from '@imagegen/shared';
 import {
@@ -19,7 +19,7 @@ import { DAY_MS, type SweepTask } from './sweep-task';
 
 export interface SweepDeps {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   images: ImageStore;
   queuePrefix: string;
   logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@imagegen/core';
 import type { Logger } from '@imagegen/core';
 import { SweepLock } from './sweep-lock';
 import type { RetentionKind, SweepObserver, SweepTask } from './sweep-task';
@@ -24,7 +24,7 @@ export class Sweeper {
   constructor(
     private readonly deps: {
       tasks: SweepTask[];
-      redis: Redis;
+      redis: RedisClient;
       queuePrefix: string;
       logger: Logger;
       observer: SweepObserver;
