@@ -166,7 +166,7 @@ export function compose(
       generations,
       generationDeletions: new GenerationDeletionService(generationRepository, deleter),
       accountDeletions,
-      waits: new GenerationWaitService(generations, hub),
+      waits: new GenerationWaitService(generations, hub, config.CREATE_WAIT_SECONDS),
       streams,
       models,
       webhookSecrets,

@@ -5,8 +5,11 @@ import type { Created, GenerationService } from './generation.service';
 
 export interface CreateAndWait {
   idempotencyKey?: string | undefined;
-  /** `Prefer: wait=N`: how long to hold the answer for the generation to end (0: not at all). */
-  waitSeconds: number;
+  /**
+   * `Prefer: wait=N`: how long to hold the answer for the generation to end (0: not at all);
+   * undefined when the request states no preference, and then `defaultWaitSeconds` applies.
+   */
+  waitSeconds: number | undefined;
   /** Aborts when the client goes away: there is no one left to answer. */
   signal: AbortSignal;
 }
@@ -21,17 +24,29 @@ export class GenerationWaitService {
   /** Set by stopAll: waits begun after it return at once. */
   private stopped = false;
 
+  /**
+   * `defaultWaitSeconds` (CREATE_WAIT_SECONDS): how long a create that states no preference waits,
+   * so that clients written for a synchronous API (the seed's examples read `data.image_url` from
+   * the create's answer) get the image in that answer.
+   */
   constructor(
     private readonly generations: GenerationService,
     private readonly hub: EventHub,
+    private readonly defaultWaitSeconds = 0,
   ) {}
+
+  /** How long a create waits, as `waitSeconds` asks or by default. */
+  secondsFor(waitSeconds: number | undefined): number {
+    return waitSeconds ?? this.defaultWaitSeconds;
+  }
 
   async create(userId: string, input: CreateGenerationRequest, options: CreateAndWait): Promise<Created> {
     const created = await this.generations.create(userId, input, options.idempotencyKey);
-    if (options.waitSeconds <= 0) return created;
+    const seconds = this.secondsFor(options.waitSeconds);
+    if (seconds <= 0) return created;
     const id = created.generation.id;
     const read = () => this.generations.owned(userId, id).catch(() => null);
-    await this.waitForEnd(id, options.waitSeconds * 1000, read, options.signal);
+    await this.waitForEnd(id, seconds * 1000, read, options.signal);
     return { ...created, generation: await this.generations.get(userId, id) };
   }
 

@@ -44,7 +44,8 @@ export const EventStream = z.string().meta({
 });
 
 export const CREATE_DESCRIPTION =
-  'Queues a text-to-image generation. With `Prefer: wait=N` the answer waits until it ends (200) or N seconds pass (202). ' +
+  'Queues a text-to-image generation. With `Prefer: wait=N` the answer waits until it ends (200) or N seconds pass (202); ' +
+  'with `Prefer: respond-async` it is 202 at once; with neither, the deployment waits CREATE_WAIT_SECONDS (0 by default). ' +
   '`model` and `provider` are checked at once against what this deployment serves (`GET /api/models`): a model no ' +
   'provider serves here, or a provider that does not serve it, is refused with 422 naming the field.';
 

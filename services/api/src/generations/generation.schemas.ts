@@ -6,6 +6,7 @@ export const MAX_WAIT_SECONDS = 60;
 /**
  * Headers of `POST /api/generations`. `Prefer: wait=N` asks to hold the answer until the generation
  * ends or N seconds pass; like any preference it is ignored when unreadable, and capped at 60.
+ * `Prefer: respond-async` asks not to wait at all. Neither: undefined, and CREATE_WAIT_SECONDS says.
  */
 export const CreateGenerationHeaders = z.object({
   'idempotency-key': z
@@ -19,11 +20,14 @@ export const CreateGenerationHeaders = z.object({
     .string()
     .optional()
     .transform((prefer) => {
+      if (/(?:^|[,;\s])respond-async(?:$|[,;\s])/.test(prefer ?? '')) return 0;
       const seconds = /(?:^|[,;\s])wait=(\d+)/.exec(prefer ?? '')?.[1];
-      return seconds === undefined ? 0 : Math.min(MAX_WAIT_SECONDS, Number(seconds));
+      return seconds === undefined ? undefined : Math.min(MAX_WAIT_SECONDS, Number(seconds));
     })
     .meta({
-      description: `\`wait=N\`: hold the answer until the generation ends or N seconds (≤ ${MAX_WAIT_SECONDS}) pass`,
+      description:
+        `\`wait=N\`: hold the answer until the generation ends or N seconds (≤ ${MAX_WAIT_SECONDS}) pass; ` +
+        '`respond-async`: answer 202 at once. Without either, the server waits CREATE_WAIT_SECONDS (0 unless set)',
     }),
 });
 export type CreateGenerationHeaders = z.infer<typeof CreateGenerationHeaders>;

@@ -54,16 +54,16 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
     },
     handler: async (request) => {
       const { headers, auth, req, res } = request;
-      const waitSeconds = headers.prefer;
+      const asked = headers.prefer;
       const gone = new AbortController();
       // Only a wait has anyone to tell; an abort makes a DOMException, which every answer would pay.
-      if (waitSeconds > 0) res.on('close', () => gone.abort());
+      if (waits.secondsFor(asked) > 0) res.on('close', () => gone.abort());
       const { generation, replayed } = await waits.create(auth.sub, request.body, {
         idempotencyKey: headers['idempotency-key'],
-        waitSeconds,
+        waitSeconds: asked,
         signal: gone.signal,
       });
-      if (waitSeconds > 0) res.set('Preference-Applied', `wait=${waitSeconds}`);
+      if (asked) res.set('Preference-Applied', `wait=${asked}`);
       res.location(`${req.baseUrl}/${generation.id}`);
       if (replayed) res.set('Idempotent-Replayed', 'true');
       const ended = isTerminal(generation.status);

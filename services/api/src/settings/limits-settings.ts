@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CancelAfter, Duration, durationMs } from '@imagegen/shared';
+import { MAX_WAIT_SECONDS } from '../generations/generation.schemas';
 
 /** What one user, or one API instance, may hold or ask for: event streams, creates, redeliveries. */
 export const LimitsSettings = z.object({
@@ -16,6 +17,12 @@ export const LimitsSettings = z.object({
   CREATE_RATE_WINDOW: Duration.default(60_000),
   /** Generations a user may have pending or processing at once. */
   MAX_IN_FLIGHT_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /**
+   * Seconds a create that sends no `Prefer` header waits for its generation to end, as
+   * `Prefer: wait=N` does (at most 60); 0, the default, answers 202 at once. For clients written
+   * against a synchronous API, which read the image from the create's answer.
+   */
+  CREATE_WAIT_SECONDS: z.coerce.number().int().min(0).max(MAX_WAIT_SECONDS).default(0),
   /** `cancel_after` of requests that give none (e.g. `10m`, at most `1h`); unset: no deadline. */
   DEFAULT_CANCEL_AFTER: CancelAfter.optional(),
   /**
