@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRedisCluster, startRedisSentinels, type RedisAddress, type RedisSentinels } from '@imagegen/devstack';
 import { Redis } from 'ioredis';
-import { QUEUES, generationJobId, type ApiSuccess, type Generation } from '@imagegen/shared';
+import { QUEUES, generationJobId, webhookMessageId, type ApiSuccess, type Generation } from '@imagegen/shared';
 import type { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { newUser, startSystem, type System } from '../support/system';
+import { WebhookReceiver, answer } from '../support/webhook-receiver';
 
 const MODEL = 'test/failover';
 /** Creates per second, for this long, with the primary killed this far in. */
@@ -171,13 +172,9 @@ describe('Redis failover under load', () => {
       const replicaPid = await pidOf(replica);
       const workerPid = system.worker.child.pid!;
       try {
-        // The worker stops taking jobs, and the replica stops copying the primary: stopped, and its
-        // link cut from the primary's side (a stopped replica's socket would still take in what the
-        // primary sends). What the primary acknowledges now exists only there, as with a replica
-        // lagging behind when the primary dies.
+        // The worker stops taking jobs, and the replica stops copying the primary.
         process.kill(workerPid, 'SIGSTOP');
-        process.kill(replicaPid, 'SIGSTOP');
-        await onNode(primary, (node) => node.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+        await cutReplica(primary, replicaPid);
         const created = await alice.create({ prompt: 'acknowledged, then lost', model: MODEL });
         await sentinels.kill(primary.port);
         process.kill(replicaPid, 'SIGCONT');
@@ -195,15 +192,61 @@ describe('Redis failover under load', () => {
       }
     });
   }, 240_000);
+
+  test("when a webhook's retry was acknowledged but never replicated, then the reconciler queues it again and the receiver gets it", async () => {
+    const receiver = await WebhookReceiver.start();
+    const sentinels = await startRedisSentinels(dir);
+    const hooks = { WEBHOOK_ALLOW_PRIVATE: 'true' };
+    const env = { ...sentinelEnv(sentinels), ...hooks };
+    try {
+      await onRedis(sentinels, { ...env, WEBHOOK_RETRY_SCHEDULE: '2s' }, hooks, async (system, alice) => {
+        const [primary, replica] = sentinels.dataNodes as [RedisAddress, RedisAddress];
+        const replicaPid = await pidOf(replica);
+        await cutReplica(primary, replicaPid);
+        // The first attempt fails: its retry, a delayed job due in 2 s, is then on the primary only.
+        receiver.script('/lost', answer.status(500));
+        const created = await alice.create({ prompt: 'a webhook retried', webhook_url: receiver.url('/lost') });
+        await receiver.waitFor('/lost', 1);
+        await alice.waitForDeliveries(created.id, (log) => log.messages[0]?.state === 'retrying');
+        await sentinels.kill(primary.port);
+        process.kill(replicaPid, 'SIGCONT');
+        expect((await sentinels.waitForPrimaryChange(primary.port, 30_000)).port).toBe(replica.port);
+        const jobKey = `${system.env.queuePrefix}:${QUEUES.webhooks}:${webhookMessageId(created.id, 'generation.completed')}`;
+        expect(await onNode(replica, (node) => node.exists(jobKey))).toBe(0);
+
+        await ready(system.api.url).catch((err: Error) => {
+          throw new Error(`${err.message}\n${system.api.output().split('\n').slice(-15).join('\n')}`);
+        });
+        const log = await alice.waitForDeliveries(created.id, (l) => l.messages[0]?.state === 'delivered', 60_000);
+        expect(log.attempts.map((attempt) => attempt.status_code).sort()).toEqual([200, 500]);
+        expect(receiver.deliveriesTo('/lost')).toHaveLength(2);
+      });
+    } finally {
+      await receiver.close();
+    }
+  }, 240_000);
 });
 
 /** Resolves once the API says it can work (`/readyz`), within 30 s. */
 async function ready(apiUrl: string): Promise<void> {
   const deadline = Date.now() + 30_000;
-  while ((await fetch(`${apiUrl}/readyz`).catch(() => null))?.status !== 200) {
-    if (Date.now() > deadline) throw new Error('the API never became ready again');
+  for (;;) {
+    const res = await fetch(`${apiUrl}/readyz`).catch(() => null);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`the API never became ready again: ${await res?.text()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Stops the replica copying the primary: the process stopped, and its link cut from the primary's
+ * side (a stopped replica's socket would still take in what the primary sends). What the primary
+ * acknowledges from now on exists only there, as with a replica lagging behind when it dies.
+ * SIGCONT the replica to let it be promoted.
+ */
+async function cutReplica(primary: RedisAddress, replicaPid: number): Promise<void> {
+  process.kill(replicaPid, 'SIGSTOP');
+  await onNode(primary, (node) => node.call('CLIENT', 'KILL', 'TYPE', 'replica'));
 }
 
 /** `use` with a connection of its own to one Redis node. */

@@ -49,6 +49,12 @@ export const INDEXES: readonly IndexDeclaration[] = [
   },
   // worker retention/aged-out.ts run: the delivery log past RETENTION_WEBHOOK_LOG_DAYS.
   { collection: COLLECTIONS.webhookMessages, key: { created_at: 1 }, options: { name: 'oldest' } },
+  // worker webhooks/webhook.repository.ts overdue (the reconciler's LostWebhooks): messages still to send, most overdue first.
+  {
+    collection: COLLECTIONS.webhookMessages,
+    key: { state: 1, next_attempt_at: 1 },
+    options: { name: 'state_overdue' },
+  },
   // worker retention/aged-out.ts run: the delivery log past RETENTION_WEBHOOK_LOG_DAYS.
   { collection: COLLECTIONS.webhookAttempts, key: { attempted_at: 1 }, options: { name: 'oldest' } },
   // api generations/idempotency.repository.ts claim; core account-deleter.ts delete, generation-deleter.ts deleteMany.

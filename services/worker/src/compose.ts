@@ -26,6 +26,7 @@ import { generationConsumer } from './generations/generation.consumer';
 import { GenerationRepository } from './generations/generation.repository';
 import { imageSourceFor } from './images/image-sources';
 import { WorkerMetrics } from './metrics';
+import { LostWebhooks } from './reconcile/lost-webhooks';
 import { Reconciler } from './reconcile/reconciler';
 import { Sweeper } from './retention/sweeper';
 import { sweepTasks } from './retention/sweep-tasks';
@@ -77,7 +78,8 @@ export function compose(config: WorkerConfig, db: Db, redis: RedisClient, logger
   const generationQueue = queues.queue(QUEUES.generations);
   const canceller = new GenerationCanceller(store, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);
 
-  const webhooks = webhookConsumer(config, new WebhookRepository(db), logger, metrics);
+  const webhookMessages = new WebhookRepository(db);
+  const webhooks = webhookConsumer(config, webhookMessages, logger, metrics);
   const consumers = buildConsumers(
     [
       generationConsumer(
@@ -114,6 +116,12 @@ export function compose(config: WorkerConfig, db: Db, redis: RedisClient, logger
       runs: generationQueue,
       lifecycle,
       canceller,
+      webhooks: new LostWebhooks({
+        messages: webhookMessages,
+        deliveries: queues.queue(QUEUES.webhooks),
+        jobs: queues,
+        logger,
+      }),
       redis,
       queuePrefix: config.QUEUE_PREFIX,
       logger,

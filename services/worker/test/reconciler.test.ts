@@ -16,11 +16,14 @@ import {
   createLogger,
   newGeneration,
   type GenerationDocument,
+  type WebhookMessageDocument,
 } from '@imagegen/core';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { INTERNAL_ERROR } from '../src/final-failure';
 import { GenerationRepository } from '../src/generations/generation.repository';
+import { LostWebhooks } from '../src/reconcile/lost-webhooks';
 import { Reconciler } from '../src/reconcile/reconciler';
+import { WebhookRepository } from '../src/webhooks/webhook.repository';
 import { SETTINGS } from './fixtures';
 
 const STALE_AFTER_MS = 60_000;
@@ -33,6 +36,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   let queues: JobQueues;
   let runs: Queue;
   let deadlines: Queue;
+  let deliveries: Queue;
   let reconciler: Reconciler;
 
   beforeAll(async () => {
@@ -44,6 +48,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
     queues = new JobQueues({ connection: redis, prefix: env.queuePrefix }, logger);
     runs = queues.queue(QUEUES.generations);
     deadlines = queues.queue(QUEUES.deadlines);
+    deliveries = queues.queue(QUEUES.webhooks);
     const base = 'http://localhost:8000';
     const lifecycle = new GenerationLifecycle(
       new GenerationEvents(redis, env.queuePrefix),
@@ -60,6 +65,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
         runs,
         lifecycle,
         canceller: new GenerationCanceller(store, redis, env.queuePrefix, runs, lifecycle),
+        webhooks: new LostWebhooks({ messages: new WebhookRepository(db), deliveries, jobs: queues, logger }),
         redis,
         queuePrefix: env.queuePrefix,
         logger,
@@ -77,6 +83,7 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   });
 
   const generations = () => db.collection<GenerationDocument>(COLLECTIONS.generations);
+  const messages = () => db.collection<WebhookMessageDocument>(COLLECTIONS.webhookMessages);
   const read = (id: ObjectId) => generations().findOne({ _id: id });
 
   /** A record as if written `ageMs` ago, in `status`, optionally with a deadline. */
@@ -118,7 +125,9 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
 
   beforeEach(async () => {
     await generations().deleteMany({});
+    await messages().deleteMany({});
     await runs.obliterate({ force: true });
+    await deliveries.obliterate({ force: true });
   });
 
   test('when a pending record has no job (the API stopped between the two writes), then its job is queued', async () => {
@@ -195,7 +204,15 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
   test('when ended generations are old, then they are not touched', async () => {
     const done = await record('completed', STALE_AFTER_MS * 2);
     const canceled = await record('canceled', STALE_AFTER_MS * 2);
-    expect(await pass()).toEqual({ requeued: 0, failed: 0, canceled: 0, running: 0, moved: 0, error: 0 });
+    expect(await pass()).toEqual({
+      requeued: 0,
+      failed: 0,
+      canceled: 0,
+      running: 0,
+      moved: 0,
+      error: 0,
+      webhooks: { requeued: 0, failed: 0, running: 0 },
+    });
     expect(await jobState(done)).toBe('missing');
     expect(await read(canceled._id)).toMatchObject({ status: 'canceled' });
   });
@@ -214,5 +231,70 @@ describe('the reconciler, against real Redis and a real MongoDB-wire server', ()
     expect(await pass()).toMatchObject({ requeued: 1 });
     await record('pending', STALE_AFTER_MS * 2);
     expect(await reconciler.pass()).toBeNull();
+  });
+
+  describe('webhook messages whose delivery job was lost', () => {
+    /** A message still to be sent, its attempt due `overdueMs` ago (negative: still to come). */
+    async function message(state: 'pending' | 'retrying', overdueMs: number): Promise<WebhookMessageDocument> {
+      const due = new Date(Date.now() - overdueMs);
+      const doc: WebhookMessageDocument = {
+        _id: `msg_${new ObjectId().toHexString()}.generation.completed`,
+        generation_id: new ObjectId(),
+        user_id: new ObjectId(),
+        type: 'generation.completed',
+        url: 'https://example.com/hook',
+        body: '{}',
+        state,
+        attempts: state === 'retrying' ? 1 : 0,
+        next_attempt_at: due,
+        created_at: due,
+        updated_at: due,
+      };
+      await messages().insertOne(doc);
+      return doc;
+    }
+
+    const deliveryState = async (doc: WebhookMessageDocument) =>
+      (await deliveries.getJob(doc._id))?.getState() ?? 'missing';
+
+    test('when a message overdue for its attempt has no job (Redis lost it), then its job is queued again under its id', async () => {
+      const lost = await message('pending', STALE_AFTER_MS * 2);
+      const lostRetry = await message('retrying', STALE_AFTER_MS * 2);
+      expect((await pass())?.webhooks).toEqual({ requeued: 2, failed: 0, running: 0 });
+      expect(await deliveryState(lost)).toBe('waiting');
+      expect((await deliveries.getJob(lostRetry._id))?.data).toEqual({
+        messageId: lostRetry._id,
+        trigger: 'scheduled',
+      });
+    });
+
+    test('when a message is not overdue yet, or its job is still there, then it is left alone', async () => {
+      const soon = await message('retrying', -3_600_000);
+      const recent = await message('pending', 1_000);
+      const queued = await message('retrying', STALE_AFTER_MS * 2);
+      await queues.enqueue(JOBS.webhookDeliver, { messageId: queued._id, trigger: 'scheduled' });
+      expect((await pass())?.webhooks).toEqual({ requeued: 0, failed: 0, running: 1 });
+      expect(await deliveryState(soon)).toBe('missing');
+      expect(await deliveryState(recent)).toBe('missing');
+    });
+
+    test('when its job failed for good but the message never heard, then the message is marked failed', async () => {
+      const stuck = await message('retrying', STALE_AFTER_MS * 2);
+      await queues.enqueue(JOBS.webhookDeliver, { messageId: stuck._id, trigger: 'scheduled' });
+      const connection = redis.duplicate();
+      const worker = new Worker(
+        QUEUES.webhooks,
+        async () => {
+          throw new UnrecoverableError('boom');
+        },
+        { connection, prefix: env.queuePrefix },
+      );
+      await new Promise((resolve) => worker.once('failed', resolve));
+      await worker.close();
+      connection.disconnect();
+
+      expect((await pass())?.webhooks).toMatchObject({ failed: 1, requeued: 0 });
+      expect(await messages().findOne({ _id: stuck._id })).toMatchObject({ state: 'failed', next_attempt_at: null });
+    });
   });
 });

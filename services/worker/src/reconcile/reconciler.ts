@@ -11,6 +11,7 @@ import type {
 } from '@imagegen/core';
 import type { GenerationRepository } from '../generations/generation.repository';
 import { INTERNAL_ERROR } from '../final-failure';
+import type { LostWebhooks, WebhookOutcome } from './lost-webhooks';
 
 export interface ReconcilerOptions {
   /** How often a pass runs (one worker's, across all of them). */
@@ -23,9 +24,13 @@ export interface ReconcilerOptions {
 
 export type Outcome = 'requeued' | 'failed' | 'canceled' | 'running' | 'moved' | 'error';
 
+/** What a pass did to generations, by outcome, and to webhook messages whose job was lost. */
+export type PassCounts = Record<Outcome, number> & { webhooks: Record<WebhookOutcome, number> };
+
 /**
  * Finds generations in flight whose job no longer exists, or ended without its record following,
- * and puts them right: a 202 must never stay pending forever. A job goes missing when the API
+ * and puts them right: a 202 must never stay pending forever. Webhook messages whose job was lost
+ * are put right in the same pass (LostWebhooks). A job goes missing when the API
  * stopped between writing a record and queueing its job, or when Redis lost its data (a restart
  * without persistence); a job fails without its record when MongoDB was away at that moment.
  */
@@ -41,6 +46,7 @@ export class Reconciler {
       runs: Queue;
       lifecycle: GenerationLifecycle;
       canceller: GenerationCanceller;
+      webhooks: LostWebhooks;
       redis: RedisClient;
       queuePrefix: string;
       logger: Logger;
@@ -62,7 +68,7 @@ export class Reconciler {
   }
 
   /** One pass, unless another worker's ran within the interval; what it did to each record, by outcome. */
-  async pass(): Promise<Record<Outcome, number> | null> {
+  async pass(): Promise<PassCounts | null> {
     const lock = `${this.deps.queuePrefix}:reconciler`;
     if ((await this.deps.redis.set(lock, process.pid, 'PX', this.options.intervalMs, 'NX')) !== 'OK') return null;
     const counts: Record<Outcome, number> = { requeued: 0, failed: 0, canceled: 0, running: 0, moved: 0, error: 0 };
@@ -81,7 +87,7 @@ export class Reconciler {
     if (counts.requeued || counts.failed || counts.canceled) {
       this.deps.logger.warn(counts, 'reconciled generations whose job was lost');
     }
-    return counts;
+    return { ...counts, webhooks: await this.deps.webhooks.pass(before, this.options.batch) };
   }
 
   private async reconcile(doc: GenerationDocument): Promise<Outcome> {

@@ -38,6 +38,18 @@ export class WebhookRepository {
     await this.messages.updateOne({ _id: attempt.message_id }, { $set: set, $inc: { attempts: 1 } });
   }
 
+  /**
+   * Messages still to be sent whose attempt was due before `before`, most overdue first: their
+   * job should have run by then (LostWebhooks).
+   */
+  overdue(before: Date, limit: number): Promise<WebhookMessageDocument[]> {
+    return this.messages
+      .find({ state: { $in: ['pending', 'retrying'] }, next_attempt_at: { $lt: before } })
+      .sort({ next_attempt_at: 1 })
+      .limit(limit)
+      .toArray();
+  }
+
   /** Ends a message whose job failed for good before its attempt could be logged. */
   async markFailed(id: string): Promise<void> {
     await this.messages.updateOne(
