@@ -1,8 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRedisCluster, startRedisSentinels, type RedisAddress, type RedisSentinels } from '@imagegen/devstack';
-import { Redis } from 'ioredis';
+import {
+  startRedisCluster,
+  startRedisSentinels,
+  withNode,
+  type RedisAddress,
+  type RedisSentinels,
+} from '@imagegen/devstack';
 import { QUEUES, generationJobId, webhookMessageId, type ApiSuccess, type Generation } from '@imagegen/shared';
 import type { ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
@@ -181,7 +186,7 @@ describe('Redis failover under load', () => {
         expect((await sentinels.waitForPrimaryChange(primary.port, 30_000)).port).toBe(replica.port);
 
         const jobKey = `${system.env.queuePrefix}:${QUEUES.generations}:${generationJobId(created.id, 1)}`;
-        expect(await onNode(replica, (node) => node.exists(jobKey))).toBe(0);
+        expect(await withNode(replica.port, (node) => node.exists(jobKey))).toBe(0);
         process.kill(workerPid, 'SIGCONT');
         // The API answers 503 until its own connection has followed the Sentinels to the new primary.
         await ready(system.api.url);
@@ -212,7 +217,7 @@ describe('Redis failover under load', () => {
         process.kill(replicaPid, 'SIGCONT');
         expect((await sentinels.waitForPrimaryChange(primary.port, 30_000)).port).toBe(replica.port);
         const jobKey = `${system.env.queuePrefix}:${QUEUES.webhooks}:${webhookMessageId(created.id, 'generation.completed')}`;
-        expect(await onNode(replica, (node) => node.exists(jobKey))).toBe(0);
+        expect(await withNode(replica.port, (node) => node.exists(jobKey))).toBe(0);
 
         await ready(system.api.url).catch((err: Error) => {
           throw new Error(`${err.message}\n${system.api.output().split('\n').slice(-15).join('\n')}`);
@@ -246,19 +251,9 @@ async function ready(apiUrl: string): Promise<void> {
  */
 async function cutReplica(primary: RedisAddress, replicaPid: number): Promise<void> {
   process.kill(replicaPid, 'SIGSTOP');
-  await onNode(primary, (node) => node.call('CLIENT', 'KILL', 'TYPE', 'replica'));
-}
-
-/** `use` with a connection of its own to one Redis node. */
-async function onNode<T>(node: RedisAddress, use: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis(node.port, node.host);
-  try {
-    return await use(client);
-  } finally {
-    client.disconnect();
-  }
+  await withNode(primary.port, (node) => node.call('CLIENT', 'KILL', 'TYPE', 'replica'));
 }
 
 /** The process behind a Redis node, as it reports itself. */
 const pidOf = (node: RedisAddress) =>
-  onNode(node, async (client) => Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1]));
+  withNode(node.port, async (client) => Number(/process_id:(\d+)/.exec(await client.info('server'))?.[1]));

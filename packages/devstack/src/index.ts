@@ -4,7 +4,7 @@ export { provideChromium } from './chromium';
 export { startRedisServer } from './redis';
 export { startRedisCluster, type RedisCluster, type RedisClusterOptions } from './redis-cluster';
 export { startRedisSentinels, type RedisSentinels, type RedisSentinelOptions } from './redis-sentinel';
-export type { RedisAddress } from './redis-nodes';
+export { withNode, type RedisAddress } from './redis-nodes';
 export { startFerretDb } from './mongo';
 export { providePostgresDatabase, type PostgresDatabase } from './postgres';
 export { provideS3, type ProvidedS3, type S3Access } from './s3';
