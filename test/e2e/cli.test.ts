@@ -110,6 +110,30 @@ describe('imagegen CLI', () => {
     expect(latest?.settings.width).toBe(256);
   });
 
+  it('generate --count writes each image, numbered before the extension', async () => {
+    const out = join(home, 'cats.png');
+    const result = await run(['generate', 'three cats', '--count', '3', '--seed', '7', '-o', out]);
+    expect(result.code).toBe(0);
+    const paths = [1, 2, 3].map((n) => join(home, `cats-${n}.png`));
+    expect(result.stdout).toBe(`${paths.join('\n')}\n`);
+
+    const client = await api();
+    const [latest] = (await client.listGenerations({ limit: 1 })).items;
+    expect(latest).toMatchObject({ prompt: 'three cats', status: 'completed', settings: { num_images: 3 } });
+    expect(latest?.images.map((image) => image.index)).toEqual([0, 1, 2]);
+    const files = await Promise.all(paths.map((path) => readFile(path)));
+    for (const [index, file] of files.entries()) {
+      const served = await client.getImage(latest?.id as string, { index });
+      expect(file.equals(Buffer.from(served.bytes))).toBe(true);
+    }
+    // Drawn with seeds 7, 8 and 9: three different images.
+    expect(new Set(files.map((file) => file.toString('base64'))).size).toBe(3);
+
+    const tooMany = await run(['generate', 'five cats', '--count', '5']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toMatch(/^ {2}num_images: /m);
+  });
+
   it('draws one line in place on a terminal', async () => {
     // `script` runs the CLI on a pseudo-terminal, as an interactive shell would.
     const command = [process.execPath, CLI, 'generate', 'a terminal cat', '-o', join(home, 'tty.png')]

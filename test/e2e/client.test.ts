@@ -293,6 +293,37 @@ describe('@imagegen/client', () => {
     expect(requestsSince(before, (r) => r.path.startsWith('/api/generations?'))).toHaveLength(2);
   });
 
+  it('generate() of several images gives each through getImage(), as a thumbnail or converted, and usage() counts them', async () => {
+    const client = await newClient();
+    const generation = await client.generate({ prompt: 'three lanterns', num_images: 3, seed: 11 });
+    expect(generation.images.map(({ index, url }) => [index, url])).toEqual(
+      [0, 1, 2].map((index) => [index, `${generation.urls.get}/images/${index}`]),
+    );
+    const first = await client.getImage(generation.id);
+    expect(Buffer.from(first.bytes).equals(Buffer.from(imageOf(generation).bytes))).toBe(true);
+    const third = await client.getImage(generation.id, { index: 2 });
+    expect(third.bytes.length).toBe(generation.images[2]?.size_bytes);
+    expect(Buffer.from(third.bytes).equals(Buffer.from(first.bytes))).toBe(false);
+    const thumbnail = await client.getImage(generation.id, { index: 2, width: 128 });
+    expect(thumbnail.mimeType).toBe('image/webp');
+    expect(Buffer.from(thumbnail.bytes).subarray(8, 12).toString('latin1')).toBe('WEBP');
+    const jpeg = await client.getImage(generation.id, { index: 1, format: 'jpeg' });
+    expect(jpeg.mimeType).toBe('image/jpeg');
+    expect([...jpeg.bytes.subarray(0, 3)]).toEqual([0xff, 0xd8, 0xff]);
+    const unknown = await client.getImage(generation.id, { index: 3 }).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(NotFoundError);
+
+    // The run is counted just after the record completes: the report catches up within moments.
+    const usage = await eventually('the run in the usage report', async () => {
+      const report = await client.usage();
+      return report.totals.runs.completed === 1 ? report : undefined;
+    });
+    expect(usage.totals.images).toBe(3);
+    expect(usage.totals.runs).toEqual({ completed: 1, failed: 0, canceled: 0 });
+    expect(usage.by_model).toEqual([expect.objectContaining({ model: generation.settings.model, images: 3 })]);
+    expect(usage.quota.day).toMatchObject({ limit: null, used: 3, remaining: null });
+  });
+
   it('says ConnectionError when nothing answers, after its retries', async () => {
     const client = new ImagegenClient({ baseUrl: `http://127.0.0.1:${await freePort()}`, retryDelayMs: 10 });
     const err = await client.health().catch((e: unknown) => e);

@@ -7,18 +7,11 @@ import { ApiClient } from '../support/api-client';
 import { HfEmulator, hf } from '../support/hf-emulator';
 import { isolation, type Isolation } from '../support/isolation';
 import { eventually } from '../support/lifecycle';
-import type { SpawnedService } from '../support/services';
+import { explainedBy, type SpawnedService } from '../support/services';
 import { answered, spawnFaultServices } from '../support/faults';
 import { newUser } from '../support/system';
+import { bsonDocument, bsonObjectId, bsonString, throughProxy } from '../support/mongo-cut';
 import { TcpProxy } from '../support/tcp-proxy';
-
-/** The same database, reached through `proxy`. */
-function throughProxy(uri: string, proxy: TcpProxy): string {
-  const url = new URL(uri);
-  url.host = `127.0.0.1:${proxy.port}`;
-  url.searchParams.set('directConnection', 'true');
-  return url.toString();
-}
 
 /**
  * MongoDB taken off the network under the running services (a TCP proxy between them and the
@@ -40,10 +33,13 @@ describe('MongoDB unreachable', () => {
     env = isolation();
     const direct = new URL(env.mongoUri);
     proxy = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 27017) });
-    const services = { ...env.env, MONGODB_URI: throughProxy(env.mongoUri, proxy) };
+    // At info, the worker says how each run ended: the log a failure message below ends with.
+    const services = { ...env.env, LOG_LEVEL: 'info', MONGODB_URI: throughProxy(env.mongoUri, proxy) };
     emulator = await HfEmulator.start();
     [api, worker] = await spawnFaultServices(services, emulator, {
-      WORKER_DB_RETRY_MS: '2000',
+      // Shorter than the 8 s outage below, and long enough for a write cut off once to be retried
+      // after the proxy is back (the cuts after a claim and after a write).
+      WORKER_DB_RETRY_MS: '4000',
       WORKER_DB_OUTAGE_DELAY_MS: '1000',
     });
     mongo = await connectMongo(env.mongoUri);
@@ -66,6 +62,36 @@ describe('MongoDB unreachable', () => {
   afterEach(async () => {
     await proxy.restore();
   });
+
+  /**
+   * A generation whose first completing try is cut off: its render is held at the provider for a
+   * second, and the proxy cuts every connection just after the server answered the first message
+   * of the worker that holds all of `markers`, then lets them through again. Its id.
+   */
+  async function cutWhileCompleting(model: string, markers: (id: string) => Buffer[]): Promise<string> {
+    emulator.always(model, hf.png(1_000));
+    const { id } = await client.create({ prompt: `a cut of ${model}`, model });
+    await emulator.waitForRequests(model, 1);
+    await explainedBy({ api, worker }, proxy.cutAfterAnswerTo(markers(id)));
+    await proxy.restore();
+    // The cut took the API's connections too; its first reads after may still answer 503.
+    await eventually('the API serves again', async () => ((await client.get(id)).status === 200 ? true : undefined));
+    return id;
+  }
+
+  /**
+   * The record once ended, within 15 s: well before the 30 s after which other writers make an
+   * abandoned claim's write, and the two minutes after which the reconciler looks at a record.
+   */
+  const ended = (id: string) =>
+    explainedBy({ api, worker }, client.waitFor(id, ['completed', 'failed', 'canceled'], 15_000));
+
+  /** The job once BullMQ has finished it and counted the attempt, a moment after the record ended. */
+  const finishedJob = (id: string) =>
+    eventually('the job to be finished', async () => {
+      const finished = await queue.getJob(id);
+      return finished?.finishedOn ? finished : undefined;
+    });
 
   test('when MongoDB is unreachable, then the API answers 503 (readyz too) without crashing, and recovers by itself', async () => {
     emulator.always('test/api-outage', hf.png());
@@ -110,7 +136,7 @@ describe('MongoDB unreachable', () => {
     await emulator.waitForRequests(model, 1);
 
     await proxy.cut();
-    // Long enough for HF to answer, the completing write to give up, and the job to come back more than once.
+    // Long enough for HF to answer, the completing write to give up, and the job to come back.
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     const during = await mongo.db
       .collection(COLLECTIONS.generations)
@@ -120,18 +146,53 @@ describe('MongoDB unreachable', () => {
     await proxy.restore();
 
     for (const { id } of [rendering, waiting]) {
-      const done = await client.waitFor(id, ['completed', 'failed', 'canceled'], 60_000);
+      // Bounded below the test's own timeout, so that a wait that runs out says why.
+      const done = await explainedBy({ api, worker }, client.waitFor(id, ['completed', 'failed', 'canceled'], 40_000));
       expect(done).toMatchObject({ status: 'completed', error: null });
       // The outage spent none of the job's attempts: the one attempt made is the one that completed,
       // and no failed attempt left a stack trace.
-      // The record is completed a moment before BullMQ moves the job to completed and counts the attempt.
-      const job = await eventually('the job to be finished', async () => {
-        const finished = await queue.getJob(id);
-        return finished?.finishedOn ? finished : undefined;
-      });
+      const job = await finishedJob(id);
       expect(job.attemptsMade).toBe(1);
       expect(job.stacktrace).toEqual([]);
     }
     expect(worker.child.exitCode).toBeNull();
+  });
+
+  test('when the connection drops just after the worker claimed a completion, then its next try completes the run: images kept, nothing left waiting', async () => {
+    // The first write of a completion is its claim on the record's revision (1, once started),
+    // which carries the completed record's fields: the server takes it, and the worker never hears so.
+    const id = await cutWhileCompleting('test/claim-cut', (id) => [
+      bsonString('_id', `generation:${id}:1`),
+      bsonString('status', 'completed'),
+    ]);
+
+    const done = await ended(id);
+    expect(done).toMatchObject({ status: 'completed', error: null });
+    const image = await client.image(id);
+    expect(image.status).toBe(200);
+    expect(image.bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(image.bytes.length).toBe(done.image?.size_bytes);
+    const job = await finishedJob(id);
+    expect(job.attemptsMade).toBe(1);
+    expect(job.stacktrace).toEqual([]);
+  });
+
+  test('when the connection drops just after the completing write landed, then the next try finds the run completed by it, and counts it once', async () => {
+    // The completing write itself (an update of this record whose $set holds the status), after its claim.
+    const id = await cutWhileCompleting('test/answer-cut', (id) => [
+      bsonObjectId('_id', id),
+      bsonDocument('$set'),
+      bsonString('status', 'completed'),
+    ]);
+
+    expect(await ended(id)).toMatchObject({ status: 'completed', error: null });
+    expect((await finishedJob(id)).attemptsMade).toBe(1);
+    // The retry found the record completed by this very run, whose answer was lost: the run is
+    // counted, as completed, with its image.
+    const usage = await mongo.db
+      .collection(COLLECTIONS.usage)
+      .find({ generation_id: new ObjectId(id) })
+      .toArray();
+    expect(usage).toEqual([expect.objectContaining({ _id: `${id}:1`, outcome: 'completed', images: 1 })]);
   });
 });

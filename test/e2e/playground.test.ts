@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ImagegenClient, type ModelList } from '@imagegen/client';
 import { DEFAULT_HF_MODEL } from '@imagegen/shared';
-import { ARTIFACTS, launchBrowser } from '../support/browser';
+import { ARTIFACTS, launchBrowser, pressGenerate } from '../support/browser';
 import { hf } from '../support/hf-emulator';
 import { eventually } from '../support/lifecycle';
 import { startSystem, type System } from '../support/system';
@@ -118,16 +118,6 @@ describe('the web playground', () => {
   const card = (id: string) => page.locator(`li.card[data-id="${id}"]`);
   const newestCard = () => page.locator('li.card').first();
 
-  /** Presses Generate and resolves with the id of the card it adds on top. */
-  async function generate(): Promise<string> {
-    const first = page.locator('li.card').first();
-    const before = (await first.count()) > 0 ? await first.getAttribute('data-id') : null;
-    await page.getByRole('button', { name: 'Generate' }).click();
-    const added = page.locator(`#gallery > li.card:first-child${before ? `:not([data-id="${before}"])` : ''}`);
-    await added.waitFor();
-    return (await added.getAttribute('data-id')) as string;
-  }
-
   test('signs up, generates with the chosen settings, and shows the card going from queued to done', async () => {
     await page.goto(`${system.api.url}/`);
     await page.getByLabel('Email').fill(email);
@@ -155,7 +145,7 @@ describe('the web playground', () => {
     await recordStates();
     const sent = system.emulator.requestsFor(MODEL).length;
     const posted = nextCreate();
-    const id = await generate();
+    const id = await pressGenerate(page);
     // "auto" leaves the provider out.
     const body = (await posted).postDataJSON() as Record<string, unknown>;
     expect(body).toMatchObject({ model: MODEL });
@@ -164,14 +154,14 @@ describe('the web playground', () => {
     expect(await statesOf(id)).toEqual(['pending', 'processing', 'completed']);
     expect(await card(id).getByRole('status').innerText()).toBe('done');
     expect(await card(id).locator('.served').innerText()).toBe('served by hf-endpoint');
-    // Drawn, at the generated size: the bytes arrived and decoded.
+    // Drawn from its 256-wide thumbnail (the card is about that wide): the bytes arrived and decoded.
     const width = await eventually('image drawn', async () => {
       const drawn = await card(id)
         .locator('img')
         .evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth);
       return drawn > 0 ? drawn : undefined;
     });
-    expect(width).toBe(768);
+    expect(width).toBe(256);
     const record = await (await api()).getGeneration(id);
     const settings = { num_inference_steps: 30, guidance_scale: 7.5, negative_prompt: 'blurry, text', seed: 42 };
     expect(record.settings).toMatchObject({
@@ -291,9 +281,9 @@ describe('the web playground', () => {
       );
       await recordStates();
       await page.getByLabel('Prompt', { exact: true }).fill('second in line');
-      second = await generate();
+      second = await pressGenerate(page);
       await page.getByLabel('Prompt', { exact: true }).fill('third in line');
-      third = await generate();
+      third = await pressGenerate(page);
       // The third card has shown its place behind the second before the queue moves.
       await card(third)
         .getByText(/^queued, position 2\b/)
@@ -321,7 +311,7 @@ describe('the web playground', () => {
     system.emulator.script(MODEL, hf.png(20_000));
     await page.getByLabel('Prompt', { exact: true }).fill('a very slow painting');
     await recordStates();
-    const slow = await generate();
+    const slow = await pressGenerate(page);
     await card(slow).and(page.locator('[data-status="processing"]')).waitFor();
     await card(slow).getByRole('button', { name: 'Cancel' }).click();
     await card(slow).and(page.locator('[data-status="canceled"]')).waitFor();
@@ -330,7 +320,7 @@ describe('the web playground', () => {
 
     system.emulator.script(MODEL, hf.outOfCredits());
     await page.getByLabel('Prompt', { exact: true }).fill('a painting nobody pays for');
-    const broke = await generate();
+    const broke = await pressGenerate(page);
     await card(broke).and(page.locator('[data-status="failed"]')).waitFor();
     expect(await card(broke).getByRole('status').innerText()).toMatch(/^failed: .*out of credits/);
     expect(await card(broke).getByRole('button', { name: 'Cancel' }).isHidden()).toBe(true);
@@ -365,7 +355,7 @@ describe('the web playground', () => {
     page.on('request', (request) => {
       const { pathname, search } = new URL(request.url());
       if (pathname === '/api/generations') lists.push(search);
-      if (pathname.endsWith('/image')) images.push(pathname);
+      if (pathname.endsWith('/image')) images.push(pathname + search);
     });
     await page.reload();
     await page.locator('li.card').nth(11).waitFor();
@@ -384,7 +374,8 @@ describe('the web playground', () => {
     expect(lists.slice(1).every((search) => search.includes('cursor='))).toBe(true);
     expect(await page.locator('#load-more').isHidden()).toBe(true);
 
-    // Each image is fetched once: opening one full size, and closing it, does not fetch it again.
+    // Each image is fetched once: its thumbnail for the card, its full size when opened (and not
+    // again once closed).
     // (Cards near the screen may still be fetching theirs meanwhile, each once.)
     const openedId = images.at(-1)?.split('/')[3] as string;
     expect(all).toContain(openedId);
@@ -394,8 +385,36 @@ describe('the web playground', () => {
     await page.locator('#viewer img').and(page.locator('[src^="blob:"]')).waitFor();
     await page.keyboard.press('Escape');
     await page.getByRole('dialog').waitFor({ state: 'hidden' });
-    expect(images.filter((path) => path.split('/')[3] === openedId)).toHaveLength(1);
+    expect(images.filter((path) => path.split('/')[3] === openedId).map((path) => path.split('/image')[1])).toEqual([
+      '?width=256',
+      '',
+    ]);
     expect(new Set(images).size).toBe(images.length);
+  });
+
+  test('on a screen taller than all the cards, loads page after page without any scrolling', async () => {
+    const client = await api();
+    const all: string[] = [];
+    for await (const generation of client.generations({ limit: 100 })) all.push(generation.id);
+    // More than two pages of cards (12 each).
+    expect(all.length).toBeGreaterThan(24);
+    const tall = await browser.newPage({ viewport: { width: 1280, height: 20_000 } });
+    await tall.goto(`${system.api.url}/`);
+    await tall.getByLabel('Email').fill(email);
+    await tall.getByLabel('Password').fill(PASSWORD);
+    await tall.getByRole('button', { name: 'Sign in' }).click();
+    // The end of the list stays on the screen as each page arrives: nothing scrolls, so its
+    // observer never sees it come near again, and the next page has to be asked for all the same.
+    await tall
+      .locator('li.card')
+      .nth(all.length - 1)
+      .waitFor({ timeout: 15_000 });
+    const shown = await tall.locator('li.card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-id')));
+    expect(shown).toEqual(all);
+    expect(await tall.locator('#load-more').isHidden()).toBe(true);
+    // The premise: every card fit on the screen, so none of this came from scrolling.
+    expect(await tall.evaluate('document.documentElement.scrollHeight <= window.innerHeight')).toBe(true);
+    await tall.close();
   });
 
   test('fits a phone-sized screen', async () => {
@@ -419,7 +438,7 @@ describe('the web playground', () => {
   /** Generates an image from the page and opens it full size; resolves with its id. */
   async function openNew(prompt: string): Promise<string> {
     await page.getByLabel('Prompt', { exact: true }).fill(prompt);
-    const id = await generate();
+    const id = await pressGenerate(page);
     await card(id).and(page.locator('[data-status="completed"]')).waitFor();
     await card(id)
       .getByRole('button', { name: /full size/ })

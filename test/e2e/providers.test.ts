@@ -6,7 +6,7 @@ import type { ApiClient } from '../support/api-client';
 import { ProviderEmulator, providerAnswers, type EmulatedProvider } from '../support/provider-emulator';
 import { runScript, waitForOutput } from '../support/services';
 import { SseClients } from '../support/sse';
-import { newUser, startSystem, type System } from '../support/system';
+import { newUser, startRoutedSystem, type System } from '../support/system';
 import { WebhookReceiver } from '../support/webhook-receiver';
 
 const TOKEN = 'hf_e2e_router';
@@ -41,20 +41,13 @@ describe('Inference Providers and OpenAI Images, end to end on the spawned servi
     providers.mapModel('e2e/no-text-to-image', [
       { provider: 'together', providerId: 'together-org/chat', task: 'text-generation' },
     ]);
-    const hf = {
+    system = await startRoutedSystem(providers, {
       HF_TOKEN: TOKEN,
-      HF_ROUTER_URL: providers.routerUrl,
-      HF_HUB_URL: providers.hubUrl,
       OPENAI_API_KEY: OPENAI_KEY,
       OPENAI_BASE_URL: providers.openaiUrl,
       HF_MODEL: 'e2e/only-nscale',
       PUBLIC_BASE_URL,
       WEBHOOK_ALLOW_PRIVATE: 'true',
-    };
-    system = await startSystem({
-      // Empty: no dedicated endpoint, so the worker goes through the router.
-      workerEnv: { ...hf, HF_BASE_URL: '', HF_POLL_INTERVAL_MS: '20', HF_MAX_WAIT_MS: '8000' },
-      apiEnv: { ...hf, HF_BASE_URL: '' },
     });
     alice = await newUser(system, 'alice');
     redis = new Redis(system.env.redisUrl, { maxRetriesPerRequest: null });

@@ -12,6 +12,8 @@ import {
   JobQueues,
   newGeneration,
   WebhookNotifier,
+  WriteContendedError,
+  type ClaimDocument,
   type GenerationDocument,
   type UserDocument,
 } from '@imagegen/core';
@@ -30,10 +32,8 @@ import { isolation, type Isolation } from '../support/isolation';
  */
 const ROUNDS = 30;
 const WRITERS = 8;
-const RESULT = {
-  image: { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 },
-  provider: 'hf-endpoint' as const,
-};
+const IMAGE = { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 };
+const RESULT = { images: [IMAGE] as [typeof IMAGE], provider: 'hf-endpoint' as const };
 
 describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over %s, %i writers at once', (backend) => {
   let workDir: string;
@@ -66,6 +66,13 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
 
   const generations = () => db.collection<GenerationDocument>(COLLECTIONS.generations);
   const read = async (id: ObjectId) => (await generations().findOne({ _id: id }))!;
+
+  // Every test makes its own records. On SQLite each query scans the whole collection, so without
+  // this the last tests paid for the hundreds of records the earlier ones left (8 s for the end of
+  // a run against 1 s on PostgreSQL).
+  beforeEach(async () => {
+    await generations().deleteMany({});
+  });
 
   async function record(
     status: GenerationStatus,
@@ -115,7 +122,7 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
     const wins = await rounds(async () => {
       const started = (await stores[0]!.start((await record('pending'))._id, 1, 1))!;
       const won = winners(await Promise.all(stores.map((store) => store.complete(started, RESULT, new Date()))));
-      expect(await read(started._id)).toMatchObject({ status: 'completed', rev: 2, image: RESULT.image });
+      expect(await read(started._id)).toMatchObject({ status: 'completed', rev: 2, image: IMAGE });
       return won.length;
     });
     expect(wins).toEqual(once);
@@ -204,6 +211,51 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
     expect(wins).toEqual(once);
   });
 
+  test('a claim cut off: of eight writers meeting a completion whose write was cut off after its claim, only its writer’s next try ends the run, with what it claimed', async () => {
+    const claims = db.collection<ClaimDocument>(COLLECTIONS.claims);
+    const wins = await rounds(async () => {
+      const started = (await stores[0]!.start((await record('pending'))._id, 1, 1))!;
+      const claimedAt = new Date(Date.now() - 1_000);
+      // The claim as a completion leaves it when MongoDB goes away between the claim and the write.
+      await claims.insertOne({
+        _id: `generation:${started._id.toHexString()}:${started.rev}`,
+        at: new Date(),
+        data: {
+          write: {
+            status: 'completed',
+            image: IMAGE,
+            images: RESULT.images,
+            provider: RESULT.provider,
+            error: null,
+            completed_at: claimedAt,
+            updated_at: claimedAt,
+            rev: started.rev! + 1,
+          },
+        },
+        by: 'run-a',
+      });
+      const results = await Promise.all(
+        stores.map((store, i) =>
+          i === 0
+            ? store.complete(started, RESULT, new Date(), 'run-a')
+            : // A writer that waited out its turns while the claim's write had not landed moved nothing.
+              [
+                () => store.complete(started, RESULT, new Date(), `run-${i}`),
+                () => store.fail(started._id, 1, `writer ${i}`, `run-${i}`),
+                () => store.cancel(started._id, 'user'),
+              ][i % 3]!().catch((err: unknown) => {
+                if (err instanceof WriteContendedError) return null;
+                throw err;
+              }),
+        ),
+      );
+      expect(results[0]).toMatchObject({ status: 'completed', completed_at: claimedAt });
+      expect(await read(started._id)).toMatchObject({ status: 'completed', completed_at: claimedAt, rev: 2 });
+      return winners(results).length;
+    });
+    expect(wins).toEqual(once);
+  });
+
   test('idempotent create: of eight requests with one Idempotency-Key, exactly one claims it, and the others are told its generation', async () => {
     const keys = stores.map((_, i) => new IdempotencyRepository(clients[i % 2]!.db('races')));
     const owner = new ObjectId();
@@ -266,6 +318,27 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
       expect(wins).toEqual(once);
     });
 
+    test('a password hash: of eight changes from one hash (four sign-ins remaking it at another cost, four new admin credentials), exactly one is made', async () => {
+      const repos = stores.map((_, i) => new UserRepository(clients[i % 2]!.db('races')));
+      const wins = await rounds(async () => {
+        const existing = await user();
+        const made = await Promise.all(
+          repos.map(async (repo, i) =>
+            i % 2 === 0
+              ? (await repo.rehash(existing._id, existing.password_hash, `rehash-${i}`))
+                ? `rehash-${i}`
+                : null
+              : ((await repo.setAdminCredentials(existing._id, existing.password_hash, `admin-${i}`))?.password_hash ??
+                null),
+          ),
+        );
+        const won = winners(made);
+        expect((await users().findOne({ _id: existing._id }))!.password_hash).toBe(won[0]);
+        return won.length;
+      });
+      expect(wins).toEqual(once);
+    });
+
     test('admin credentials: of eight instances setting them from one password hash, exactly one does', async () => {
       const repos = stores.map((_, i) => new UserRepository(clients[i % 2]!.db('races')));
       const wins = await rounds(async () => {
@@ -310,7 +383,7 @@ describe.each(['PostgreSQL', 'SQLite'] as const)('exactly once on FerretDB over 
         const ended = await record('completed', {
           webhook: { url: 'http://receiver.test/hook', events: ['completed'] },
           completed_at: new Date(),
-          image: RESULT.image,
+          image: IMAGE,
         });
         const before = await messages.countDocuments();
         await Promise.all(notifiers.map((notifier, i) => notifier.ended({ ...ended, error: `writer ${i}` })));

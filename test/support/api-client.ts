@@ -36,6 +36,13 @@ export function jsonRequest(
   };
 }
 
+/** An answer as it came: status, headers and body bytes. */
+export interface RawAnswer {
+  status: number;
+  headers: Headers;
+  bytes: Buffer;
+}
+
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
@@ -87,9 +94,14 @@ export class ApiClient {
   }
 
   /** `GET /api/generations/:id/image`: status, headers and the raw bytes. */
-  async image(id: string): Promise<{ status: number; headers: Headers; bytes: Buffer }> {
-    const res = await fetch(`${this.baseUrl}/api/generations/${id}/image`, {
-      headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+  image(id: string): Promise<RawAnswer> {
+    return this.raw(`/api/generations/${id}/image`);
+  }
+
+  /** A GET of `path` as this user, with `headers`: status, headers and the raw bytes, whatever they are. */
+  async raw(path: string, headers: Record<string, string> = {}): Promise<RawAnswer> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      headers: { ...(this.token && { authorization: `Bearer ${this.token}` }), ...headers },
     });
     return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
   }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Where browser tests leave screenshots for people to look at (not checked in). */
 export const ARTIFACTS = resolve(__dirname, '../../test-artifacts');
@@ -26,4 +26,14 @@ export async function launchBrowser(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** Presses the playground's Generate and resolves with the id of the card it adds on top of the gallery. */
+export async function pressGenerate(page: Page): Promise<string> {
+  const first = page.locator('li.card').first();
+  const before = (await first.count()) > 0 ? await first.getAttribute('data-id') : null;
+  await page.getByRole('button', { name: 'Generate' }).click();
+  const added = page.locator(`#gallery > li.card:first-child${before ? `:not([data-id="${before}"])` : ''}`);
+  await added.waitFor();
+  return (await added.getAttribute('data-id')) as string;
 }

@@ -16,6 +16,7 @@ export type Step =
       contentType: string;
       headers?: Record<string, string>;
       delayMs?: number;
+      until?: Promise<unknown>;
     }
   /** Close the connection without answering. */
   | { kind: 'reset' }
@@ -87,15 +88,30 @@ export interface RecordedRequest {
   body: { inputs: string; parameters: Record<string, unknown> };
 }
 
+/**
+ * What tells the images of one set apart: the emulators draw image i of a request seeded `s` with
+ * mark `s + i`, and an unseeded one with mark i (none for the first, which is then exactly the image
+ * the emulators always drew). A marked image has the mark (modulo 256) as the blue of every pixel,
+ * and a red top-left pixel to say it is marked (see `markIn`).
+ */
+export type ImageMark = number | undefined;
+
+/** The mark a PNG made by `makeImage` carries (modulo 256), or undefined for an unmarked one. */
+export function markIn(png: Buffer): number | undefined {
+  const { data } = PNG.sync.read(png);
+  return data[0] === 255 ? data[2] : undefined;
+}
+
 const madeImages = new Map<string, Buffer>();
 
 /**
  * Makes a real image of the asked size, so tests can check what the service stored. Cached per
- * format and size, and the PNG uses one fixed row filter: pngjs's adaptive filtering takes seconds
- * for a 512×512 image under Jest, long enough to trip the worker's HF_TIMEOUT_MS.
+ * format, size and mark, and the PNG uses one fixed row filter: pngjs's adaptive filtering takes
+ * seconds for a 512×512 image under Jest, long enough to trip the worker's HF_TIMEOUT_MS.
  */
-export function makeImage(format: 'png' | 'jpeg', width: number, height: number): Buffer {
-  const key = `${format}:${width}x${height}`;
+export function makeImage(format: 'png' | 'jpeg', width: number, height: number, mark?: ImageMark): Buffer {
+  const blue = mark === undefined ? 128 : mark % 256;
+  const key = `${format}:${width}x${height}:${mark === undefined ? '' : blue}`;
   const cached = madeImages.get(key);
   if (cached) return cached;
   const data = Buffer.alloc(width * height * 4);
@@ -104,10 +120,11 @@ export function makeImage(format: 'png' | 'jpeg', width: number, height: number)
       const i = (y * width + x) * 4;
       data[i] = Math.floor((x * 255) / width);
       data[i + 1] = Math.floor((y * 255) / height);
-      data[i + 2] = 128;
+      data[i + 2] = blue;
       data[i + 3] = 255;
     }
   }
+  if (mark !== undefined) data[0] = 255;
   let bytes: Buffer;
   if (format === 'jpeg') {
     bytes = jpeg.encode({ data, width, height }, 80).data;
@@ -123,10 +140,13 @@ export function makeImage(format: 'png' | 'jpeg', width: number, height: number)
 /**
  * A real HTTP server on 127.0.0.1 that behaves as the Hugging Face router does. Each model has a
  * script of answers, used in order; once it runs out, the model answers with a PNG of the asked size.
+ * The hf-inference shape takes no count: a generation of several images sends a request per image,
+ * and an image asked with `parameters.seed` carries that seed as its mark (see `ImageMark`).
  */
 export class HfEmulator {
   readonly requests: RecordedRequest[] = [];
   private readonly scripts = new Map<string, Step[]>();
+  private readonly seedScripts = new Map<string, Step[]>();
   private readonly fallbacks = new Map<string, Step>();
   private readonly events = new EventEmitter();
   private readonly sockets = new Set<Socket>();
@@ -155,6 +175,15 @@ export class HfEmulator {
 
   script(model: string, ...steps: Step[]): void {
     this.scripts.set(model, [...(this.scripts.get(model) ?? []), ...steps]);
+  }
+
+  /**
+   * Answers for the requests to `model` that carry `parameters.seed` `seed`, used before its other
+   * script: so a test fails, or holds, one image's request of several sent at once.
+   */
+  scriptSeed(model: string, seed: number, ...steps: Step[]): void {
+    const key = `${model}:${seed}`;
+    this.seedScripts.set(key, [...(this.seedScripts.get(key) ?? []), ...steps]);
   }
 
   /** What `model` answers once its script runs out (by default, a PNG): e.g. an endless cold start. */
@@ -196,7 +225,9 @@ export class HfEmulator {
     });
     this.events.emit('request');
 
-    const step = this.scripts.get(model)?.shift() ?? this.fallbacks.get(model) ?? hf.png();
+    const seed = body.parameters?.seed;
+    const bySeed = Number.isInteger(seed) ? this.seedScripts.get(`${model}:${String(seed)}`)?.shift() : undefined;
+    const step = bySeed ?? this.scripts.get(model)?.shift() ?? this.fallbacks.get(model) ?? hf.png();
     await this.answer(step, body, req, res);
   }
 
@@ -207,7 +238,7 @@ export class HfEmulator {
     res: ServerResponse,
   ): Promise<void> {
     const delayMs = 'delayMs' in step ? step.delayMs : undefined;
-    const until = step.kind === 'image' ? step.until : undefined;
+    const until = step.kind === 'image' || step.kind === 'answer' ? step.until : undefined;
     if (delayMs) await this.held.delay(delayMs, res);
     if (until) await this.held.hold((end) => void until.then(end, end), res);
     // The client gave up (its timeout, or a stopping worker) or the emulator closed: nobody to answer.
@@ -216,7 +247,8 @@ export class HfEmulator {
       case 'image': {
         const width = Number(body.parameters?.width ?? 512);
         const height = Number(body.parameters?.height ?? 512);
-        const bytes = makeImage(step.format, width, height);
+        const seed = body.parameters?.seed;
+        const bytes = makeImage(step.format, width, height, Number.isInteger(seed) ? Number(seed) : undefined);
         res.writeHead(200, { 'content-type': `image/${step.format}`, 'content-length': bytes.length }).end(bytes);
         return;
       }

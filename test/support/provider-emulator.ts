@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { makeImage } from './hf-emulator';
+import { makeImage, type ImageMark } from './hf-emulator';
 import { HeldAnswers } from './held-answers';
 
 /**
@@ -15,6 +15,11 @@ import { HeldAnswers } from './held-answers';
  * router) and OpenAI Images, as real HTTP servers on 127.0.0.1, written from
  * shared/reference/hf-providers.md. Result images are served by a second server (the "CDN"), so a
  * client downloads them from another host, without its token.
+ *
+ * Several images per request are answered where the provider takes a count: fal-ai `num_images`
+ * (`images: [{url}, …]`), OpenAI and together `n` (`data: [...]`); every other provider draws one per
+ * request. Each image carries its mark (see `ImageMark`): `seed + i` for image i of a seeded
+ * request, else i (none for the first), so tests tell the images of a set apart.
  */
 
 export type EmulatedProvider =
@@ -36,6 +41,8 @@ export interface RecordedProviderRequest {
   headers: IncomingHttpHeaders;
   /** Parsed JSON, or null when the request had no (JSON) body. */
   body: unknown;
+  /** True once the client went away before the answer was sent (it aborted the request). */
+  aborted: boolean;
 }
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -154,8 +161,10 @@ interface Job {
   canceled: boolean;
   width: number;
   height: number;
-  /** Where the CDN serves the result, e.g. `/files/fal-ai/<id>.png`. */
-  imagePath: string;
+  /** What the submit asked for: how many images, from which seed. */
+  ask: ImagesAsk;
+  /** Where the CDN serves each result image, e.g. `/files/fal-ai/<id>.png`, then `/files/fal-ai/<id>-1.png`, … */
+  imagePaths: string[];
   createdAt: string;
   /** Provider-specific facts the answers repeat (fal's app path, replicate's model and input, …). */
   meta: Record<string, unknown>;
@@ -201,6 +210,27 @@ function idFor(provider: EmulatedProvider, n: number): string {
   }
 }
 
+/** What a submit asks for: how many images (its count parameter, where the provider has one), and the seed. */
+interface ImagesAsk {
+  count: number;
+  seed: number | undefined;
+}
+
+/** The count and seed in a request `body` to `provider`, wherever that provider takes them. */
+function askOf(provider: EmulatedProvider, body: unknown): ImagesAsk {
+  const fields = obj(body);
+  const count =
+    provider === 'fal-ai' ? fields.num_images : provider === 'together' || provider === 'openai' ? fields.n : 1;
+  const seed = [fields.seed, obj(fields.parameters).seed, obj(fields.input).seed].find(Number.isInteger);
+  return { count: positive(count) ?? 1, seed: seed as number | undefined };
+}
+
+/** The mark of image `index` of a job (see `ImageMark`). */
+function markOf(ask: ImagesAsk, index: number): ImageMark {
+  if (ask.seed !== undefined) return ask.seed + index;
+  return index === 0 ? undefined : index;
+}
+
 interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
@@ -209,10 +239,12 @@ interface Ctx {
   path: string;
   method: string;
   body: unknown;
+  ask: ImagesAsk;
 }
 
 interface Kit {
-  nextStep(provider: EmulatedProvider): ProviderStep;
+  /** The step for the next job of `provider`: one scripted for its seed first, then the provider's script. */
+  nextStep(provider: EmulatedProvider, seed: number | undefined): ProviderStep;
   prelude(step: ProviderStep, ctx: Ctx, holdUntil: boolean): Promise<SuccessStep | undefined>;
   nextId(provider: EmulatedProvider): string;
   createJob(
@@ -221,10 +253,11 @@ interface Kit {
     size: [number, number],
     requestedFormat: ImageFormat | undefined,
     defaultPolls: number,
+    ask: ImagesAsk,
     meta?: Record<string, unknown>,
   ): Job;
   job(provider: EmulatedProvider, id: string): Job | undefined;
-  cdnUrlOf(job: Job): string;
+  cdnUrlOf(job: Job, index?: number): string;
   recordCancel(provider: EmulatedProvider, id: string): void;
 }
 
@@ -263,7 +296,7 @@ function crc32(bytes: Buffer): number {
  * A valid lossless WebP of one colour at any size: every prefix code of the VP8L bitstream has a
  * single symbol, so the pixels take no bits at all and the file stays a few dozen bytes.
  */
-export function makeWebp(width: number, height: number): Buffer {
+export function makeWebp(width: number, height: number, mark?: ImageMark): Buffer {
   const bits: number[] = [];
   const write = (value: number, n: number) => {
     for (let i = 0; i < n; i++) bits.push((value >> i) & 1);
@@ -276,7 +309,7 @@ export function makeWebp(width: number, height: number): Buffer {
   write(0, 1); // no colour cache
   write(0, 1); // no meta prefix codes
   // green, red, blue, alpha, distance: one symbol each
-  for (const symbol of [128, 64, 192, 255, 0]) {
+  for (const symbol of [128, 64, mark === undefined ? 192 : mark % 256, 255, 0]) {
     write(1, 1); // simple code
     write(0, 1); // one symbol
     if (symbol < 2) {
@@ -303,9 +336,14 @@ export function makeWebp(width: number, height: number): Buffer {
   return out;
 }
 
-function imageBytes(outcome: Extract<Outcome, { kind: 'image' }>, width: number, height: number): Buffer {
+function imageBytes(
+  outcome: Extract<Outcome, { kind: 'image' }>,
+  width: number,
+  height: number,
+  mark: ImageMark,
+): Buffer {
   if (outcome.bytes !== undefined) return makeHugePng(outcome.bytes, width, height);
-  return outcome.format === 'webp' ? makeWebp(width, height) : makeImage(outcome.format, width, height);
+  return outcome.format === 'webp' ? makeWebp(width, height, mark) : makeImage(outcome.format, width, height, mark);
 }
 
 function contentTypeOf(outcome: Extract<Outcome, { kind: 'image' }>): string {
@@ -371,12 +409,15 @@ export class ProviderEmulator {
   private readonly mappings = new Map<string, { entries: HubEntry[]; shape: 'array' | 'object' }>();
   private hubIsDown = false;
   private readonly scripts = new Map<EmulatedProvider, ProviderStep[]>();
+  private readonly seedScripts = new Map<string, ProviderStep[]>();
   private readonly jobs = new Map<string, Job>();
   private readonly counters = new Map<EmulatedProvider, number>();
   private readonly cdnFiles = new Map<string, CdnFile>();
   private readonly events = new EventEmitter();
   private readonly sockets = new Set<Socket>();
   private readonly held = new HeldAnswers();
+  /** Answers the emulator itself cut off (`reset` steps): those requests were not aborted by their client. */
+  private readonly resets = new WeakSet<ServerResponse>();
   /** What the provider handlers below the class may use. */
   private readonly kit: Kit;
 
@@ -392,12 +433,12 @@ export class ProviderEmulator {
     }
     this.events.setMaxListeners(0);
     this.kit = {
-      nextStep: (provider) => this.nextStep(provider),
+      nextStep: (provider, seed) => this.nextStep(provider, seed),
       prelude: (step, ctx, holdUntil) => this.prelude(step, ctx, holdUntil),
       nextId: (provider) => this.nextId(provider),
       createJob: (...args) => this.createJob(...args),
       job: (provider, id) => this.job(provider, id),
-      cdnUrlOf: (job) => this.cdnUrlOf(job),
+      cdnUrlOf: (job, index) => this.cdnUrlOf(job, index),
       recordCancel: (provider, id) => this.recordCancel(provider, id),
     };
   }
@@ -447,6 +488,16 @@ export class ProviderEmulator {
     this.scripts.set(provider, [...(this.scripts.get(provider) ?? []), ...steps]);
   }
 
+  /**
+   * Steps for the submits to `provider` that carry `seed` (in the body, its `parameters` or its
+   * `input`), used before its other script: so a test fails, or holds, one request of several sent
+   * at once, whatever order they arrive in.
+   */
+  scriptSeed(provider: EmulatedProvider, seed: number, ...steps: ProviderStep[]): void {
+    const key = `${provider}:${seed}`;
+    this.seedScripts.set(key, [...(this.seedScripts.get(key) ?? []), ...steps]);
+  }
+
   requestsFor(provider: EmulatedProvider): RecordedProviderRequest[] {
     return this.requests.filter((r) => r.provider === provider);
   }
@@ -454,6 +505,16 @@ export class ProviderEmulator {
   /** Resolves when the `n`th request (1-based, submits and polls alike) for `provider` has arrived. */
   async waitForRequests(provider: EmulatedProvider, n: number): Promise<void> {
     while (this.requestsFor(provider).length < n) await once(this.events, 'request');
+  }
+
+  /** Resolves once `holds()` is true, checking it again at every request and every abort the emulator sees. */
+  async until(holds: () => boolean): Promise<void> {
+    while (!holds()) await Promise.race([once(this.events, 'request'), once(this.events, 'aborted')]);
+  }
+
+  /** Resolves when `n` requests to `provider` have been aborted by their client (see `aborted`). */
+  async waitForAborts(provider: EmulatedProvider, n: number): Promise<void> {
+    while (this.requestsFor(provider).filter((r) => r.aborted).length < n) await once(this.events, 'aborted');
   }
 
   async close(): Promise<void> {
@@ -482,7 +543,20 @@ export class ProviderEmulator {
       return;
     }
     const body = parseJson(Buffer.concat(chunks));
-    this.requests.push({ provider, method: req.method ?? 'GET', path, headers: req.headers, body });
+    const recorded: RecordedProviderRequest = {
+      provider,
+      method: req.method ?? 'GET',
+      path,
+      headers: req.headers,
+      body,
+      aborted: false,
+    };
+    this.requests.push(recorded);
+    res.once('close', () => {
+      if (res.writableEnded || this.resets.has(res)) return;
+      recorded.aborted = true;
+      this.events.emit('aborted');
+    });
     this.events.emit('request');
     if (!/^Bearer \S+/.test(req.headers.authorization ?? '')) {
       if (provider === 'openai') {
@@ -568,14 +642,16 @@ export class ProviderEmulator {
       path: url.pathname,
       method: req.method ?? 'GET',
       body,
+      ask: askOf(provider, body),
     });
     if (handled === false) sendJson(res, 404, { error: 'Not Found' });
   }
 
   // --- shared by the provider handlers below -------------------------------------------------
 
-  private nextStep(provider: EmulatedProvider): ProviderStep {
-    return this.scripts.get(provider)?.shift() ?? { kind: 'ok' };
+  private nextStep(provider: EmulatedProvider, seed: number | undefined): ProviderStep {
+    const bySeed = seed === undefined ? undefined : this.seedScripts.get(`${provider}:${seed}`)?.shift();
+    return bySeed ?? this.scripts.get(provider)?.shift() ?? { kind: 'ok' };
   }
 
   /**
@@ -598,6 +674,7 @@ export class ProviderEmulator {
       return undefined;
     }
     if (step.kind === 'reset') {
+      this.resets.add(ctx.res);
       ctx.req.socket.destroy();
       return undefined;
     }
@@ -616,13 +693,14 @@ export class ProviderEmulator {
     return idFor(provider, n);
   }
 
-  /** A job whose result image the CDN serves at `/files/{provider}/{id}.{ext}`. */
+  /** A job whose result images the CDN serves at `/files/{provider}/{id}.{ext}`, then `{id}-{i}.{ext}`. */
   private createJob(
     provider: EmulatedProvider,
     step: SuccessStep,
     size: [number, number],
     requestedFormat: ImageFormat | undefined,
     defaultPolls: number,
+    ask: ImagesAsk,
     meta: Record<string, unknown> = {},
   ): Job {
     const id = this.nextId(provider);
@@ -637,7 +715,11 @@ export class ProviderEmulator {
       canceled: false,
       width: size[0],
       height: size[1],
-      imagePath: `/files/${provider}/${id}.${extensionOf(outcome)}`,
+      ask,
+      imagePaths: Array.from(
+        { length: ask.count },
+        (_, i) => `/files/${provider}/${id}${i === 0 ? '' : `-${i}`}.${extensionOf(outcome)}`,
+      ),
       createdAt: new Date().toISOString(),
       meta,
     };
@@ -648,10 +730,12 @@ export class ProviderEmulator {
     }
     this.jobs.set(`${provider}:${id}`, job);
     if (outcome.kind === 'image') {
-      let bytes: Buffer | undefined;
-      this.cdnFiles.set(job.imagePath, {
-        contentType: contentTypeOf(outcome),
-        make: () => (bytes ??= imageBytes(outcome, job.width, job.height)),
+      job.imagePaths.forEach((path, index) => {
+        let bytes: Buffer | undefined;
+        this.cdnFiles.set(path, {
+          contentType: contentTypeOf(outcome),
+          make: () => (bytes ??= imageBytes(outcome, job.width, job.height, markOf(ask, index))),
+        });
       });
     }
     return job;
@@ -661,8 +745,8 @@ export class ProviderEmulator {
     return this.jobs.get(`${provider}:${id}`);
   }
 
-  private cdnUrlOf(job: Job): string {
-    return `${this.cdnUrl}${job.imagePath}`;
+  private cdnUrlOf(job: Job, index = 0): string {
+    return `${this.cdnUrl}${job.imagePaths[index]}`;
   }
 
   private recordCancel(provider: EmulatedProvider, id: string): void {
@@ -683,9 +767,14 @@ function widthHeight(body: Record<string, unknown>, fallback: [number, number]):
   return [positive(body.width) ?? fallback[0], positive(body.height) ?? fallback[1]];
 }
 
-function bytesOf(job: Job): Buffer {
-  return job.outcome.kind === 'image' ? imageBytes(job.outcome, job.width, job.height) : Buffer.alloc(0);
+function bytesOf(job: Job, index = 0): Buffer {
+  if (job.outcome.kind !== 'image') return Buffer.alloc(0);
+  return imageBytes(job.outcome, job.width, job.height, markOf(job.ask, index));
 }
+
+/** Each of the job's images (its count), as `answer` gives one. */
+const eachImage = <T>(job: Job, answer: (index: number) => T): T[] =>
+  Array.from({ length: job.ask.count }, (_, index) => answer(index));
 
 /** A synchronous provider's job: the answer waits out `delayMs` and `until`; undefined when already answered. */
 async function syncJob(
@@ -695,8 +784,8 @@ async function syncJob(
   size: [number, number],
   requestedFormat?: ImageFormat,
 ): Promise<Job | undefined> {
-  const step = await kit.prelude(kit.nextStep(provider), ctx, true);
-  return step && kit.createJob(provider, step, size, requestedFormat, 0);
+  const step = await kit.prelude(kit.nextStep(provider, ctx.ask.seed), ctx, true);
+  return step && kit.createJob(provider, step, size, requestedFormat, 0, ctx.ask);
 }
 
 const hfInference: Handler = async (kit, ctx) => {
@@ -722,9 +811,13 @@ const together: Handler = async (kit, ctx) => {
   const job = await syncJob(kit, ctx, 'together', widthHeight(body, [1024, 1024]));
   if (!job) return;
   if (job.outcome.kind === 'fail') return sendJson(ctx.res, 500, { error: { message: job.outcome.error } });
-  const image =
-    body.response_format === 'url' ? { url: kit.cdnUrlOf(job) } : { b64_json: bytesOf(job).toString('base64') };
-  sendJson(ctx.res, 200, { id: job.id, model: body.model, object: 'list', data: [{ index: 0, ...image }] });
+  const data = eachImage(job, (index) => ({
+    index,
+    ...(body.response_format === 'url'
+      ? { url: kit.cdnUrlOf(job, index) }
+      : { b64_json: bytesOf(job, index).toString('base64') }),
+  }));
+  sendJson(ctx.res, 200, { id: job.id, model: body.model, object: 'list', data });
 };
 
 /** Output tokens of gpt-image-1 per quality, square and non-square (OpenAI pricing page). */
@@ -758,7 +851,7 @@ const openai: Handler = async (kit, ctx) => {
       {
         created,
         background: body.background === 'transparent' ? 'transparent' : 'opaque',
-        data: [{ b64_json: bytesOf(job).toString('base64') }],
+        data: eachImage(job, (index) => ({ b64_json: bytesOf(job, index).toString('base64') })),
         output_format: job.outcome.bytes === undefined ? job.outcome.format : 'png',
         quality,
         size: `${job.width}x${job.height}`,
@@ -772,10 +865,14 @@ const openai: Handler = async (kit, ctx) => {
       headers,
     );
   }
-  const image =
-    body.response_format === 'b64_json' ? { b64_json: bytesOf(job).toString('base64') } : { url: kit.cdnUrlOf(job) };
   const revised = model === 'dall-e-3' ? { revised_prompt: body.prompt } : {};
-  sendJson(ctx.res, 200, { created, data: [{ ...revised, ...image }] }, headers);
+  const data = eachImage(job, (index) => ({
+    ...revised,
+    ...(body.response_format === 'b64_json'
+      ? { b64_json: bytesOf(job, index).toString('base64') }
+      : { url: kit.cdnUrlOf(job, index) }),
+  }));
+  sendJson(ctx.res, 200, { created, data }, headers);
 };
 
 const FAL_QUEUE = 'https://queue.fal.run';
@@ -789,10 +886,15 @@ function falUrls(job: Job): Record<string, string> {
 function falResult(kit: Kit, job: Job): unknown {
   const contentType = job.outcome.kind === 'image' ? contentTypeOf(job.outcome) : 'image/png';
   return {
-    images: [{ url: kit.cdnUrlOf(job), width: job.width, height: job.height, content_type: contentType }],
+    images: eachImage(job, (index) => ({
+      url: kit.cdnUrlOf(job, index),
+      width: job.width,
+      height: job.height,
+      content_type: contentType,
+    })),
     timings: { inference: 0.42 },
     seed: job.meta.seed ?? 1234567,
-    has_nsfw_concepts: [false],
+    has_nsfw_concepts: eachImage(job, () => false),
     prompt: job.meta.prompt,
   };
 }
@@ -857,9 +959,9 @@ const falAi: Handler = async (kit, ctx) => {
   if (ctx.method !== 'POST' || !providerId) return false;
   const body = obj(ctx.body);
   // The queue answers at once; fal's synchronous endpoint (no `_subdomain=queue`) holds the answer.
-  const step = await kit.prelude(kit.nextStep('fal-ai'), ctx, !queue);
+  const step = await kit.prelude(kit.nextStep('fal-ai', ctx.ask.seed), ctx, !queue);
   if (!step) return;
-  const job = kit.createJob('fal-ai', step, falSize(body), formatOf(body.output_format), queue ? 1 : 0, {
+  const job = kit.createJob('fal-ai', step, falSize(body), formatOf(body.output_format), queue ? 1 : 0, ctx.ask, {
     app: providerId.split('/').slice(0, 2).join('/'),
     seed: body.seed,
     prompt: body.prompt,
@@ -934,9 +1036,9 @@ const replicate: Handler = async (kit, ctx) => {
   const model = byModel?.[1] ?? (ctx.path === '/replicate/v1/predictions' ? version?.split(':')[0] : undefined);
   if (ctx.method !== 'POST' || !model) return false;
   const input = obj(body.input);
-  const step = await kit.prelude(kit.nextStep('replicate'), ctx, false);
+  const step = await kit.prelude(kit.nextStep('replicate', ctx.ask.seed), ctx, false);
   if (!step) return;
-  const job = kit.createJob('replicate', step, replicateSize(input), formatOf(input.output_format), 0, {
+  const job = kit.createJob('replicate', step, replicateSize(input), formatOf(input.output_format), 0, ctx.ask, {
     model,
     version: version?.includes(':') ? version.split(':')[1] : version,
     input,
@@ -977,10 +1079,12 @@ const wavespeed: Handler = async (kit, ctx) => {
   const providerId = /^\/wavespeed\/api\/v3\/(.+)$/.exec(ctx.path)?.[1];
   if (ctx.method !== 'POST' || !providerId) return false;
   const body = obj(ctx.body);
-  const step = await kit.prelude(kit.nextStep('wavespeed'), ctx, false);
+  const step = await kit.prelude(kit.nextStep('wavespeed', ctx.ask.seed), ctx, false);
   if (!step) return;
   const size = parseSize(body.size, '*') ?? widthHeight(body, [1024, 1024]);
-  const job = kit.createJob('wavespeed', step, size, formatOf(body.output_format), 1, { model: providerId });
+  const job = kit.createJob('wavespeed', step, size, formatOf(body.output_format), 1, ctx.ask, {
+    model: providerId,
+  });
   sendJson(ctx.res, 200, { code: 200, message: 'success', data: wavespeedTask(kit, job, 'created') });
 };
 
@@ -1003,10 +1107,10 @@ const zaiOrg: Handler = async (kit, ctx) => {
   }
   if (ctx.method !== 'POST' || ctx.path !== '/zai-org/api/paas/v4/async/images/generations') return false;
   const body = obj(ctx.body);
-  const step = await kit.prelude(kit.nextStep('zai-org'), ctx, false);
+  const step = await kit.prelude(kit.nextStep('zai-org', ctx.ask.seed), ctx, false);
   if (!step) return;
   const size = parseSize(body.size, 'x') ?? [1024, 1024];
-  const job = kit.createJob('zai-org', step, size, undefined, 1, { model: body.model });
+  const job = kit.createJob('zai-org', step, size, undefined, 1, ctx.ask, { model: body.model });
   job.meta.requestId = typeof body.request_id === 'string' ? body.request_id : job.id;
   const answer = { model: body.model, id: job.id, request_id: job.meta.requestId, task_status: 'PROCESSING' };
   sendJson(ctx.res, 200, answer, { 'x-log-id': `log-${job.id}` });

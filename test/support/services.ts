@@ -146,3 +146,24 @@ export const spawnApi = (env: Record<string, string>) => spawnAndWait('api', env
 
 /** Starts the built worker and waits until its health endpoint says it consumes the queue. */
 export const spawnWorker = (env: Record<string, string>) => spawnAndWait('worker', env, 'WORKER_HEALTH_PORT', '/');
+
+/**
+ * `work`, whose failure message ends with the last `lines` lines each service wrote: what a test
+ * needs to explain a wait that ran out in CI, where the services' logs are not kept.
+ */
+export async function explainedBy<T>(
+  services: Record<string, SpawnedService>,
+  work: Promise<T>,
+  lines = 40,
+): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const logs = Object.entries(services).map(
+      ([name, service]) =>
+        `--- ${name}, last ${lines} lines:\n${service.output().trimEnd().split('\n').slice(-lines).join('\n')}`,
+    );
+    (err as Error).message = [(err as Error).message, ...logs].join('\n');
+    throw err;
+  }
+}

@@ -1,6 +1,7 @@
 import { ApiClient } from './api-client';
 import { HfEmulator } from './hf-emulator';
 import { isolation, type Isolation } from './isolation';
+import type { ProviderEmulator } from './provider-emulator';
 import { spawnApi, spawnWorker, type SpawnedService } from './services';
 
 /** One test file's running system: its own database and queues, an HF emulator, the API and a worker. */
@@ -24,6 +25,18 @@ export const FAST_HF = {
   HF_MAX_WAIT_MS: '3000',
   HF_TIMEOUT_MS: '2000',
 };
+
+/**
+ * `startSystem` with Hugging Face's router and hub at `providers` and no dedicated endpoint, so that
+ * the worker goes through the router, polling queued provider jobs often. `env` goes to both.
+ */
+export function startRoutedSystem(
+  providers: Pick<ProviderEmulator, 'routerUrl' | 'hubUrl'>,
+  env: Record<string, string>,
+): Promise<System> {
+  const hf = { HF_ROUTER_URL: providers.routerUrl, HF_HUB_URL: providers.hubUrl, HF_BASE_URL: '', ...env };
+  return startSystem({ workerEnv: { ...hf, HF_POLL_INTERVAL_MS: '20', HF_MAX_WAIT_MS: '8000' }, apiEnv: hf });
+}
 
 /** Starts the system for a test file (call in beforeAll; `stop` in afterAll). */
 export async function startSystem(

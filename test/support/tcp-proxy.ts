@@ -4,11 +4,12 @@ import { freePort } from '@imagegen/devstack';
 /**
  * A TCP proxy on 127.0.0.1 in front of a server, to take that server off the network and bring it
  * back without touching it: `cut` drops every connection and closes the port (new connections are
- * refused), `restore` listens again on the same port.
+ * refused), `restore` listens again on the same port. `cutAfterAnswerTo` cuts at one chosen moment.
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private trap: { markers: Buffer[]; sprung: () => void } | undefined;
 
   private constructor(
     readonly port: number,
@@ -33,13 +34,54 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      let trapped = false;
+      // Each way by hand rather than pipe(), to look at what the client sends and hold back what
+      // the server answers; a side that cannot take more pauses the other, as pipe() would.
+      const forward = (from: Socket, to: Socket, chunk: Buffer) => {
+        if (!to.write(chunk)) {
+          from.pause();
+          to.once('drain', () => from.resume());
+        }
+      };
+      client.on('data', (chunk: Buffer) => {
+        if (this.trap?.markers.every((marker) => chunk.includes(marker))) trapped = true;
+        forward(client, upstream, chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        const trap = this.trap;
+        if (!trapped || !trap) return forward(upstream, client, chunk);
+        this.trap = undefined;
+        void this.cut().then(trap.sprung);
+      });
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.port, '127.0.0.1', resolve);
     });
     this.server = server;
+  }
+
+  /**
+   * Cuts (as `cut` does) at the first answer the server gives on a connection whose client sent
+   * bytes holding every one of `markers`, before the client reads it: the server did what it was
+   * asked, and the client never hears so. Resolves once cut; rejects, disarmed, if no such
+   * message came within `timeoutMs` (one message is looked for in one read, as small ones come).
+   */
+  cutAfterAnswerTo(markers: Buffer[], timeoutMs = 15_000): Promise<void> {
+    if (this.trap) throw new Error('a cut is armed already');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.trap = undefined;
+        reject(new Error(`no message holding the ${markers.length} markers was answered within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const sprung = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.trap = { markers, sprung };
+    });
   }
 
   async cut(): Promise<void> {

@@ -11,4 +11,5 @@ export const DEFAULT_SETTINGS: GenerationSettings = {
   num_inference_steps: null,
   guidance_scale: null,
   seed: null,
+  num_images: 1,
 };

@@ -3,8 +3,10 @@ import type {
   DeleteAccountRequest,
   GenerationEvent,
   GenerationStatus,
+  ImageFormat,
   LoginRequest,
   RegisterRequest,
+  ThumbnailWidth,
 } from '@imagegen/shared';
 import type { z } from 'zod';
 import type { TransportOptions } from './transport';
@@ -44,6 +46,22 @@ export interface GenerateOptions extends WaitOptions {
   idempotencyKey?: string;
   /** Cancel the generation when `signal` aborts (default true), so it stops using a worker. */
   cancelOnAbort?: boolean;
+}
+
+export interface ImageOptions extends CallOptions {
+  /** Which of the generation's images (0 is the first); the first when left out. */
+  index?: number;
+  /** A thumbnail at most this wide (WebP unless `format` says otherwise) instead of the full-size image. */
+  width?: ThumbnailWidth;
+  /** Converted to this format; left out, the bytes are exactly what the provider sent. */
+  format?: ImageFormat;
+}
+
+export interface UsageOptions extends CallOptions {
+  /** The first UTC day, `YYYY-MM-DD`. */
+  from?: string;
+  /** The last UTC day, `YYYY-MM-DD`. */
+  to?: string;
 }
 
 export interface ListOptions extends CallOptions {

@@ -10,6 +10,7 @@ import {
   type Liveness,
   type ModelList,
   type StreamToken,
+  type UsageReport,
   type WebhookDeliveries,
   type WebhookRedelivery,
   type WebhookSecretView,
@@ -21,10 +22,12 @@ import type {
   CreateOptions,
   DeleteAccountInput,
   GenerateOptions,
+  ImageOptions,
   ListOptions,
   LoginInput,
   RegisterInput,
   StreamedEvent,
+  UsageOptions,
   WaitOptions,
 } from './client-options';
 import { generationEvents } from './generation-events';
@@ -120,12 +123,14 @@ export class ImagegenClient {
     await this.transport.send('DELETE', generationPath(id), { signal: options.signal, idempotent: false });
   }
 
-  /** The image bytes of a completed generation. */
-  async getImage(id: string, options: CallOptions = {}): Promise<Image> {
-    const response = await this.transport.send('GET', `${generationPath(id)}/image`, {
-      signal: options.signal,
-      idempotent: true,
-    });
+  /**
+   * The bytes of a completed generation's image: the first, or image `index` of several; as the
+   * provider made it, or a `width`-wide WebP thumbnail, or converted to `format`.
+   */
+  async getImage(id: string, options: ImageOptions = {}): Promise<Image> {
+    const { index, width, format, signal } = options;
+    const path = `${generationPath(id)}${index === undefined ? '/image' : `/images/${index}`}`;
+    const response = await this.transport.send('GET', path, { query: { width, format }, signal, idempotent: true });
     const bytes = new Uint8Array(await response.arrayBuffer());
     return { mimeType: response.headers.get('content-type') ?? 'application/octet-stream', bytes };
   }
@@ -199,6 +204,15 @@ export class ImagegenClient {
       signal: options.signal,
       idempotent: false,
     });
+  }
+
+  /**
+   * Your usage from `from` to `to` (UTC days `YYYY-MM-DD`, both included; the current month when
+   * left out) by day, model and provider, and where your daily and monthly image quotas stand now.
+   */
+  async usage(options: UsageOptions = {}): Promise<UsageReport> {
+    const { from, to, signal } = options;
+    return this.data('GET', '/api/usage', { query: { from, to }, signal, idempotent: true });
   }
 
   /** `GET /healthz`: the API process answers. */

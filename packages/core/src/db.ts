@@ -18,10 +18,12 @@ export const COLLECTIONS = {
   users: 'users',
   generations: 'generations',
   images: 'images',
+  imageParts: 'image_parts',
   webhookMessages: 'webhook_messages',
   webhookAttempts: 'webhook_attempts',
   idempotencyKeys: 'idempotency_keys',
   claims: 'claims',
+  usage: 'usage',
 } as const;
 
 /** A user's webhook signing secret; after a rotation the previous one still signs until it expires. */
@@ -89,7 +91,10 @@ export interface GenerationDocument {
   delivery?: number;
   /** Earlier runs, oldest first. */
   history: PastRunDocument[];
+  /** The first image of the current run once completed (`images[0]`), as records had it before there were several. */
   image: ImageMeta | null;
+  /** Every image once completed, in order; absent on records written before there were several (then `[image]`). */
+  images?: ImageMeta[];
   /** Set when the retention sweep removed the image (RETENTION_IMAGES_DAYS); `image` keeps its metadata. */
   image_expired?: boolean;
   /** Who served the current run; absent on records written before providers were recorded. */
@@ -148,6 +153,15 @@ export interface ImageDocument extends ImageMeta {
 }
 
 /**
+ * A generation's stored part other than its first image (see `ImagePart`): `_id` is the
+ * generation's id and the part's suffix, so the first image's documents stay as they were.
+ */
+export interface ImagePartDocument extends Omit<ImageDocument, '_id'> {
+  _id: string;
+  generation_id: ObjectId;
+}
+
+/**
  * One webhook message: the exact body every attempt and redelivery sends, under one `webhook-id`
  * (the `_id`), so receivers can dedupe.
  */
@@ -193,11 +207,27 @@ export interface IdempotencyKeyDocument {
   created_at: Date;
 }
 
+/** One run of a generation as it counts for usage (`UsageLog`): `_id` is `<generation id>:<run>`. */
+export interface UsageDocument {
+  _id: string;
+  user_id: ObjectId;
+  generation_id: ObjectId;
+  run: number;
+  model: string;
+  provider: ServingProvider | null;
+  images: number;
+  provider_ms: number;
+  outcome: 'completed' | 'failed' | 'canceled';
+  at: Date;
+}
+
 /** A key taken by one writer (see `Claims`), with what that writer kept in it. */
 export interface ClaimDocument {
   _id: string;
   at: Date;
   data: Document;
+  /** Who took it, when its writer said (`Claims.write`'s `by`). */
+  by?: string;
 }
 
 /** True when a write failed because a unique index already holds its key. */

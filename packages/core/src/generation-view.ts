@@ -1,5 +1,5 @@
 import type { GenerationDocument } from './db';
-import type { GenerationSummary, GenerationUrls } from '@imagegen/shared';
+import { imagesAsked, type GenerationSummary, type GenerationUrls, type ImageMeta } from '@imagegen/shared';
 
 const iso = (date: Date | null) => (date ? date.toISOString() : null);
 
@@ -12,15 +12,17 @@ export function generationUrls(baseUrl: string, id: string): GenerationUrls {
 /** A stored generation as clients see it (lists, webhooks): everything but the image bytes. */
 export function toSummary(doc: GenerationDocument, baseUrl: string): GenerationSummary {
   const id = doc._id.toHexString();
+  const urls = generationUrls(baseUrl, id);
   return {
     id,
     user_id: doc.user_id.toHexString(),
     prompt: doc.prompt,
     status: doc.status,
     // Records written before `provider` existed have neither field.
-    settings: { ...doc.settings, provider: doc.settings.provider ?? null },
+    settings: { ...doc.settings, provider: doc.settings.provider ?? null, num_images: imagesAsked(doc.settings) },
     provider: doc.provider ?? null,
     image: doc.image,
+    images: imagesOf(doc).map((meta, index) => ({ ...meta, index, url: `${urls.get}/images/${index}` })),
     image_expired: doc.image_expired ?? false,
     error: doc.error,
     cancel_reason: doc.cancel_reason,
@@ -38,6 +40,11 @@ export function toSummary(doc: GenerationDocument, baseUrl: string): GenerationS
     created_at: doc.created_at.toISOString(),
     started_at: iso(doc.started_at),
     completed_at: iso(doc.completed_at),
-    urls: generationUrls(baseUrl, id),
+    urls,
   };
+}
+
+/** The images of a completed record; one written before there were several has only `image`. */
+export function imagesOf(doc: Pick<GenerationDocument, 'image' | 'images'>): ImageMeta[] {
+  return doc.images ?? (doc.image ? [doc.image] : []);
 }

@@ -29,3 +29,6 @@ export * from './images/image-store';
 export * from './images/image-stores';
 export * from './images/mongo-image-store';
 export * from './images/s3-image-store';
+export * from './usage/quota-ledger';
+export * from './usage/quota-periods';
+export * from './usage/usage-log';

@@ -55,6 +55,8 @@ export const INDEXES: readonly IndexDeclaration[] = [
     key: { state: 1, next_attempt_at: 1 },
     options: { name: 'state_overdue' },
   },
+  // core images/mongo-image-store.ts delete: a generation's parts beyond its first image, all at once.
+  { collection: COLLECTIONS.imageParts, key: { generation_id: 1 }, options: { name: 'generation' } },
   // worker retention/aged-out.ts run: the delivery log past RETENTION_WEBHOOK_LOG_DAYS.
   { collection: COLLECTIONS.webhookAttempts, key: { attempted_at: 1 }, options: { name: 'oldest' } },
   // api generations/idempotency.repository.ts claim; core account-deleter.ts delete, generation-deleter.ts deleteMany.
@@ -63,6 +65,12 @@ export const INDEXES: readonly IndexDeclaration[] = [
   { collection: COLLECTIONS.idempotencyKeys, key: { created_at: 1 }, options: { name: 'oldest' } },
   // worker retention/aged-out.ts run: claims a day old (core claims.ts).
   { collection: COLLECTIONS.claims, key: { at: 1 }, options: { name: 'oldest' } },
+  // api usage/quota-records.ts rebuild: a user's generations changed since a quota period began.
+  { collection: COLLECTIONS.generations, key: { user_id: 1, updated_at: 1 }, options: { name: 'user_updated' } },
+  // api usage/usage.repository.ts report for one user; api usage/quota-records.ts rebuild (runs of deleted generations); core account-deleter.ts delete.
+  { collection: COLLECTIONS.usage, key: { user_id: 1, at: 1 }, options: { name: 'user_at' } },
+  // api usage/usage.repository.ts report for everyone (GET /api/admin/usage).
+  { collection: COLLECTIONS.usage, key: { at: 1 }, options: { name: 'at' } },
 ];
 
 /** Creates every index in `INDEXES`. Idempotent; both services call it at start (connectMongo). */

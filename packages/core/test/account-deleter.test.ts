@@ -4,6 +4,7 @@ import {
   COLLECTIONS,
   GenerationDeleter,
   newGeneration,
+  UsageLog,
   type GenerationDeleterDeps,
   type GenerationDocument,
   type IdempotencyKeyDocument,
@@ -136,13 +137,20 @@ describe('deleting an account with many generations, interrupted and resumed', (
     expect(await deleter.resumeInterrupted(new Date(), 10)).toBe(0);
   });
 
-  test('when an account is deleted in one go, then nothing of it remains, and deleting it again is harmless', async () => {
+  test('when an account is deleted in one go, then nothing of it remains, its usage records included, and deleting it again is harmless', async () => {
     const carol = await world.newUser();
+    const dave = await world.newUser();
     const docs = [await world.seed(carol, 'completed'), await world.seed(carol, 'processing')];
+    const usage = new UsageLog(world.db);
+    const run = { outcome: 'completed', provider: 'hf-inference', images: 1, providerMs: 900 } as const;
+    await usage.record({ ...run, generation: docs[0]! });
+    await usage.record({ ...run, generation: await world.seed(dave, 'completed') });
     const deleter = new AccountDeleter(world.db, world.deleter);
     await deleter.delete(carol, { batchSize: 1 });
     await deleter.delete(carol);
     for (const doc of docs) expect(await world.leftovers(doc)).toEqual(NOTHING);
     expect(await users().findOne({ _id: carol })).toBeNull();
+    expect(await world.db.collection(COLLECTIONS.usage).countDocuments({ user_id: carol })).toBe(0);
+    expect(await world.db.collection(COLLECTIONS.usage).countDocuments({ user_id: dave })).toBe(1);
   });
 });

@@ -4,21 +4,22 @@ import { isolation, type Isolation } from '../../../test/support/isolation';
 import {
   COLLECTIONS,
   GenerationStore,
+  isMongoOutage,
   newGeneration,
   WriteContendedError,
   type ClaimDocument,
   type GenerationDocument,
 } from '../src';
 import { SETTINGS } from '../../../test/support/generation-settings';
+import { bsonString, throughProxy } from '../../../test/support/mongo-cut';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
 
-const RESULT = {
-  image: { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 },
-  provider: 'hf-endpoint' as const,
-};
+const IMAGE = { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 };
+const RESULT = { images: [IMAGE] as [typeof IMAGE], provider: 'hf-endpoint' as const };
 
 /*
  * One writer at a time: each transition takes the record only from the revision, run and status it
- * expects. Racing writers, on both FerretDB backends, are in generation-store-races.test.ts.
+ * expects. Racing writers, on both FerretDB backends, are in test/races/exactly-once.test.ts.
  */
 describe('the generation store’s transitions on a real MongoDB-wire server', () => {
   let env: Isolation;
@@ -75,7 +76,7 @@ describe('the generation store’s transitions on a real MongoDB-wire server', (
     const at = new Date();
     expect(await store.complete(started, RESULT, at)).toMatchObject({
       status: 'completed',
-      image: RESULT.image,
+      image: IMAGE,
       provider: 'hf-endpoint',
       completed_at: at,
     });
@@ -189,5 +190,79 @@ describe('the generation store’s transitions on a real MongoDB-wire server', (
     });
     await expect(store.fail(doc._id, 1, 'boom')).rejects.toBeInstanceOf(WriteContendedError);
     expect(await read(doc._id)).toMatchObject({ status: 'processing' });
+  });
+
+  describe('a writer cut off between its claim and its write', () => {
+    let proxy: TcpProxy;
+    let cutClient: MongoClient;
+    /** A store whose connection a proxy cuts just after the server answered one chosen write. */
+    let cutStore: GenerationStore;
+
+    beforeAll(async () => {
+      const direct = new URL(env.mongoUri);
+      proxy = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 27017) });
+      cutClient = await new MongoClient(throughProxy(env.mongoUri, proxy), {
+        serverSelectionTimeoutMS: 1_000,
+      }).connect();
+      cutStore = new GenerationStore(cutClient.db());
+    });
+
+    afterAll(async () => {
+      await cutClient?.close();
+      await proxy?.close();
+    });
+
+    /** Runs `write` through the cut store, cut just after the server took its claim on `seen`'s revision. */
+    async function cutAfterClaim(seen: GenerationDocument, write: () => Promise<unknown>): Promise<void> {
+      const cut = proxy.cutAfterAnswerTo([bsonString('_id', `generation:${seen._id.toHexString()}:${seen.rev ?? 0}`)]);
+      const err = await write().then(
+        () => new Error('the write went through'),
+        (thrown: unknown) => thrown,
+      );
+      expect(isMongoOutage(err)).toBe(true);
+      await cut;
+      await proxy.restore();
+    }
+
+    test('when its claim reached the server and its write did not, then its next try makes the claimed change at once, and no other writer does', async () => {
+      const started = (await store.start((await record('pending'))._id, 1, 1))!;
+      const claimedAt = new Date(Date.now() - 1_000);
+      await cutAfterClaim(started, () => cutStore.complete(started, RESULT, claimedAt, 'run-a'));
+      expect(await read(started._id)).toMatchObject({ status: 'processing', rev: 1 });
+
+      expect(await store.complete(started, RESULT, new Date(), 'run-b')).toBeNull();
+      const retried = await cutStore.complete(started, RESULT, new Date(), 'run-a');
+      expect(retried).toMatchObject({ status: 'completed', completed_at: claimedAt, rev: 2 });
+      expect(await read(started._id)).toMatchObject({ status: 'completed', completed_at: claimedAt, rev: 2 });
+      // Once made, the claim is still its writer's: a try whose answer was lost learns it is done.
+      expect(await cutStore.complete(started, RESULT, new Date(), 'run-a')).toMatchObject({ rev: 2 });
+    });
+
+    test('when its record is gone by the time it tries again, then its own claim counts for nothing', async () => {
+      const started = (await store.start((await record('pending'))._id, 1, 1))!;
+      await cutAfterClaim(started, () => cutStore.complete(started, RESULT, new Date(), 'run-a'));
+      await generations().deleteOne({ _id: started._id });
+      expect(await cutStore.complete(started, RESULT, new Date(), 'run-a')).toBeNull();
+    });
+
+    test('when a start meets a claim whose write has not landed, then it waits and says so rather than take the run for ended; once abandoned, a later delivery makes the write and takes the run over', async () => {
+      const doc = await record('pending');
+      await cutAfterClaim(doc, () => cutStore.start(doc._id, 1, 1));
+
+      await expect(store.start(doc._id, 1, 2)).rejects.toBeInstanceOf(WriteContendedError);
+      expect(await read(doc._id)).toMatchObject({ status: 'pending', rev: 0 });
+
+      const claims = db.collection<ClaimDocument>(COLLECTIONS.claims);
+      await claims.updateOne(
+        { _id: `generation:${doc._id.toHexString()}:0` },
+        { $set: { at: new Date(Date.now() - 31_000) } },
+      );
+      expect(await store.start(doc._id, 1, 2)).toMatchObject({
+        status: 'processing',
+        delivery: 2,
+        attempts: 2,
+        rev: 2,
+      });
+    });
   });
 });

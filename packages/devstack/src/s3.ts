@@ -50,7 +50,9 @@ export async function provideS3(workDir: string): Promise<ProvidedS3> {
   mkdirSync(sidecar, { recursive: true });
   const args = [
     ...['--port', `127.0.0.1:${port}`, '--access', access.accessKeyId, '--secret', access.secretAccessKey],
-    ...['--region', REGION, '--quiet'],
+    // Keep-alive is off by default in versitygw: every request then opened a connection of its own
+    // and left it in TIME_WAIT, a connect per image read or write that S3 itself does not cost.
+    ...['--region', REGION, '--quiet', '--keep-alive'],
     ...['posix', '--sidecar', sidecar, root],
   ];
   // Creating the bucket is the readiness check: it answers once the gateway serves requests.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { StoredText, Text } from './text';
+import { UserQuotaUpdate } from './user-quota';
 
 const Email = z
   .email()
@@ -64,6 +65,13 @@ export type TokenClaims = z.infer<typeof TokenClaims>;
 export const DeleteAccountRequest = z.strictObject({ password: Text().min(1).max(256).optional() });
 export type DeleteAccountRequest = z.infer<typeof DeleteAccountRequest>;
 
-/** Body of `PATCH /api/admin/users/:id`. */
-export const UpdateUserRequest = z.strictObject({ role: UserRole });
+/** Body of `PATCH /api/admin/users/:id`: the role, the quota overrides, or both. */
+export const UpdateUserRequest = z
+  .strictObject({ role: UserRole.optional(), quota: UserQuotaUpdate.optional() })
+  .refine((body) => body.role !== undefined || body.quota !== undefined, {
+    // Named as `role` was when it was the one field.
+    path: ['role'],
+    message: 'must name role or quota',
+    when: ({ issues }) => issues.length === 0,
+  });
 export type UpdateUserRequest = z.infer<typeof UpdateUserRequest>;

@@ -25,6 +25,12 @@ const Dimension = z
   .max(1024)
   .refine((n) => n % 8 === 0, 'must be a multiple of 8');
 
+/** The most images one generation may ask for (`num_images`). */
+export const MAX_IMAGES = 4;
+
+/** How many images a generation makes: 1 to MAX_IMAGES. */
+export const ImageCount = z.int().min(1).max(MAX_IMAGES);
+
 /** The longest `cancel_after` a request may ask for. */
 export const MAX_CANCEL_AFTER_MS = 3_600_000;
 
@@ -48,6 +54,8 @@ export const CreateGenerationRequest = z
     num_inference_steps: z.int().min(1).max(150).optional(),
     guidance_scale: z.number().min(0).max(50).optional(),
     seed: z.int().min(0).max(4_294_967_295).optional(),
+    /** Images drawn from the one prompt; with a seed, image i is drawn with seed + i where the provider takes one request per image. */
+    num_images: ImageCount.default(1),
     model: ModelId.optional(),
     /** Serve it through this provider only; left out, providers are chosen as HF_PROVIDER says. */
     provider: RequestedProvider.optional(),
@@ -65,7 +73,10 @@ export const CreateGenerationRequest = z
   });
 export type CreateGenerationRequest = z.infer<typeof CreateGenerationRequest>;
 
-/** What the model is asked for; stored on the record and sent to Hugging Face as `parameters`. */
+/**
+ * What the model is asked for; stored on the record and sent to Hugging Face as `parameters`.
+ * Records written before `num_images` existed have none: read them with `imagesAsked`.
+ */
 export const GenerationSettings = z.object({
   width: z.int(),
   height: z.int(),
@@ -77,5 +88,10 @@ export const GenerationSettings = z.object({
   num_inference_steps: z.int().nullable(),
   guidance_scale: z.number().nullable(),
   seed: z.int().nullable(),
+  num_images: ImageCount,
 });
 export type GenerationSettings = z.infer<typeof GenerationSettings>;
+
+/** How many images `settings` ask for; records written before `num_images` existed asked for one. */
+export const imagesAsked = (settings: Partial<Pick<GenerationSettings, 'num_images'>>): number =>
+  settings.num_images ?? 1;

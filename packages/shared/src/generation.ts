@@ -24,6 +24,14 @@ export const ImageMeta = z.object({
   height: z.int(),
 });
 export type ImageMeta = z.infer<typeof ImageMeta>;
+
+/** One image of a generation: its place among them (0 is the first), what it is, and where its bytes are. */
+export const GeneratedImage = ImageMeta.extend({
+  index: z.int().min(0),
+  /** `GET /api/generations/:id/images/:index`, or, with IMAGE_URLS=presigned, a presigned URL on the bucket. */
+  url: z.url(),
+});
+export type GeneratedImage = z.infer<typeof GeneratedImage>;
 export type ImageMimeType = ImageMeta['mime_type'];
 
 /**
@@ -64,7 +72,10 @@ export const GenerationSummary = z.object({
   settings: GenerationSettings,
   /** Who produced (or is producing) the image; null until a provider has been chosen. */
   provider: ServingProvider.nullable(),
+  /** The first image (`images[0]`), as the original API described its one image; null until completed. */
   image: ImageMeta.nullable(),
+  /** Every image, in order, once completed (`settings.num_images` of them); empty before. */
+  images: z.array(GeneratedImage),
   /**
    * True once the retention period (RETENTION_IMAGES_DAYS) removed the image: the record stays,
    * `image` still describes what it was, and `/image` answers 410 Gone.

@@ -118,8 +118,10 @@ export function redisTarget(env: RedisSettings): RedisTarget {
  * Every Redis key of a deployment is under QUEUE_PREFIX, so on a cluster its tag puts them all in
  * one slot. Why each family lives there:
  * - BullMQ's keys of each queue (`<prefix>:<queue>:…`): its scripts join them.
- * - `create-rate:<user>`, `in-flight:<user>`, the generations queue's `wait` and `active`, and
- *   `generation-run-ms`: one script admits a create against all five (CreateLimits).
+ * - `create-rate:<user>`, `in-flight:<user>`, the generations queue's `wait` and `active`,
+ *   `generation-run-ms`, and the image quotas' `quota:<user>:<day>` and `quota:<user>:<month>`:
+ *   one script admits a create against all seven (CreateLimits); a run's end gives its images
+ *   back in whichever of the quotas' hashes around its start holds them, in one script (QuotaLedger).
  * - `sign-ins:account:…` and `sign-ins:address:…`: one script counts a sign-in against both.
  * - `generation-events:<id>`: written down the same connection as the run's job, just before it,
  *   so that no worker's `processing` can come before the `pending` (PendingRuns); on a cluster

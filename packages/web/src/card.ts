@@ -8,7 +8,7 @@ import {
 } from '@imagegen/client';
 import { isTerminal } from '@imagegen/shared';
 import { h } from './dom';
-import type { ImageCache } from './images';
+import { thumbnailWidth, type ImageCache } from './images';
 
 /** A generation as a card shows it: a stream's status events carry it without its `history`. */
 export type ShownGeneration = Omit<GenerationSummary, 'history'>;
@@ -20,11 +20,14 @@ export interface CardDeps {
   open: (generation: ShownGeneration) => void;
   /** Images load only once their card is near the screen. */
   visibility: IntersectionObserver;
+  /** A generation the card followed has ended (what it used of the quota is known). */
+  ended: () => void;
 }
 
 /**
  * One generation in the gallery: its prompt, its live state while it runs (from the event
- * stream), its image once done, and the cancel and retry buttons its state allows.
+ * stream), its images once done (as thumbnails, several in a grid), and the cancel and retry
+ * buttons its state allows.
  */
 export class GenerationCard {
   readonly element: HTMLLIElement;
@@ -76,28 +79,45 @@ export class GenerationCard {
     this.deps.client
       .waitFor(record ?? this.generation.id, { onEvent: (event) => this.show(event) })
       .then(
-        (done: Generation) => this.show({ type: 'status', status: done.status, generation: done }),
+        (done: Generation) => {
+          this.show({ type: 'status', status: done.status, generation: done });
+          this.deps.ended();
+        },
         (err: unknown) => {
-          if (err instanceof GenerationError)
-            this.show({ type: 'status', status: err.generation.status, generation: err.generation });
-          else this.state.textContent = `lost track of it: ${(err as Error).message}`;
+          if (!(err instanceof GenerationError)) {
+            this.state.textContent = `lost track of it: ${(err as Error).message}`;
+            return;
+          }
+          this.show({ type: 'status', status: err.generation.status, generation: err.generation });
+          this.deps.ended();
         },
       )
       .finally(() => (this.following = false));
   }
 
-  /** The image, fetched once the card is on screen. */
+  /**
+   * The images, fetched once the card is on screen: thumbnails as wide as their place in the card
+   * needs (a grid of two columns for several), never the full-size bytes.
+   */
   loadImage(): void {
-    if (this.generation.status !== 'completed' || this.figure.querySelector('img')) return;
-    const img = h('img', {
-      alt: this.generation.prompt,
-      width: this.generation.settings.width,
-      height: this.generation.settings.height,
-    });
-    this.figure.replaceChildren(img);
-    this.deps.images.url(this.generation.id).then(
-      (url) => (img.src = url),
-      () => this.figure.replaceChildren(h('span', { textContent: 'image unavailable' })),
+    const { id, images, prompt, status } = this.generation;
+    if (status !== 'completed' || this.figure.querySelector('img')) return;
+    const several = images.length > 1;
+    const width = thumbnailWidth(this.figure.clientWidth / (several ? 2 : 1));
+    this.figure.classList.toggle('several', several);
+    this.figure.replaceChildren(
+      ...images.map((image) => {
+        const img = h('img', {
+          alt: several ? `${prompt} (${image.index + 1} of ${images.length})` : prompt,
+          width: image.width,
+          height: image.height,
+        });
+        this.deps.images.url(id, { index: image.index, width }).then(
+          (url) => (img.src = url),
+          () => img.replaceWith(h('span', { textContent: 'image unavailable' })),
+        );
+        return img;
+      }),
     );
   }
 
@@ -120,7 +140,10 @@ export class GenerationCard {
     this.retry.hidden = status !== 'failed' && status !== 'canceled';
     this.figure.disabled = status !== 'completed';
     if (status === 'completed') this.deps.visibility.observe(this.element);
-    else this.figure.replaceChildren(h('span', { className: 'placeholder', textContent: status }));
+    else {
+      this.figure.classList.remove('several');
+      this.figure.replaceChildren(h('span', { className: 'placeholder', textContent: status }));
+    }
   }
 
   private async act(action: () => Promise<Generation>): Promise<Generation | null> {

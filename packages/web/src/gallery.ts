@@ -1,5 +1,5 @@
 import type { Generation, GenerationSummary, ImagegenClient } from '@imagegen/client';
-import { GenerationCard, type CardDeps, type ShownGeneration } from './card';
+import { GenerationCard, type CardDeps } from './card';
 import { byId } from './dom';
 import type { ImageCache } from './images';
 
@@ -19,11 +19,12 @@ export class Gallery {
   private cursor: string | null | undefined;
   private loading: Promise<void> | undefined;
   private readonly nearEnd: IntersectionObserver;
+  private readonly end = byId('gallery-end');
 
   constructor(
     private readonly client: ImagegenClient,
     images: ImageCache,
-    open: (generation: ShownGeneration) => void,
+    actions: Pick<CardDeps, 'open' | 'ended'>,
   ) {
     const visibility = new IntersectionObserver(
       (entries) => {
@@ -35,7 +36,7 @@ export class Gallery {
       },
       { rootMargin: '200px' },
     );
-    this.deps = { client, images, open, visibility };
+    this.deps = { client, images, visibility, ...actions };
     this.nearEnd = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) void this.loadMore();
     });
@@ -43,7 +44,7 @@ export class Gallery {
   }
 
   async start(): Promise<void> {
-    this.nearEnd.observe(byId('gallery-end'));
+    this.nearEnd.observe(this.end);
     await this.loadMore();
   }
 
@@ -71,7 +72,14 @@ export class Gallery {
     this.empty.hidden = this.cards.size > 0;
   }
 
-  /** The next page, unless one is loading or there is none. */
+  /**
+   * The next page, unless one is loading or there is none; and the ones after it while the end of
+   * the list is still on the screen. Its observer speaks only when that changes, so a page that
+   * left the end in view (a tall screen, or the end came near while a page was on its way) would
+   * otherwise be the last one loaded until the user scrolled away and back. The end's place is
+   * read from the layout once the page's cards are in: the observer would say it only later. A
+   * page that fails is not asked for again until the end comes near again or "Load more" is pressed.
+   */
   loadMore(): Promise<void> {
     if (this.cursor === null) return Promise.resolve();
     this.loading ??= this.client
@@ -85,8 +93,16 @@ export class Gallery {
         this.more.hidden = page.next_cursor === null;
         this.empty.hidden = this.cards.size > 0;
       })
-      .finally(() => (this.loading = undefined));
+      .finally(() => (this.loading = undefined))
+      .then(() => (this.endOnScreen() ? this.loadMore() : undefined));
     return this.loading;
+  }
+
+  /** Whether the end of the list is shown and within the screen (as its observer would say). */
+  private endOnScreen(): boolean {
+    if (this.end.getClientRects().length === 0) return false;
+    const { top, bottom } = this.end.getBoundingClientRect();
+    return top <= window.innerHeight && bottom >= 0;
   }
 
   private cardOf(generation: GenerationSummary | Generation): GenerationCard {

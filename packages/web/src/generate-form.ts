@@ -1,5 +1,5 @@
 import type { CreateGenerationInput, FieldError, GenerationSettings, ModelList } from '@imagegen/client';
-import { STYLE_NAMES } from '@imagegen/shared';
+import { imagesAsked, MAX_IMAGES, STYLE_NAMES } from '@imagegen/shared';
 import { byId, h } from './dom';
 import { ModelChoice } from './model-choice';
 
@@ -27,6 +27,11 @@ export class GenerateForm {
       this.select(name).append(...SIZES.map((size) => h('option', { value: String(size), textContent: `${size} px` })));
       this.select(name).value = '512';
     }
+    this.select('num_images').append(
+      ...Array.from({ length: MAX_IMAGES }, (_, i) =>
+        h('option', { value: String(i + 1), textContent: String(i + 1) }),
+      ),
+    );
     this.select('style').append(
       h('option', { value: '', textContent: 'none' }),
       ...STYLE_NAMES.map((style) => h('option', { value: style, textContent: style })),
@@ -57,6 +62,7 @@ export class GenerateForm {
       prompt: text('prompt'),
       width: Number(text('width')),
       height: Number(text('height')),
+      num_images: Number(text('num_images')),
       style: text('style') || null,
     };
     if (text('model')) request.model = text('model');
@@ -74,6 +80,7 @@ export class GenerateForm {
     if (settings) {
       this.select('width').value = String(settings.width);
       this.select('height').value = String(settings.height);
+      this.select('num_images').value = String(imagesAsked(settings));
       this.select('style').value = settings.style ?? '';
       this.models.select(settings.model, settings.provider);
       this.field('negative_prompt').value = settings.negative_prompt ?? '';

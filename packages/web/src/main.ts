@@ -3,12 +3,14 @@ import { byId } from './dom';
 import { Gallery } from './gallery';
 import { GenerateForm } from './generate-form';
 import { ImageCache } from './images';
+import { QuotaLine } from './quota-line';
 import { clearSession, loadSession, saveSession, type Session } from './session';
 import { Viewer } from './viewer';
 
 // The playground is served by the API itself: same origin, so no CORS and no URL to configure.
 const client = new ImagegenClient({ baseUrl: location.origin });
 const images = new ImageCache(client);
+const quota = new QuotaLine(client);
 let gallery: Gallery | undefined;
 
 const form = new GenerateForm(create);
@@ -22,8 +24,10 @@ async function create(request: CreateGenerationInput): Promise<void> {
     gallery?.add(await client.createGeneration(request));
   } catch (err) {
     if (err instanceof AuthenticationError) return signOut('Your session has ended: sign in again.');
+    // A spent quota (429) is told here too: its message says which quota and when it resets.
     form.showErrors(err instanceof ValidationError ? err.errors : [], (err as Error).message);
   }
+  quota.refresh();
 }
 
 function signIn(session: Session): void {
@@ -32,7 +36,11 @@ function signIn(session: Session): void {
   byId('account').hidden = false;
   byId('auth').hidden = true;
   byId('studio').hidden = false;
-  gallery = new Gallery(client, images, (generation) => void viewer.open(generation));
+  gallery = new Gallery(client, images, {
+    open: (generation) => void viewer.open(generation),
+    ended: () => quota.refresh(),
+  });
+  quota.refresh();
   gallery.start().catch((err: unknown) => {
     if (err instanceof AuthenticationError) signOut('Your session has ended: sign in again.');
   });
@@ -50,6 +58,7 @@ function signOut(message = ''): void {
   gallery?.stop();
   gallery = undefined;
   images.clear();
+  quota.hide();
   byId('gallery').replaceChildren();
   byId('account').hidden = true;
   byId('studio').hidden = true;

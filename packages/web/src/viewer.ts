@@ -1,4 +1,4 @@
-import type { ImagegenClient } from '@imagegen/client';
+import type { GeneratedImage, ImagegenClient } from '@imagegen/client';
 import type { ShownGeneration } from './card';
 import { ConfirmStep } from './confirm-step';
 import { byId, h } from './dom';
@@ -12,6 +12,7 @@ const FIELDS: [string, (generation: ShownGeneration) => unknown][] = [
   ['Served by', (g) => g.provider],
   ['Width', (g) => g.settings.width],
   ['Height', (g) => g.settings.height],
+  ['Images', (g) => g.images.length],
   ['Style', (g) => g.settings.style],
   ['Negative prompt', (g) => g.settings.negative_prompt],
   ['Steps', (g) => g.settings.num_inference_steps],
@@ -26,14 +27,20 @@ export interface ViewerActions {
   deleted: (id: string) => void;
 }
 
+/** File name extensions of the image types a provider may send. */
+const EXTENSIONS: Record<GeneratedImage['mime_type'], string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/webp': 'webp',
+};
+
 /**
- * A generation full size, with its prompt and settings, a download, "use these settings again",
- * and a delete that asks first.
+ * A generation full size (all its images, in a grid when there are several, each with its
+ * download), with its prompt and settings, "use these settings again", and a delete that asks first.
  */
 export class Viewer {
   private readonly dialog = byId<HTMLDialogElement>('viewer');
-  private readonly image = byId<HTMLImageElement>('viewer-image');
-  private readonly download = byId<HTMLAnchorElement>('viewer-download');
+  private readonly shown = byId('viewer-images');
   private readonly error = h('p', { className: 'error', id: 'viewer-error' });
   private readonly remove: ConfirmStep;
   private current: ShownGeneration | undefined;
@@ -64,18 +71,36 @@ export class Viewer {
     this.current = generation;
     this.error.textContent = '';
     this.remove.reset();
-    const url = await this.images.url(generation.id);
-    this.image.src = url;
-    this.image.alt = generation.prompt;
-    this.download.href = url;
-    this.download.download = `imagegen-${generation.id}.${generation.image?.mime_type === 'image/jpeg' ? 'jpg' : 'png'}`;
+    const figures = await Promise.all(generation.images.map((image) => this.figureOf(generation, image)));
+    // Another generation was opened while these images came.
+    if (this.current !== generation) return;
+    this.shown.classList.toggle('several', figures.length > 1);
+    this.shown.replaceChildren(...figures);
     byId('viewer-prompt').textContent = generation.prompt;
     byId('viewer-settings').replaceChildren(
       ...FIELDS.map(([label, read]) => [label, read(generation)] as const)
         .filter(([, value]) => value !== null && value !== undefined)
         .flatMap(([label, value]) => [h('dt', { textContent: label }), h('dd', { textContent: String(value) })]),
     );
-    this.dialog.showModal();
+    if (!this.dialog.open) this.dialog.showModal();
+  }
+
+  /** One image full size with its download; or why it cannot be shown (expired, say). */
+  private async figureOf(generation: ShownGeneration, image: GeneratedImage): Promise<HTMLElement> {
+    const count = generation.images.length;
+    const which = count > 1 ? ` ${image.index + 1} of ${count}` : '';
+    try {
+      const url = await this.images.url(generation.id, { index: image.index });
+      const name = `imagegen-${generation.id}${count > 1 ? `-${image.index + 1}` : ''}.${EXTENSIONS[image.mime_type]}`;
+      return h(
+        'figure',
+        {},
+        h('img', { src: url, alt: count > 1 ? `${generation.prompt} (${which.trim()})` : generation.prompt }),
+        h('a', { className: 'button', href: url, download: name, textContent: `Download${which}` }),
+      );
+    } catch (err) {
+      return h('figure', {}, h('p', { className: 'error', textContent: `Image${which}: ${(err as Error).message}` }));
+    }
   }
 
   /** Deletes the generation shown; on failure the viewer stays open with the API's reason. */

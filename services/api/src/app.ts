@@ -32,6 +32,8 @@ import { webhookDeliveryRoutes } from './webhooks/webhook-deliveries.routes';
 import type { WebhookDeliveryService } from './webhooks/webhook-delivery.service';
 import { webhookSecretRoutes } from './webhooks/webhook-secret.routes';
 import type { WebhookSecretService } from './webhooks/webhook-secret.service';
+import { usageRoutes } from './usage/usage.routes';
+import type { UsageService } from './usage/usage.service';
 import type { AccountDeletionService } from './users/account-deletion.service';
 import { userRoutes } from './users/users.routes';
 
@@ -53,6 +55,8 @@ export interface AppDeps {
   auth: (options: AuthOptions) => AuthGuard;
   tokens: TokenService;
   generations: GenerationService;
+  /** `GET /api/usage` and `GET /api/admin/usage`, and the quota overrides the admin API sets. */
+  usage: UsageService;
   /** `DELETE /api/generations/:id`. */
   generationDeletions: GenerationDeletionService;
   /** `DELETE /api/users/me`. */
@@ -120,7 +124,8 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   generationEventRoutes(events, deps.auth({ scope: 'stream' }), deps.generations, deps.streams);
   const models = modelRoutes(docs, user, deps.models);
   const users = userRoutes(docs, user, deps.accountDeletions);
-  const admin = adminRoutes(docs, deps.auth({ scope: 'admin' }), deps.admin.service);
+  const usage = usageRoutes(docs, user, deps.usage);
+  const admin = adminRoutes(docs, deps.auth({ scope: 'admin' }), deps.admin.service, deps.usage);
 
   // First: the busiest routes, which no other table's paths overlap, then pass no other table's layers.
   app.use('/api/generations', events.router, generations.router);
@@ -132,6 +137,7 @@ export function createApp(deps: AppDeps, stopping: () => boolean = () => false):
   app.use('/api/auth', auth.router);
   app.use('/api/models', models.router);
   app.use('/api/users', users.router);
+  app.use('/api/usage', usage.router);
   app.use('/api/webhooks', webhooks.router);
   app.use('/api/admin', admin.router);
   app.use('/admin', deps.admin.area);

@@ -10,6 +10,7 @@ import {
   GenerationStore,
   InFlightGenerations,
   PendingRuns,
+  QuotaLedger,
   RunTimes,
   WebhookNotifier,
   imageStoreFrom,
@@ -18,6 +19,7 @@ import {
 import { buildAdmin } from './admin/admin';
 import type { AppDeps } from './app';
 import { buildAccounts } from './auth/accounts';
+import type { Passwords } from './auth/password';
 import { Authenticator } from './auth/authenticator';
 import type { TokenService } from './auth/token.service';
 import type { ApiConfig } from './config';
@@ -41,6 +43,10 @@ import { QueuePlaceBoard } from './infra/queue-place-board';
 import { QueueStandings } from './infra/queue-standing';
 import { StreamSlots } from './infra/stream-slots';
 import { configuredModelCatalog } from './models/configured-model-catalog';
+import { QuotaGate } from './usage/quota-gate';
+import { QuotaRecords } from './usage/quota-records';
+import { UsageRepository } from './usage/usage.repository';
+import { UsageService } from './usage/usage.service';
 import { AccountDeletionService } from './users/account-deletion.service';
 import type { UserRepository } from './users/user.repository';
 import { RedeliveryLimits } from './webhooks/redelivery-limits';
@@ -62,6 +68,7 @@ export function compose(
   logger: Logger,
   tokens: TokenService,
   users: UserRepository,
+  passwords: Passwords,
   secret: string,
 ): Composed {
   // BullMQ defines its dozens of scripts on the connection it is given, and ioredis copies every
@@ -78,11 +85,13 @@ export function compose(
   const hub = EventHub.start(redis, events.channel, logger);
   const webhookSecrets = new WebhookSecretService(new WebhookSecretRepository(db));
   const inFlight = new InFlightGenerations(redis, config.QUEUE_PREFIX);
+  const quotaLedger = new QuotaLedger(redis, config.QUEUE_PREFIX);
   const lifecycle = new GenerationLifecycle(
     events,
     new WebhookNotifier(db, queues, config.PUBLIC_BASE_URL),
     inFlight,
     config.PUBLIC_BASE_URL,
+    quotaLedger,
   );
   const models = configuredModelCatalog(config, redis);
   const generationRepository = new GenerationRepository(db, config.MONGODB_READ_PREFERENCE);
@@ -96,11 +105,24 @@ export function compose(
   );
   const standings = new QueueStandings(redis, generationQueue, new RunTimes(redis, config.QUEUE_PREFIX));
   // Creates and retries (the user's and an admin's) share them: a run costs the same either way.
-  const limits = new CreateLimits(redis, config.QUEUE_PREFIX, generationRepository, inFlight, standings, {
-    perWindow: config.CREATE_RATE_LIMIT,
-    windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
-    maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
+  const quotas = new QuotaGate(quotaLedger, new QuotaRecords(db), users, {
+    day: config.QUOTA_IMAGES_PER_DAY ?? null,
+    month: config.QUOTA_IMAGES_PER_MONTH ?? null,
   });
+  const limits = new CreateLimits(
+    redis,
+    config.QUEUE_PREFIX,
+    generationRepository,
+    inFlight,
+    standings,
+    {
+      perWindow: config.CREATE_RATE_LIMIT,
+      windowSeconds: Math.ceil(config.CREATE_RATE_WINDOW / 1000),
+      maxInFlight: config.MAX_IN_FLIGHT_PER_USER,
+    },
+    quotas,
+    quotaLedger,
+  );
   const retries = new GenerationRetryService(store, pending, jobs, limits);
   const places = new QueuePlaceBoard(standings, config.EVENTS_QUEUE_PLACE_MS);
   const streams = new GenerationStreams(
@@ -131,7 +153,7 @@ export function compose(
     limits,
   });
   const metrics = new ApiMetrics(queues.all());
-  const { accounts, hashes } = buildAccounts(config, redis, users, tokens, metrics.registry);
+  const { accounts, hashes } = buildAccounts(config, redis, users, tokens, passwords, metrics.registry);
   const authenticator = new Authenticator(tokens, users, config.AUTH_ACCOUNT_CACHE_MS);
   const auth = createAuth({ authenticator, tokens, users });
   const accountDeletions = new AccountDeletionService(users, accounts, new AccountDeleter(db, deleter), authenticator);
@@ -164,6 +186,7 @@ export function compose(
       auth,
       tokens,
       generations,
+      usage: new UsageService(new UsageRepository(db), users, quotas, quotaLedger),
       generationDeletions: new GenerationDeletionService(generationRepository, deleter),
       accountDeletions,
       waits: new GenerationWaitService(generations, hub, config.CREATE_WAIT_SECONDS),

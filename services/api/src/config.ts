@@ -11,7 +11,7 @@ import {
   parseEnv,
   resolveProviderSettings,
 } from '@imagegen/shared';
-import { AuthSettings } from './settings/auth-settings';
+import { AuthSettings, OWASP_HASH_COST } from './settings/auth-settings';
 import { commaList } from './settings/comma-list';
 import { HttpSettings } from './settings/http-settings';
 import { LimitsSettings } from './settings/limits-settings';
@@ -52,6 +52,13 @@ function checkApiSettings(env: z.infer<typeof ApiSettings>, ctx: z.RefinementCtx
       path: ['TRUST_PROXY'],
       message:
         "true believes any client's X-Forwarded-For; set the hop count of the proxies in front (e.g. 1) or their addresses",
+    });
+  }
+  if (env.NODE_ENV === 'production' && env.PASSWORD_HASH_COST < OWASP_HASH_COST) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PASSWORD_HASH_COST'],
+      message: `below ${OWASP_HASH_COST} (OWASP's scrypt N=2^${OWASP_HASH_COST}) is refused in production`,
     });
   }
   if (env.NODE_ENV === 'production' && Buffer.byteLength(env.JWT_SECRET ?? '') < 32) {

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import { redisTarget } from '@imagegen/shared';
 import { connectMongo, createRedis, redisReady, type Logger } from '@imagegen/core';
 import { ensureAdmin } from './admin/admin-bootstrap';
+import { Passwords } from './auth/password';
 import { createApp } from './app';
 import { compose } from './compose';
 import { gracefulClose } from './http/graceful-close';
@@ -30,12 +31,14 @@ export async function startApi(config: ApiConfig, logger: Logger): Promise<Runni
   const secret = jwtSecret(config, logger);
   const tokens = createTokenService(secret, config.JWT_TTL_SECONDS);
   const users = new UserRepository(mongo.db);
+  const passwords = new Passwords(config.PASSWORD_HASH_COST);
   await ensureAdmin(
     users,
+    passwords,
     { email: config.ADMIN_EMAIL, password: config.ADMIN_PASSWORD, promoteExisting: config.ADMIN_PROMOTE_EXISTING },
     logger,
   );
-  const composed = compose(config, mongo.db, redis, logger, tokens, users, secret);
+  const composed = compose(config, mongo.db, redis, logger, tokens, users, passwords, secret);
   const server = createServer(requestTimeouts(config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_HEADERS_TIMEOUT_MS));
   const closer = gracefulClose(server);
   server.on(

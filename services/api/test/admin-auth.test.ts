@@ -7,6 +7,7 @@ import type { ApiClient } from '../../../test/support/api-client';
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { configErrorOf } from './config-error';
 import { ensureAdmin } from '../src/admin/admin-bootstrap';
+import { Passwords } from '../src/auth/password';
 import { UserRepository } from '../src/users/user.repository';
 import { loadApiConfig } from '../src/config';
 import { startApi, type RunningApi } from '../src/server';
@@ -141,6 +142,7 @@ describe('admin bootstrap from ADMIN_EMAIL and ADMIN_PASSWORD', () => {
 
     const refused = await ensureAdmin(
       new UserRepository(mongo.db()),
+      new Passwords(Number(iso.env.PASSWORD_HASH_COST)),
       { email: 'squatter@example.com', password: 'the operator password', promoteExisting: false },
       pino({ level: 'silent' }),
     ).then(

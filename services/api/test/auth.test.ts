@@ -94,7 +94,13 @@ describe('auth with auto-registration on (the default)', () => {
     const users = await h.db.collection<UserDocument>(COLLECTIONS.users).find().toArray();
     expect(users.length).toBeGreaterThanOrEqual(2);
     for (const user of users) {
-      expect(user.password_hash).toMatch(/^scrypt\$/);
+      // N = 2^PASSWORD_HASH_COST: the API hashes at the configured cost.
+      expect(user.password_hash.split('$').slice(0, 4)).toEqual([
+        'scrypt',
+        String(2 ** Number(h.iso.env.PASSWORD_HASH_COST)),
+        '8',
+        '1',
+      ]);
       const stored = JSON.stringify(user);
       expect(stored).not.toContain('password123');
       expect(stored).not.toContain('correct horse battery');
@@ -205,5 +211,42 @@ describe('tokens of a deleted account', () => {
         expect.stringMatching(/^AUTH_ACCOUNT_CACHE_MS: /),
       ]);
     }
+  });
+});
+
+describe('a password hash made at another cost', () => {
+  let h: Harness;
+  let raised: { stop: () => Promise<void>; client: ApiClient };
+
+  beforeAll(async () => {
+    h = await startHarness();
+    // The same database, behind an API whose PASSWORD_HASH_COST is one more than the suite's.
+    const cost = String(Number(h.iso.env.PASSWORD_HASH_COST) + 1);
+    const api = await startTestApi(h.iso, { PASSWORD_HASH_COST: cost });
+    raised = { stop: () => api.api.stop(), client: new ApiClient(api.baseUrl) };
+  });
+
+  afterAll(async () => {
+    await raised?.stop();
+    await h?.stop();
+  });
+
+  const storedN = async (email: string) =>
+    Number((await h.db.collection<UserDocument>(COLLECTIONS.users).findOne({ email }))!.password_hash.split('$')[1]);
+  const login = (client: ApiClient, password: string) =>
+    client.request('POST', '/api/auth/login', { email: 'older@example.com', password });
+
+  test('when its owner signs in after the cost changed, then the hash is made again at the new cost, and the password still works', async () => {
+    await h.user('older@example.com');
+    const before = await storedN('older@example.com');
+
+    expect((await login(raised.client, 'a wrong password')).status).toBe(401);
+    expect(await storedN('older@example.com')).toBe(before);
+
+    expect((await login(raised.client, 'password123')).status).toBe(200);
+    expect(await storedN('older@example.com')).toBe(before * 2);
+    expect((await login(raised.client, 'password123')).status).toBe(200);
+    expect((await login(h.anonymous, 'password123')).status).toBe(200);
+    expect((await login(h.anonymous, 'a wrong password')).status).toBe(401);
   });
 });

@@ -181,6 +181,7 @@ describe('POST /api/generations', () => {
       num_inference_steps: 30,
       guidance_scale: 7.5,
       seed: 42,
+      num_images: 1,
     });
   });
 

@@ -338,6 +338,18 @@ describe('real answers against the document (b)', () => {
     await expectStatus(409, send('POST', `/api/generations/${completedId}/retry`, { token }));
   });
 
+  test('images: /images/0 200, a thumbnail and a conversion 200 in their formats; 404 past the images, 400 on a bad index or query', async () => {
+    const image = (query: string) => send('GET', `/api/generations/${completedId}${query}`, { token });
+    expect((await expectStatus(200, image('/images/0'))).headers.get('content-type')).toBe('image/png');
+    const thumbnail = await expectStatus(200, image('/images/0?width=128'));
+    expect(thumbnail.headers.get('content-type')).toBe('image/webp');
+    expect(thumbnail.headers.get('accept-ranges')).toBe('none');
+    expect((await expectStatus(200, image('/image?format=jpeg'))).headers.get('content-type')).toBe('image/jpeg');
+    await expectStatus(404, image('/images/1'));
+    expect(failureOf(await expectStatus(400, image('/images/first'))).errors?.[0]?.field).toBe('params.index');
+    expect(failureOf(await expectStatus(400, image('/image?width=300'))).errors?.[0]?.field).toBe('query.width');
+  });
+
   test('too many in flight: the create past the cap answers 429 with Retry-After', async () => {
     const busy = await signUp('busy@example.com');
     let refused: Answer | undefined;
@@ -405,6 +417,13 @@ describe('real answers against the document (b)', () => {
       send('POST', '/api/generations', { token, body: { prompt: 'Through OpenAI', provider: 'openai' } }),
     );
     expect(failureOf(refused).errors?.map((e) => e.field)).toEqual(['provider']);
+  });
+
+  test('usage: 200 with the quotas, 400 on a reversed range; everyone’s 200 for an admin, 403 for a user', async () => {
+    await expectStatus(200, send('GET', '/api/usage', { token }));
+    await expectStatus(400, send('GET', '/api/usage?from=2025-02-01&to=2025-01-01', { token }));
+    await expectStatus(200, send('GET', '/api/admin/usage?from=2025-01-01&to=2025-01-31', { token: adminToken }));
+    await expectStatus(403, send('GET', '/api/admin/usage', { token }));
   });
 
   test('health: /healthz 200, /readyz 200', async () => {

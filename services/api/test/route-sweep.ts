@@ -9,6 +9,7 @@ import { createTokenService } from '../src/auth/token.service';
 import { compose } from '../src/compose';
 import { loadApiConfig } from '../src/config';
 import { UserRepository } from '../src/users/user.repository';
+import { Passwords } from '../src/auth/password';
 import { JWT_SECRET, apiEnv, type Harness } from './api-harness';
 
 // The routes of the API that take a bearer token, as a table the sweeps run over, and a way to
@@ -44,6 +45,7 @@ export const BEARER_ROUTES: readonly BearerRoute[] = [
   { method: 'GET', path: '/api/generations', role: 'user' },
   { method: 'GET', path: '/api/generations/:id', role: 'user', idOf: 'generation' },
   { method: 'GET', path: '/api/generations/:id/image', role: 'user', idOf: 'generation' },
+  { method: 'GET', path: '/api/generations/:id/images/:index', role: 'user', idOf: 'generation' },
   { method: 'POST', path: '/api/generations/:id/cancel', role: 'user', idOf: 'generation' },
   { method: 'POST', path: '/api/generations/:id/retry', role: 'user', idOf: 'generation' },
   { method: 'POST', path: '/api/generations/:id/events/token', role: 'user', idOf: 'generation' },
@@ -51,10 +53,12 @@ export const BEARER_ROUTES: readonly BearerRoute[] = [
   { method: 'GET', path: '/api/generations/:id/webhook-deliveries', role: 'user', idOf: 'generation' },
   { method: 'POST', path: '/api/generations/:id/webhook-deliveries/redeliver', role: 'user', idOf: 'generation' },
   { method: 'GET', path: '/api/models', role: 'user' },
+  { method: 'GET', path: '/api/usage', role: 'user' },
   { method: 'GET', path: '/api/webhooks/secret', role: 'user' },
   { method: 'POST', path: '/api/webhooks/secret/rotate', role: 'user' },
   { method: 'GET', path: '/api/admin/queues', role: 'admin' },
   { method: 'GET', path: '/api/admin/generations', role: 'admin' },
+  { method: 'GET', path: '/api/admin/usage', role: 'admin' },
   { method: 'POST', path: '/api/admin/generations/:id/retry', role: 'admin', idOf: 'generation' },
   { method: 'PATCH', path: '/api/admin/users/:id', role: 'admin', idOf: 'user', body: () => ({ role: 'user' }) },
   // The deleting routes last: a sweep's call with a valid token really deletes (the owner's
@@ -72,6 +76,8 @@ export const routeKey = (route: { method: string; path: string }) => `${route.me
 /** The route's path with its parameters filled in from `ctx`. */
 export function pathOf(route: BearerRoute, ctx: RouteContext): string {
   return route.path.replace(/:(\w+)/g, (_match, name: string) => {
+    // The first image, which every completed generation has.
+    if (name === 'index') return '0';
     if (name !== 'id') throw new Error(`no value for :${name} in ${route.path}: extend RouteContext`);
     return route.idOf === 'user' ? ctx.userId : ctx.generationId;
   });
@@ -196,6 +202,7 @@ export async function servedRoutes(iso: Isolation, extra: Record<string, string>
     pino({ level: 'silent' }),
     createTokenService(JWT_SECRET, config.JWT_TTL_SECONDS),
     new UserRepository(mongo.db),
+    new Passwords(config.PASSWORD_HASH_COST),
     JWT_SECRET,
   );
   try {

@@ -12,7 +12,9 @@ import {
   InFlightGenerations,
   JobQueues,
   PendingRuns,
+  QuotaLedger,
   RunTimes,
+  UsageLog,
   WebhookNotifier,
   imageStoreFrom,
   redisMappingCache,
@@ -74,6 +76,8 @@ export function compose(config: WorkerConfig, db: Db, redis: RedisClient, logger
     new WebhookNotifier(db, queues, config.PUBLIC_BASE_URL),
     inFlight,
     config.PUBLIC_BASE_URL,
+    // Gives back what a failed or canceled run was charged against its owner's image quota.
+    new QuotaLedger(redis, config.QUEUE_PREFIX),
   );
   const generationQueue = queues.queue(QUEUES.generations);
   const canceller = new GenerationCanceller(store, redis, config.QUEUE_PREFIX, generationQueue, lifecycle);
@@ -91,6 +95,7 @@ export function compose(config: WorkerConfig, db: Db, redis: RedisClient, logger
           runTimes: new RunTimes(redis, config.QUEUE_PREFIX),
           logger,
           metrics,
+          usage: new UsageLog(db),
           dbRetryMs: config.WORKER_DB_RETRY_MS,
           outageDelayMs: config.WORKER_DB_OUTAGE_DELAY_MS,
         },

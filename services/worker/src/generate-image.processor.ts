@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { GenerationJobData, isTerminal, styledPrompt } from '@imagegen/shared';
+import { GenerationJobData, isTerminal, styledPrompt, type ServingProvider } from '@imagegen/shared';
 import {
   isMongoOutage,
+  type GenerationDocument,
   type GenerationLifecycle,
   type GenerationStore,
   type Logger,
   type RunTimes,
+  type RunUsage,
+  type UsageLog,
 } from '@imagegen/core';
 import type { GenerationRepository } from './generations/generation.repository';
 import { retryWhileOutage } from './generations/outage-retry';
@@ -24,6 +28,8 @@ export interface ProcessorDeps {
   runTimes: RunTimes;
   logger: Logger;
   metrics: Pick<WorkerMetrics, 'jobEnded'>;
+  /** Where each run's end is counted: its outcome, provider, images and time at the provider. */
+  usage: Pick<UsageLog, 'record'>;
   /** How long a write after Hugging Face answered is retried while MongoDB is unreachable. */
   dbRetryMs: number;
   /** When a job that met a MongoDB outage runs again. */
@@ -31,8 +37,8 @@ export interface ProcessorDeps {
 }
 
 /**
- * `generation.create`: render the image, move the record to `completed` or `failed`, and announce
- * each change (live events, webhooks).
+ * `generation.create`: render the images, move the record to `completed` or `failed`, count the
+ * run's usage, and announce each change (live events, webhooks).
  */
 export function generateImageProcessor(deps: ProcessorDeps) {
   const { logger, metrics, outageDelayMs } = deps;
@@ -62,7 +68,7 @@ export function generateImageProcessor(deps: ProcessorDeps) {
 }
 
 async function run(
-  { store, generations, source, lifecycle, runTimes, dbRetryMs }: ProcessorDeps,
+  { store, generations, source, lifecycle, runTimes, usage, dbRetryMs }: ProcessorDeps,
   job: Job,
   token: string | undefined,
   signal: AbortSignal,
@@ -70,12 +76,17 @@ async function run(
   log: Logger,
 ): Promise<JobOutcome | null> {
   const id = new ObjectId(generationId);
+  // Names this run's completing or failing write, so that its retry after an outage knows the
+  // claim it made for its own (GenerationStore); BullMQ's lock token goes on to the worker's next job.
+  const writer = randomUUID();
   // What follows the end may not have happened yet when a write finds the run already ended: the
   // worker died after its last write, or that write went through while its answer was lost to an
   // outage and the retry found it done. Doing it twice sends one webhook.
-  const announceIfEnded = async () => {
+  const announceIfEnded = async (): Promise<GenerationDocument | null> => {
     const ended = await generations.find(id);
-    if (ended?.run === run && isTerminal(ended.status)) await lifecycle.ended(ended);
+    if (ended?.run !== run || !isTerminal(ended.status)) return null;
+    await lifecycle.ended(ended);
+    return ended;
   };
   const generation = await store.start(id, run, job.attemptsStarted);
   if (!generation) {
@@ -88,37 +99,68 @@ async function run(
     log.warn({ err: (err as Error).message }, 'could not announce the start');
   });
 
+  let provider: ServingProvider | null = null;
+  let providerMs = 0;
+  // Counted before the end is announced, so whoever the announcement reaches finds the run counted;
+  // a count that cannot be written costs the generation nothing.
+  const countRun = (ended: GenerationDocument, outcome: RunUsage['outcome'], images = 0) =>
+    usage.record({ generation: ended, outcome, provider, images, providerMs }).catch((err: unknown) => {
+      log.warn({ err: (err as Error).message, outcome }, 'could not record the run in usage');
+    });
+  // A run that lost its record to a cancel (or a failure) ends as that; one another delivery
+  // completed is that delivery's to count. A completed record this delivery started was completed
+  // by this delivery: an earlier try whose answer an outage cut off, found made by the retry.
+  const countLost = async (ended: GenerationDocument | null): Promise<JobOutcome | null> => {
+    if (ended?.status === 'canceled' || ended?.status === 'failed') await countRun(ended, ended.status);
+    if (ended?.status !== 'completed' || ended.delivery !== job.attemptsStarted) return null;
+    await countRun(ended, 'completed', ended.images?.length ?? 1);
+    return 'completed';
+  };
+
   const started = Date.now();
   try {
-    const image = await source.render(
-      { prompt: styledPrompt(generation.prompt, generation.settings.style), settings: generation.settings },
-      {
-        signal,
-        onRetry: (notice) => {
-          log.info(notice, 'waiting before retrying Hugging Face');
-          void lifecycle
-            .notice(generationId, `${notice.detail}; retrying in ${seconds(notice.delayMs)}`, notice.delayMs)
-            .catch(() => undefined);
+    const rendered = await source
+      .render(
+        { prompt: styledPrompt(generation.prompt, generation.settings.style), settings: generation.settings },
+        {
+          signal,
+          onRetry: (notice) => {
+            log.info(notice, 'waiting before retrying Hugging Face');
+            void lifecycle
+              .notice(generationId, `${notice.detail}; retrying in ${seconds(notice.delayMs)}`, notice.delayMs)
+              .catch(() => undefined);
+          },
+          onProvider: (asked) => (provider = asked),
         },
-      },
-    );
-    const completed = await retryWhileOutage(() => generations.complete(generation, image), dbRetryMs);
+      )
+      .finally(() => (providerMs = Date.now() - started));
+    const completed = await retryWhileOutage(() => generations.complete(generation, rendered, writer), dbRetryMs);
+    const [first] = rendered.images;
     log.info(
-      { completed: !!completed, provider: image.provider, mime: image.mime_type, bytes: image.bytes.length },
+      {
+        completed: !!completed,
+        provider: rendered.provider,
+        images: rendered.images.length,
+        // The first image's, as the line gave them when a generation had one.
+        mime: first?.mime_type,
+        bytes: first?.bytes.length,
+      },
       'generation done',
     );
     if (completed) {
+      await countRun(completed, 'completed', rendered.images.length);
       await lifecycle.ended(completed);
       // For the API's estimate of when pending generations start; a lost sample costs nothing.
       await runTimes.record(Date.now() - started).catch(() => undefined);
       return 'completed';
     }
-    await announceIfEnded();
-    return null;
+    return await countLost(await announceIfEnded());
   } catch (err) {
     if (signal.aborted && signal.reason === ABORT_REASONS.canceled) {
-      // Whoever canceled it wrote the record and announced it; the job simply ends.
+      // Whoever canceled it wrote the record and announced it; the job simply ends. Every request
+      // of the render was aborted with it, and nothing was stored.
       log.info('generation canceled while running');
+      await countRun(generation, 'canceled');
       return 'canceled';
     }
     if (signal.aborted && signal.reason === ABORT_REASONS.shutdown && token) {
@@ -131,9 +173,14 @@ async function run(
     // Our own faults go back to BullMQ, which retries; the worker's failed handler ends the record
     // on the last attempt.
     if (!(err instanceof HfFailure)) throw err;
-    const failed = await retryWhileOutage(() => store.fail(id, run, err.message), dbRetryMs);
+    const failed = await retryWhileOutage(() => store.fail(id, run, err.message, writer), dbRetryMs);
     log.warn({ err: err.message, status: err.status }, 'generation failed');
-    await (failed ? lifecycle.ended(failed) : announceIfEnded());
+    if (failed) {
+      await countRun(failed, 'failed');
+      await lifecycle.ended(failed);
+    } else {
+      await countLost(await announceIfEnded());
+    }
     throw new UnrecoverableError(err.message);
   }
 }

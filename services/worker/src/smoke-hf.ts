@@ -31,7 +31,7 @@ async function main(): Promise<number> {
   say(`${smoke.SMOKE_MODEL} through ${source.description}`);
   const started = Date.now();
   try {
-    const image = await source.render(
+    const { provider, images } = await source.render(
       {
         prompt: smoke.SMOKE_PROMPT,
         settings: {
@@ -44,6 +44,7 @@ async function main(): Promise<number> {
           num_inference_steps: null,
           guidance_scale: null,
           seed: 42,
+          num_images: 1,
         },
       },
       {
@@ -52,8 +53,9 @@ async function main(): Promise<number> {
       },
     );
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const [image] = images;
     say(
-      `ok: provider ${image.provider}, ${seconds} s, ${image.mime_type} ${image.width}×${image.height}, ${image.bytes.length} bytes`,
+      `ok: provider ${provider}, ${seconds} s, ${image!.mime_type} ${image!.width}×${image!.height}, ${image!.bytes.length} bytes`,
     );
     return 0;
   } catch (err) {

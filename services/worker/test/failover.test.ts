@@ -75,11 +75,12 @@ describe('Inference Providers through the router: choosing, failing over, pollin
     signal = new AbortController().signal,
   ) {
     const notices: RetryNotice[] = [];
-    const image = await from.render(
+    const { provider, images } = await from.render(
       { prompt: 'a lighthouse at dawn', settings: settings(modelId, overrides) },
       { signal, onRetry: (notice) => notices.push(notice) },
     );
-    return { image, notices };
+    expect(images).toHaveLength(1);
+    return { image: { ...images[0]!, provider }, notices };
   }
 
   async function failure(from: RoutedSource, modelId: string, overrides: Partial<GenerationSettings> = {}) {

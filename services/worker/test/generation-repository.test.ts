@@ -11,6 +11,7 @@ import {
 import { isolation, type Isolation } from '../../../test/support/isolation';
 import { makeImage } from '../../../test/support/hf-emulator';
 import { GenerationRepository } from '../src/generations/generation.repository';
+import type { RenderedImages } from '../src/images/image-source';
 import { sniffImage, type SniffedImage } from '../src/images/sniff';
 import { SETTINGS } from './fixtures';
 
@@ -23,7 +24,8 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
   let store: GenerationStore;
   let repo: GenerationRepository;
   let images: ImageStore;
-  const image = { ...(sniffImage(makeImage('png', 256, 256)) as SniffedImage), provider: 'hf-endpoint' as const };
+  const drawn = sniffImage(makeImage('png', 256, 256)) as SniffedImage;
+  const image: RenderedImages = { provider: 'hf-endpoint', images: [drawn] };
 
   beforeAll(async () => {
     env = isolation();
@@ -48,6 +50,19 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
   const read = (id: ObjectId) => db.collection<GenerationDocument>(COLLECTIONS.generations).findOne({ _id: id });
 
+  /**
+   * The store, except that the generation is canceled just before its completion is written: the
+   * record moves on between the run's check that it holds it and its completion.
+   */
+  function cancelingBeforeCompletion(id: ObjectId): GenerationStore {
+    const canceling = Object.create(store) as GenerationStore;
+    canceling.complete = async (...args) => {
+      await store.cancel(id, 'user');
+      return store.complete(...args);
+    };
+    return canceling;
+  }
+
   test('when a job is delivered twice, then the generation completes once and the second delivery finds nothing to do', async () => {
     const id = await pending();
     const first = await store.start(id, 1, 1);
@@ -60,19 +75,20 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
     const doc = await read(id);
     expect(doc).toMatchObject({ status: 'completed', error: null, attempts: 1, provider: 'hf-endpoint' });
-    expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: image.bytes.length, width: 256, height: 256 });
-    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
+    expect(doc?.image).toEqual({ mime_type: 'image/png', size_bytes: drawn.bytes.length, width: 256, height: 256 });
+    expect(doc?.images).toEqual([doc?.image]);
+    expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
   });
 
   test('when a second delivery of a completed job renders other bytes, then they do not replace the stored image', async () => {
     const id = await pending();
     const started = await store.start(id, 1, 1);
     await repo.complete(started!, image);
-    const other = { ...(sniffImage(makeImage('png', 128, 64)) as SniffedImage), provider: 'nscale' as const };
+    const other: RenderedImages = { provider: 'nscale', images: [sniffImage(makeImage('png', 128, 64))!] };
 
     expect(await repo.complete(started!, other)).toBeNull();
 
-    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
+    expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
     expect(await read(id)).toMatchObject({
       status: 'completed',
       provider: 'hf-endpoint',
@@ -92,7 +108,45 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
 
     expect(await repo.complete(started!, image)).toMatchObject({ status: 'completed' });
 
-    expect(await images.read(id)).toEqual(Buffer.from(image.bytes));
+    expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
+  });
+
+  test('when a run completes with several images, then each is stored as its part and the record lists them, the first as `image`', async () => {
+    const id = await pending();
+    const started = await store.start(id, 1, 1);
+    const drawnSet = [makeImage('png', 64, 48, 1), makeImage('png', 64, 48, 2), makeImage('jpeg', 32, 24, 3)].map(
+      (bytes) => sniffImage(bytes)!,
+    );
+
+    expect(await repo.complete(started!, { provider: 'fal-ai', images: drawnSet })).toMatchObject({
+      status: 'completed',
+    });
+
+    const doc = await read(id);
+    const metas = drawnSet.map((one) => ({
+      mime_type: one.mime_type,
+      size_bytes: one.bytes.length,
+      width: one.width,
+      height: one.height,
+    }));
+    expect(doc).toMatchObject({ status: 'completed', provider: 'fal-ai', image: metas[0], images: metas });
+    for (const [index, one] of drawnSet.entries()) expect(await images.read(id, { index })).toEqual(one.bytes);
+  });
+
+  test('when a generation of several images is canceled while they are written, then every part is removed again', async () => {
+    const id = await pending();
+    const started = await store.start(id, 1, 1);
+    const drawnSet = [1, 2, 3, 4].map((mark) => sniffImage(makeImage('png', 32, 32, mark))!);
+
+    expect(
+      await new GenerationRepository(db, cancelingBeforeCompletion(id), images).complete(started!, {
+        provider: 'nscale',
+        images: drawnSet,
+      }),
+    ).toBeNull();
+
+    expect(await read(id)).toMatchObject({ status: 'canceled', image: null });
+    for (const index of [0, 1, 2, 3]) expect(await images.has(id, { index })).toBe(false);
   });
 
   test('when a stalled job is redelivered while processing, then the later delivery may start again and counts the attempt; a copy of the same delivery may not', async () => {
@@ -116,13 +170,7 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
   test('when a generation is canceled while its image is being written, then the image is removed again', async () => {
     const id = await pending();
     const started = await store.start(id, 1, 1);
-    // The record moves on between the run's check that it holds it and its completion.
-    const cancelingStore = Object.create(store) as GenerationStore;
-    cancelingStore.complete = async (...args) => {
-      await store.cancel(id, 'user');
-      return store.complete(...args);
-    };
-    const racing = new GenerationRepository(db, cancelingStore, images);
+    const racing = new GenerationRepository(db, cancelingBeforeCompletion(id), images);
 
     expect(await racing.complete(started!, image)).toBeNull();
 

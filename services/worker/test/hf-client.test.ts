@@ -51,11 +51,12 @@ describe('HfClient against the Hugging Face emulator', () => {
   /** Renders `model` with a fresh signal, collecting the retry notices. */
   async function render(source: HfClient, model: string, signal = new AbortController().signal) {
     const notices: RetryNotice[] = [];
-    const image = await source.render(
+    const { provider, images } = await source.render(
       { prompt: 'a red fox in the snow', settings: settings(model) },
       { signal, onRetry: (notice) => notices.push(notice) },
     );
-    return { image, notices };
+    expect(images).toHaveLength(1);
+    return { image: { ...images[0]!, provider }, notices };
   }
 
   /** Expects `render` to reject with an HfFailure, and returns it with the notices seen. */

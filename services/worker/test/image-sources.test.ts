@@ -30,11 +30,15 @@ describe('where the worker gets images, by its settings', () => {
     return source;
   }
 
-  const draw = (source: ImageSource, model: string, provider: 'openai' | null = null) =>
-    source.render(
+  /** The one image `source` draws of `model`, with who drew it. */
+  const draw = async (source: ImageSource, model: string, provider: 'openai' | null = null) => {
+    const rendered = await source.render(
       { prompt: 'a lighthouse', settings: settingsFor(model, { width: 256, height: 256, provider }) },
       { signal: new AbortController().signal },
     );
+    expect(rendered.images).toHaveLength(1);
+    return { ...rendered.images[0]!, provider: rendered.provider };
+  };
 
   test('when there is no token, then the local renderer draws a placeholder', async () => {
     const image = await draw(sourceFor({}), 'a/b');

@@ -12,8 +12,9 @@ const settings: GenerationSettings = {
   num_inference_steps: null,
   guidance_scale: null,
   seed: null,
+  num_images: 1,
 };
-const job: ProviderJob = { prompt: 'a cat', settings, providerId: 'gpt-image-1' };
+const job: ProviderJob = { prompt: 'a cat', settings, providerId: 'gpt-image-1', images: 1 };
 
 function answer(status: number, body: unknown, headers: Record<string, string> = {}): ProviderAnswer {
   return {

@@ -8,7 +8,8 @@ import {
   type RecordedProviderRequest,
 } from '../../../test/support/provider-emulator';
 import { HfFailure } from '../src/hf/hf-answer';
-import type { ImageSource, RenderedImage, RetryNotice } from '../src/images/image-source';
+import type { ImageSource, RenderedImages, RetryNotice } from '../src/images/image-source';
+import type { SniffedImage } from '../src/images/sniff';
 import { OpenAiSource } from '../src/providers/openai-source';
 import { ProviderClient } from '../src/providers/provider-client';
 import { routerAdapters } from '../src/providers/registry';
@@ -133,6 +134,7 @@ describe('provider adapters against their recorded exchanges and failures', () =
       num_inference_steps,
       guidance_scale,
       seed,
+      num_images: 1,
     };
   }
 
@@ -141,14 +143,15 @@ describe('provider adapters against their recorded exchanges and failures', () =
     source: ImageSource,
     provider: EmulatedProvider,
     signal = new AbortController().signal,
-  ): Promise<{ image: RenderedImage; notices: RetryNotice[] }> {
+  ): Promise<{ image: SniffedImage & Pick<RenderedImages, 'provider'>; notices: RetryNotice[] }> {
     const fixture = fixtureOf(provider);
     const notices: RetryNotice[] = [];
-    const image = await source.render(
+    const { provider: servedBy, images } = await source.render(
       { prompt: fixture.settings.prompt, settings: settingsOf(fixture) },
       { signal, onRetry: (notice) => notices.push(notice) },
     );
-    return { image, notices };
+    expect(images).toHaveLength(1);
+    return { image: { ...images[0]!, provider: servedBy }, notices };
   }
 
   async function failure(source: ImageSource, provider: EmulatedProvider): Promise<HfFailure> {

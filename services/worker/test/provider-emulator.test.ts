@@ -6,6 +6,7 @@ import {
   type EmulatedProvider,
   type ProviderStep,
 } from '../../../test/support/provider-emulator';
+import { markIn } from '../../../test/support/hf-emulator';
 import { FIXTURES, loadFixture, type Exchange } from './provider-fixtures';
 
 const TOKEN = 'hf_test_token';
@@ -403,6 +404,90 @@ describe('ProviderEmulator', () => {
       expectImage(Buffer.from(await image.arrayBuffer()), { format: 'png', width: 32, height: 32 });
       expect(emulator.downloads[downloaded]).toMatchObject({ path: new URL(together.data[0]!.url).pathname });
       expect(emulator.downloads[downloaded]!.headers.authorization).toBeUndefined();
+    });
+  });
+
+  describe('several images per request', () => {
+    let emulator: ProviderEmulator;
+
+    beforeAll(async () => {
+      emulator = await ProviderEmulator.start();
+    });
+    afterAll(async () => {
+      await emulator?.close();
+    });
+
+    const json = async <T>(answer: Promise<Response>) => (await (await answer).json()) as T;
+    const bytesAt = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());
+
+    it('when fal-ai is asked for num_images 3, then its result lists 3 distinct images, marked by the seed', async () => {
+      const submit = await json<{ response_url: string }>(
+        post(`${emulator.routerUrl}/fal-ai/fal-ai/flux/schnell?_subdomain=queue`, {
+          prompt: 'p',
+          image_size: { width: 32, height: 32 },
+          num_images: 3,
+          seed: 10,
+        }),
+      );
+      const path = new URL(submit.response_url).pathname;
+      // One poll in progress, then the one that says done.
+      for (let poll = 0; poll < 2; poll++) await get(`${emulator.routerUrl}/fal-ai${path}/status?_subdomain=queue`);
+      const result = await json<{ images: { url: string }[]; has_nsfw_concepts: boolean[] }>(
+        get(`${emulator.routerUrl}/fal-ai${path}?_subdomain=queue`),
+      );
+      expect(result.has_nsfw_concepts).toEqual([false, false, false]);
+      const images = await Promise.all(result.images.map((image) => bytesAt(image.url)));
+      expect(images.map(markIn)).toEqual([10, 11, 12]);
+    });
+
+    it('when together and OpenAI are asked for n 2, then data has 2 images; nscale, which takes no count, answers one', async () => {
+      const together = await json<{ data: { b64_json: string }[] }>(
+        post(`${emulator.routerUrl}/together/v1/images/generations`, { prompt: 'p', width: 32, height: 32, n: 2 }),
+      );
+      expect(together.data.map((d) => markIn(Buffer.from(d.b64_json, 'base64')))).toEqual([undefined, 1]);
+      const openai = await json<{ data: unknown[] }>(
+        post(`${emulator.openaiUrl}/images/generations`, { model: 'dall-e-3', prompt: 'p', n: 2 }),
+      );
+      expect(openai.data).toHaveLength(2);
+      const nscale = await json<{ data: unknown[] }>(
+        post(`${emulator.routerUrl}/nscale/v1/images/generations`, { prompt: 'p', size: '32x32', n: 2 }),
+      );
+      expect(nscale.data).toHaveLength(1);
+    });
+
+    it('when a step is scripted for a seed, then only the submit with that seed gets it, whatever the order', async () => {
+      emulator.scriptSeed('hf-inference', 7, providerAnswers.unprocessable());
+      const send = (seed: number) =>
+        post(`${emulator.routerUrl}/hf-inference/models/o/m`, {
+          inputs: 'p',
+          parameters: { width: 16, height: 16, seed },
+        });
+      const statuses = await Promise.all([6, 7, 8].map(async (seed) => (await send(seed)).status));
+      expect(statuses).toEqual([200, 422, 200]);
+      const again = await send(7);
+      expect(markIn(Buffer.from(await again.arrayBuffer()))).toBe(7);
+    });
+
+    it('when a client gives up on a held answer, then its request is recorded as aborted', async () => {
+      emulator.scriptSeed('nscale', 99, { kind: 'ok', until: new Promise(() => undefined) });
+      const before = emulator.requestsFor('nscale').length;
+      const abort = new AbortController();
+      const sent = fetch(`${emulator.routerUrl}/nscale/v1/images/generations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'p', seed: 99 }),
+        signal: abort.signal,
+      }).catch(() => 'aborted');
+      await emulator.waitForRequests('nscale', before + 1);
+      abort.abort();
+      expect(await sent).toBe('aborted');
+      await emulator.waitForAborts('nscale', 1);
+      expect(
+        emulator
+          .requestsFor('nscale')
+          .filter((r) => r.aborted)
+          .map((r) => r.body),
+      ).toEqual([{ prompt: 'p', seed: 99 }]);
     });
   });
 

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { RequestedProvider, type Generation, type GenerationEvent } from '@imagegen/shared';
+import type { ImagegenClient } from '../client';
 import type { CreateGenerationInput } from '../client-options';
 import { imageOf } from '../image';
 import { describeEvent } from '../progress';
@@ -16,6 +17,7 @@ const SETTINGS = {
   steps: { field: 'num_inference_steps', number: true },
   guidance: { field: 'guidance_scale', number: true },
   seed: { field: 'seed', number: true },
+  count: { field: 'num_images', number: true },
   style: { field: 'style', number: false },
   negative: { field: 'negative_prompt', number: false },
   model: { field: 'model', number: false },
@@ -64,11 +66,39 @@ export async function generate(args: string[], io: CliIo): Promise<number> {
   } finally {
     progress.end();
   }
-  const image = imageOf(generation);
-  const path = str(values.output) ?? `${generation.id}.${image.mimeType === 'image/jpeg' ? 'jpg' : 'png'}`;
-  await writeFile(path, image.bytes);
-  io.stdout.write(values.json ? `${JSON.stringify(withoutImage(generation), null, 2)}\n` : `${path}\n`);
+  const paths = await saveImages(client, generation, str(values.output), io.signal);
+  io.stdout.write(values.json ? `${JSON.stringify(withoutImage(generation), null, 2)}\n` : `${paths.join('\n')}\n`);
   return 0;
+}
+
+/**
+ * Writes each image of the completed generation: to `output` (or `<id>.png`) when there is one;
+ * numbered from 1 before the extension when there are several (`cat-1.png`, `cat-2.png`, …). The
+ * first comes with the record; the others are fetched.
+ */
+async function saveImages(
+  client: ImagegenClient,
+  generation: Generation,
+  output: string | undefined,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const count = Math.max(1, generation.images.length);
+  const paths: string[] = [];
+  for (let index = 0; index < count; index++) {
+    const image = index === 0 ? imageOf(generation) : await client.getImage(generation.id, { index, signal });
+    const extension = image.mimeType === 'image/jpeg' ? 'jpg' : image.mimeType === 'image/webp' ? 'webp' : 'png';
+    const path = numbered(output ?? `${generation.id}.${extension}`, count === 1 ? null : index + 1);
+    await writeFile(path, image.bytes);
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** `cat.png` as `cat-2.png` (`n` before the extension), or as it is when `n` is null. */
+function numbered(path: string, n: number | null): string {
+  if (n === null) return path;
+  const dot = path.lastIndexOf('.');
+  return dot > path.lastIndexOf('/') && dot > 0 ? `${path.slice(0, dot)}-${n}${path.slice(dot)}` : `${path}-${n}`;
 }
 
 /** The progress line's words, with who served the image once it is done. */

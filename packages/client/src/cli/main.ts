@@ -6,7 +6,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../errors';
-import { RequestedProvider, STYLE_NAMES } from '@imagegen/shared';
+import { MAX_IMAGES, RequestedProvider, STYLE_NAMES } from '@imagegen/shared';
 import { UsageError } from './arguments';
 import * as commands from './commands';
 import { DEFAULT_URL, NotLoggedInError } from './connect';
@@ -37,6 +37,8 @@ Commands:
   login --email E [--name N] [--password-stdin]   log in (with --name, an unknown email signs up)
   logout                                          forget the saved login
   generate "<prompt>" [-o FILE] [options]          create an image and wait for it
+      --count N              1–${MAX_IMAGES} images from the prompt (default 1); several are
+                             written as FILE-1.png, FILE-2.png, …
       --width N --height N   256–1024, multiples of 8 (default 512)
       --steps N --guidance X --seed N --negative TEXT --model owner/name
       --style S              ${STYLE_NAMES.join(', ')}

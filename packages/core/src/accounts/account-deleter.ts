@@ -1,5 +1,11 @@
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type IdempotencyKeyDocument, type UserDocument } from '../db';
+import {
+  COLLECTIONS,
+  type GenerationDocument,
+  type IdempotencyKeyDocument,
+  type UsageDocument,
+  type UserDocument,
+} from '../db';
 import type { GenerationDeleter } from '../generations/generation-deleter';
 
 /** Generations deleted per batch unless told otherwise. */
@@ -14,13 +20,14 @@ export interface AccountDeletionOptions {
 /**
  * Deletes an account and everything it owns. The account is marked first, which closes it at once
  * (sign-in finds no such email, every token stops); its generations go next, a batch at a time, then
- * its idempotency keys, and the user record last. A deletion cut short (the process stopped) leaves
+ * its idempotency keys and usage records, and the user record last. A deletion cut short (the process stopped) leaves
  * the mark, by which `resumeInterrupted` finds the account and finishes it.
  */
 export class AccountDeleter {
   private readonly users;
   private readonly generations;
   private readonly idempotencyKeys;
+  private readonly usage;
 
   constructor(
     db: Db,
@@ -29,6 +36,7 @@ export class AccountDeleter {
     this.users = db.collection<UserDocument>(COLLECTIONS.users);
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
     this.idempotencyKeys = db.collection<IdempotencyKeyDocument>(COLLECTIONS.idempotencyKeys);
+    this.usage = db.collection<UsageDocument>(COLLECTIONS.usage);
   }
 
   async delete(userId: ObjectId, { signal, batchSize = DEFAULT_BATCH }: AccountDeletionOptions = {}): Promise<void> {
@@ -43,6 +51,7 @@ export class AccountDeleter {
     }
     signal?.throwIfAborted();
     await this.idempotencyKeys.deleteMany({ user_id: userId });
+    await this.usage.deleteMany({ user_id: userId });
     await this.users.deleteOne({ _id: userId });
   }
 

@@ -2,12 +2,15 @@ import type { GenerationDocument } from '../db';
 import type { GenerationEvents } from '../generation-events';
 import type { InFlightGenerations } from '../in-flight';
 import { toSummary } from '../generation-view';
+import type { QuotaLedger } from '../usage/quota-ledger';
 import type { WebhookNotifier } from '../webhook-notifier';
 
 /**
  * What follows a generation's change of state, wherever it happens (API or worker): an event on
- * its live stream, the webhooks it asked for, and its owner's set of generations in flight. Safe to
- * call twice for one change (BullMQ runs a job at least once): webhooks are deduplicated, and a repeated event only repeats a state.
+ * its live stream, the webhooks it asked for, its owner's set of generations in flight, and the
+ * images a failed or canceled run was charged against its owner's quota. Safe to call twice for
+ * one change (BullMQ runs a job at least once): webhooks are deduplicated, a repeated event only
+ * repeats a state, and a charge is given back once (QuotaLedger).
  */
 export class GenerationLifecycle {
   constructor(
@@ -15,6 +18,8 @@ export class GenerationLifecycle {
     private readonly webhooks: WebhookNotifier,
     private readonly inFlight: InFlightGenerations,
     private readonly publicBaseUrl: string,
+    /** Absent where nothing counts quotas (tests of other parts). */
+    private readonly quota?: Pick<QuotaLedger, 'giveBack'>,
   ) {}
 
   /**
@@ -32,7 +37,11 @@ export class GenerationLifecycle {
   }
 
   async ended(generation: GenerationDocument): Promise<void> {
-    await Promise.all([this.status(generation), this.inFlight.remove(generation.user_id, generation._id)]);
+    await Promise.all([
+      this.status(generation),
+      this.inFlight.remove(generation.user_id, generation._id),
+      this.quota?.giveBack(generation),
+    ]);
     await this.webhooks.ended(generation);
   }
 

@@ -6,7 +6,8 @@ import { WriteContendedError } from '../outage';
 
 /** What a completed run leaves on its record. */
 export interface RunResult {
-  image: ImageMeta;
+  /** Every image, in order: at least one, the first of which is also the record's `image`. */
+  images: [ImageMeta, ...ImageMeta[]];
   provider: ServingProvider;
 }
 
@@ -44,9 +45,17 @@ const inFlight = (doc: GenerationDocument) => doc.status === 'pending' || doc.st
  *
  * Two kinds of change: those made from a record the caller holds (`complete`, `release`,
  * `requeue`, `reopen`, `restore`) answer null once anyone moved it; those made from the record as
- * it is now (`start`, `fail`, `cancel`) read it first, and `fail` and `cancel` read again and
- * retry when another writer moved it meanwhile, as a conditional update would see the newer
- * state. `start` does not: a copy of one delivery that lost must not run the job as well.
+ * it is now (`start`, `fail`, `cancel`) read it first, and read again and retry when another
+ * writer moved it meanwhile, as a conditional update would see the newer state. A copy of one
+ * delivery whose `start` lost reads the record its twin started, with its own delivery number,
+ * and so does nothing. While a claim's write has not landed, they wait, then throw
+ * `WriteContendedError`: a start must not take an unfinished change for one that ended the run,
+ * or the worker would drop a job whose record is still pending.
+ *
+ * The two writes the worker retries while MongoDB is away, `complete` and `fail`, name their
+ * writer (`by`: an id the processor draws for each run of a job), so that a write cut off after
+ * its claim is finished by the next try of the same run (see `Claims`). The id must be fresh for
+ * each run: BullMQ's lock token is not, as a worker hands it on to the next job it takes.
  */
 export class GenerationStore {
   private readonly generations: Collection<GenerationDocument>;
@@ -63,17 +72,12 @@ export class GenerationStore {
    * delivery: a retry after our own error, or a stalled job given to another worker. Null if there
    * is nothing to do, or if this delivery (or a later one) started it already: another copy of it.
    */
-  async start(id: ObjectId, run: number, delivery: number): Promise<GenerationDocument | null> {
-    const doc = await this.generations.findOne({ _id: id });
-    if (!doc || doc.run !== run || !inFlight(doc)) return null;
-    if (doc.status === 'processing' && delivery <= (doc.delivery ?? 0)) return null;
-    const now = new Date();
-    return this.move(doc, {
-      status: 'processing',
-      delivery,
-      started_at: now,
-      updated_at: now,
-      attempts: doc.attempts + 1,
+  start(id: ObjectId, run: number, delivery: number): Promise<GenerationDocument | null> {
+    return this.settle(id, (doc) => {
+      if (doc.run !== run || !inFlight(doc)) return null;
+      if (doc.status === 'processing' && delivery <= (doc.delivery ?? 0)) return null;
+      const now = new Date();
+      return { status: 'processing', delivery, started_at: now, updated_at: now, attempts: doc.attempts + 1 };
     });
   }
 
@@ -91,26 +95,40 @@ export class GenerationStore {
     return !!doc && (doc.rev ?? 0) === (generation.rev ?? 0) && doc.status === 'processing';
   }
 
-  /** processing → completed with the run's image; null when the run no longer holds the record. */
-  complete(generation: GenerationDocument, result: RunResult, at: Date): Promise<GenerationDocument | null> {
+  /** processing → completed with the run's images; null when the run no longer holds the record. */
+  complete(
+    generation: GenerationDocument,
+    result: RunResult,
+    at: Date,
+    by?: string,
+  ): Promise<GenerationDocument | null> {
     if (generation.status !== 'processing') return Promise.resolve(null);
-    return this.move(generation, {
-      status: 'completed',
-      image: result.image,
-      provider: result.provider,
-      error: null,
-      completed_at: at,
-      updated_at: at,
-    });
+    return this.move(
+      generation,
+      {
+        status: 'completed',
+        image: result.images[0],
+        images: result.images,
+        provider: result.provider,
+        error: null,
+        completed_at: at,
+        updated_at: at,
+      },
+      by,
+    );
   }
 
   /** Fails `run` while it is in flight and returns the record; null when it had already ended. */
-  fail(id: ObjectId, run: number, error: string): Promise<GenerationDocument | null> {
-    return this.settle(id, (doc) => {
-      if (doc.run !== run || !inFlight(doc)) return null;
-      const now = new Date();
-      return { status: 'failed', error, completed_at: now, updated_at: now };
-    });
+  fail(id: ObjectId, run: number, error: string, by?: string): Promise<GenerationDocument | null> {
+    return this.settle(
+      id,
+      (doc) => {
+        if (doc.run !== run || !inFlight(doc)) return null;
+        const now = new Date();
+        return { status: 'failed', error, completed_at: now, updated_at: now };
+      },
+      by,
+    );
   }
 
   /** processing → pending, when a stopping worker hands back the job whose start left `generation`. */
@@ -189,12 +207,13 @@ export class GenerationStore {
   private async settle(
     id: ObjectId,
     decide: (doc: GenerationDocument) => Change | null,
+    by?: string,
   ): Promise<GenerationDocument | null> {
     for (const wait of [...CONTENDED_WAITS_MS, null]) {
       const doc = await this.generations.findOne({ _id: id });
       const change = doc && decide(doc);
       if (!doc || !change) return null;
-      const moved = await this.move(doc, change);
+      const moved = await this.move(doc, change, by);
       if (moved) return moved;
       if (wait === null) break;
       await new Promise((resolve) => setTimeout(resolve, wait));
@@ -202,17 +221,33 @@ export class GenerationStore {
     throw new WriteContendedError(`generation ${id.toHexString()}: other writers kept changing it first`);
   }
 
-  /** `change` applied to `seen` if this writer wins the claim on its revision; null if another did. */
-  private async move(seen: GenerationDocument, change: Change): Promise<GenerationDocument | null> {
+  /**
+   * `change` applied to `seen` if this writer wins the claim on its revision; null if another did.
+   * What is applied is the claim's: on a try after one cut off, the change that try claimed.
+   */
+  private async move(seen: GenerationDocument, change: Change, by?: string): Promise<GenerationDocument | null> {
     const rev = seen.rev ?? 0;
-    const write = { ...change, rev: rev + 1 };
+    let applied: Change & { rev: number } = { ...change, rev: rev + 1 };
     // Matches nothing once the record moved on: a finisher coming second, or a claim the retention
     // sweep removed, taken again by a writer holding a day-old revision.
-    const made = await this.claims.write(claimKey(seen._id, rev), { write }, async (data) => {
-      const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: data.write });
-      return matchedCount === 1;
-    });
-    return made ? { ...seen, ...write } : null;
+    const made = await this.claims.write(
+      claimKey(seen._id, rev),
+      { write: applied },
+      async (data) => {
+        applied = data.write;
+        const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: data.write });
+        return matchedCount === 1;
+      },
+      {
+        by,
+        // The record moved past `seen` can only have moved by the claim on `seen`'s revision.
+        landed: async () => {
+          const now = await this.generations.findOne({ _id: seen._id }, { projection: { rev: 1 } });
+          return !!now && (now.rev ?? 0) > rev;
+        },
+      },
+    );
+    return made ? { ...seen, ...applied } : null;
   }
 }
 

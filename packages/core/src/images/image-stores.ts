@@ -1,6 +1,14 @@
 import type { Db, ObjectId } from 'mongodb';
 import type { ImageStoreKind, ImageStoreSettings } from '@imagegen/shared';
-import type { ByteRange, ImageBody, ImageStore, ImageToStore, PresignedUrl, StoredImage } from './image-store';
+import type {
+  ByteRange,
+  ImageBody,
+  ImagePart,
+  ImageStore,
+  ImageToStore,
+  PresignedUrl,
+  StoredImage,
+} from './image-store';
 import { MongoImageStore } from './mongo-image-store';
 import { S3ImageStore } from './s3-image-store';
 
@@ -32,29 +40,33 @@ export class MigratingImageStore implements ImageStore {
   ) {
     this.kind = current.kind;
     this.description = `${current.description}, reading through to ${previous.description} while images migrate`;
-    if (current.presign) this.presign = (id, ttlMs) => this.signed(id, ttlMs);
+    if (current.presign) this.presign = (id, ttlMs, part) => this.signed(id, ttlMs, part);
   }
 
-  presign?: (id: ObjectId, ttlMs: number) => Promise<PresignedUrl | null>;
+  presign?: (id: ObjectId, ttlMs: number, part?: ImagePart) => Promise<PresignedUrl | null>;
 
-  put(id: ObjectId, image: ImageToStore): Promise<void> {
-    return this.current.put(id, image);
+  put(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<void> {
+    return this.current.put(id, image, part);
   }
 
-  async read(id: ObjectId): Promise<Buffer | null> {
-    return (await this.current.read(id)) ?? (await this.previous.read(id)) ?? (await this.current.read(id));
-  }
-
-  async open(id: ObjectId, range?: ByteRange): Promise<ImageBody | null> {
+  async read(id: ObjectId, part?: ImagePart): Promise<Buffer | null> {
     return (
-      (await this.current.open(id, range)) ??
-      (await this.previous.open(id, range)) ??
-      (await this.current.open(id, range))
+      (await this.current.read(id, part)) ?? (await this.previous.read(id, part)) ?? (await this.current.read(id, part))
     );
   }
 
-  async has(id: ObjectId): Promise<boolean> {
-    return (await this.current.has(id)) || (await this.previous.has(id)) || (await this.current.has(id));
+  async open(id: ObjectId, range?: ByteRange, part?: ImagePart): Promise<ImageBody | null> {
+    return (
+      (await this.current.open(id, range, part)) ??
+      (await this.previous.open(id, range, part)) ??
+      (await this.current.open(id, range, part))
+    );
+  }
+
+  async has(id: ObjectId, part?: ImagePart): Promise<boolean> {
+    return (
+      (await this.current.has(id, part)) || (await this.previous.has(id, part)) || (await this.current.has(id, part))
+    );
   }
 
   async delete(id: ObjectId): Promise<void> {
@@ -67,8 +79,8 @@ export class MigratingImageStore implements ImageStore {
   }
 
   /** A URL only for an image already moved: one still in the previous store is served by the API. */
-  private async signed(id: ObjectId, ttlMs: number): Promise<PresignedUrl | null> {
-    return (await this.current.has(id)) ? this.current.presign!(id, ttlMs) : null;
+  private async signed(id: ObjectId, ttlMs: number, part?: ImagePart): Promise<PresignedUrl | null> {
+    return (await this.current.has(id, part)) ? this.current.presign!(id, ttlMs, part) : null;
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,17 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ObjectId } from 'mongodb';
 import type { ImageStoreSettings } from '@imagegen/shared';
-import type { ByteRange, ImageBody, ImageStore, ImageToStore, PresignedUrl, StoredImage } from './image-store';
+import {
+  FIRST_IMAGE,
+  partSuffix,
+  type ByteRange,
+  type ImageBody,
+  type ImagePart,
+  type ImageStore,
+  type ImageToStore,
+  type PresignedUrl,
+  type StoredImage,
+} from './image-store';
 
 export type S3StoreSettings = Pick<
   ImageStoreSettings,
@@ -19,6 +29,8 @@ export type S3StoreSettings = Pick<
 >;
 
 const ID_KEY = /^[0-9a-f]{24}$/;
+/** What follows the id in the key of a part other than the first image (`partSuffix`). */
+const PART_SUFFIX = /^\.\d+(?:\.[a-z0-9.]+)?$/;
 
 /** True when S3 answered that the object (or the range of it) is not there. */
 function missing(err: unknown): boolean {
@@ -26,8 +38,9 @@ function missing(err: unknown): boolean {
 }
 
 /**
- * Images in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, versitygw), one object per
- * generation at `S3_KEY_PREFIX` + its id. Credentials come from the SDK's usual chain
+ * Images in an S3-compatible bucket (AWS S3, Cloudflare R2, MinIO, versitygw): a generation's first
+ * image at `S3_KEY_PREFIX` + its id, and its other parts (more images, renditions) at that key and
+ * the part's suffix (`.1`, `.0.w256.webp`). Credentials come from the SDK's usual chain
  * (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, an instance or pod role), never from our settings.
  */
 export class S3ImageStore implements ImageStore {
@@ -58,15 +71,15 @@ export class S3ImageStore implements ImageStore {
     this.description = `S3 bucket ${this.bucket}${settings.S3_ENDPOINT ? ` at ${settings.S3_ENDPOINT}` : ''}${this.prefix ? `, keys under ${this.prefix}` : ''}`;
   }
 
-  private key(id: ObjectId): string {
-    return `${this.prefix}${id.toHexString()}`;
+  private key(id: ObjectId, part: ImagePart = FIRST_IMAGE): string {
+    return `${this.prefix}${id.toHexString()}${partSuffix(part)}`;
   }
 
-  async put(id: ObjectId, { owner, bytes, meta }: ImageToStore): Promise<void> {
+  async put(id: ObjectId, { owner, bytes, meta }: ImageToStore, part?: ImagePart): Promise<void> {
     await this.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
-        Key: this.key(id),
+        Key: this.key(id, part),
         Body: bytes,
         ContentType: meta.mime_type,
         ContentLength: bytes.length,
@@ -77,20 +90,29 @@ export class S3ImageStore implements ImageStore {
     );
   }
 
-  async read(id: ObjectId): Promise<Buffer | null> {
-    const body = await this.open(id);
+  async read(id: ObjectId, part?: ImagePart): Promise<Buffer | null> {
+    const body = await this.open(id, undefined, part);
     if (!body) return null;
-    const chunks: Buffer[] = [];
-    for await (const chunk of body.stream) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+    // Into one buffer of the length S3 announced, rather than chunks joined afterwards: a read of a
+    // 1 MB image then copies it once, not twice (Buffer.concat was 1 ms of the API's CPU per image).
+    // What does not fit (a server that announced no length, or a wrong one) is kept and joined.
+    const bytes = Buffer.allocUnsafe(body.length);
+    let size = 0;
+    const overflow: Buffer[] = [];
+    for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+      const copied = chunk.copy(bytes, size);
+      size += copied;
+      if (copied < chunk.length) overflow.push(chunk.subarray(copied));
+    }
+    return overflow.length ? Buffer.concat([bytes, ...overflow]) : bytes.subarray(0, size);
   }
 
-  async open(id: ObjectId, range?: ByteRange): Promise<ImageBody | null> {
+  async open(id: ObjectId, range?: ByteRange, part?: ImagePart): Promise<ImageBody | null> {
     try {
       const answer = await this.client.send(
         new GetObjectCommand({
           Bucket: this.bucket,
-          Key: this.key(id),
+          Key: this.key(id, part),
           ...(range && { Range: `bytes=${range.start}-${range.end}` }),
         }),
       );
@@ -101,9 +123,9 @@ export class S3ImageStore implements ImageStore {
     }
   }
 
-  async has(id: ObjectId): Promise<boolean> {
+  async has(id: ObjectId, part?: ImagePart): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(id) }));
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(id, part) }));
       return true;
     } catch (err) {
       if (missing(err)) return false;
@@ -111,13 +133,35 @@ export class S3ImageStore implements ImageStore {
     }
   }
 
+  /**
+   * The other parts are listed (keys of the first image's key and a part suffix; another tool's
+   * `<id>.json` is not ours) and go first: while the first image remains, a sweep still finds the
+   * generation.
+   */
   async delete(id: ObjectId): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(id) }));
+    const first = this.key(id);
+    let token: string | undefined;
+    do {
+      const answer = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: `${first}.`,
+          ...(token && { ContinuationToken: token }),
+        }),
+      );
+      const parts = (answer.Contents ?? []).filter(({ Key }) => PART_SUFFIX.test(Key?.slice(first.length) ?? ''));
+      await Promise.all(
+        parts.map(({ Key }) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))),
+      );
+      token = answer.IsTruncated ? answer.NextContinuationToken : undefined;
+    } while (token);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: first }));
   }
 
   /**
-   * Keys list in UTF-8 byte order, which for 24 lower-case hex digits is id order. Objects under the
-   * prefix that are not ours (another tool's, in a shared bucket) are skipped, and S3 is asked again
+   * Keys list in UTF-8 byte order, which for 24 lower-case hex digits is id order. Only first images
+   * are listed: the other parts' keys are skipped as foreign ones are. Objects under the prefix that
+   * are not ours (another tool's, in a shared bucket) are skipped, and S3 is asked again
    * past them until the page is full: a walk that stops at a short page must not stop at one that
    * only foreign objects shortened.
    */
@@ -144,15 +188,19 @@ export class S3ImageStore implements ImageStore {
     return found.slice(0, limit);
   }
 
-  async presign(id: ObjectId, ttlMs: number): Promise<PresignedUrl | null> {
+  async presign(id: ObjectId, ttlMs: number, part?: ImagePart): Promise<PresignedUrl | null> {
     const expiresIn = Math.max(1, Math.floor(ttlMs / 1000));
     // The signature names its time in whole seconds and S3 counts the expiry from that second, so
     // sign at a whole second: `expiresAt` is then exactly when S3 starts refusing the URL.
     const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
-    const url = await getSignedUrl(this.signer, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(id) }), {
-      expiresIn,
-      signingDate,
-    });
+    const url = await getSignedUrl(
+      this.signer,
+      new GetObjectCommand({ Bucket: this.bucket, Key: this.key(id, part) }),
+      {
+        expiresIn,
+        signingDate,
+      },
+    );
     return { url, expiresAt: new Date(signingDate.getTime() + expiresIn * 1000) };
   }
 

@@ -141,6 +141,36 @@ describe.each(STORES)('the %s image store', (_, make) => {
     expect(await sut.store.has(id)).toBe(false);
   });
 
+  test('when a generation has several parts, then each reads back on its own, the walk lists the generation once, and a delete takes them all', async () => {
+    const start = new ObjectId();
+    const id = new ObjectId();
+    const parts = [{ index: 0 }, { index: 1 }, { index: 3 }, { index: 1, rendition: 'w256.webp' }];
+    const written = parts.map(() => image(512));
+    for (const [i, part] of parts.entries()) await sut.store.put(id, written[i]!, part);
+
+    for (const [i, part] of parts.entries()) {
+      expect(await sut.store.read(id, part)).toEqual(Buffer.from(written[i]!.bytes));
+      expect(await sut.store.has(id, part)).toBe(true);
+      const body = await sut.store.open(id, { start: 10, end: 19 }, part);
+      expect(await drain(body!.stream)).toEqual(Buffer.from(written[i]!.bytes.subarray(10, 20)));
+    }
+    expect(await sut.store.read(id)).toEqual(Buffer.from(written[0]!.bytes));
+    expect(await sut.store.has(id, { index: 2 })).toBe(false);
+    expect(await sut.store.read(id, { index: 0, rendition: 'w256.webp' })).toBeNull();
+    // Ids made from here on are greater than `start`: the walk from it sees this generation only, once.
+    expect((await sut.store.list(start, 10)).map((stored) => String(stored.id))).toEqual([String(id)]);
+
+    await sut.store.delete(id);
+    for (const part of parts) expect(await sut.store.has(id, part)).toBe(false);
+  });
+
+  test('when a part is named with something other than letters, digits and dots, then nothing is written', async () => {
+    const id = new ObjectId();
+    await expect(sut.store.put(id, image(16), { index: 1, rendition: '../x' })).rejects.toThrow(/not a name/);
+    await expect(sut.store.put(id, image(16), { index: -1 })).rejects.toThrow(/whole number/);
+    expect(await sut.store.has(id, { index: 1 })).toBe(false);
+  });
+
   test('when an image was never written, then read and open give null and has gives false', async () => {
     const id = new ObjectId();
     expect(await sut.store.read(id)).toBeNull();

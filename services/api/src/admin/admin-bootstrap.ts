@@ -1,6 +1,6 @@
 import { ConfigError } from '@imagegen/shared';
 import type { Logger } from '@imagegen/core';
-import { hashPassword, verifyPassword } from '../auth/password';
+import type { Passwords } from '../auth/password';
 import type { UserRepository } from '../users/user.repository';
 
 export interface AdminCredentials {
@@ -21,7 +21,12 @@ export interface AdminCredentials {
  * later. A promotion, or a new password, revokes every token, session and webhook secret the
  * account held; the same password at a restart revokes nothing.
  */
-export async function ensureAdmin(users: UserRepository, credentials: AdminCredentials, logger: Logger): Promise<void> {
+export async function ensureAdmin(
+  users: UserRepository,
+  passwords: Passwords,
+  credentials: AdminCredentials,
+  logger: Logger,
+): Promise<void> {
   const { email, password, promoteExisting } = credentials;
   if (!email || !password) return;
   const existing = await users.findByEmail(email);
@@ -29,11 +34,11 @@ export async function ensureAdmin(users: UserRepository, credentials: AdminCrede
     const created = await users.insert({
       email,
       name: 'Administrator',
-      password_hash: await hashPassword(password),
+      password_hash: await passwords.hash(password),
       role: 'admin',
     });
     // Another API instance starting at the same moment made it first.
-    if (!created) return ensureAdmin(users, credentials, logger);
+    if (!created) return ensureAdmin(users, passwords, credentials, logger);
     logger.info({ email, userId: created._id.toHexString() }, 'admin account ready');
     return;
   }
@@ -45,13 +50,13 @@ export async function ensureAdmin(users: UserRepository, credentials: AdminCrede
         'secret are revoked), or name another address',
     ]);
   }
-  if (existing.role === 'admin' && (await verifyPassword(password, existing.password_hash))) {
+  if (existing.role === 'admin' && (await passwords.verify(password, existing.password_hash))) {
     logger.info({ email, userId }, 'admin account ready');
     return;
   }
-  const updated = await users.setAdminCredentials(existing._id, existing.password_hash, await hashPassword(password));
+  const updated = await users.setAdminCredentials(existing._id, existing.password_hash, await passwords.hash(password));
   // Another instance changed it meanwhile: look again.
-  if (!updated) return ensureAdmin(users, credentials, logger);
+  if (!updated) return ensureAdmin(users, passwords, credentials, logger);
   const change = existing.role === 'admin' ? 'password changed' : 'existing account promoted';
   logger.warn(
     { email, userId },

@@ -2,10 +2,10 @@ import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import {
   ObjectIdString,
+  type AdminUser,
   type GenerationPage,
-  type PublicUser,
   type QueueOverview,
-  type UserRole,
+  type UpdateUserRequest,
 } from '@imagegen/shared';
 import { toPublicUser } from '../auth/auth.service';
 import { ConflictError, NotFoundError } from '../errors';
@@ -14,7 +14,7 @@ import type { GenerationRetryService } from '../generations/generation-retry.ser
 import type { GenerationMapper } from '../generations/generation.mapper';
 import { JOB_STATES } from '../infra/job-states';
 import type { AccountDeletionService } from '../users/account-deletion.service';
-import type { UserRepository } from '../users/user.repository';
+import { quotaOf, type UserRepository } from '../users/user.repository';
 import type { AdminGenerationsQuery } from './admin.schemas';
 
 export class AdminService {
@@ -60,14 +60,19 @@ export class AdminService {
     return this.views.full(await this.retries.retry(generation), null);
   }
 
-  /** Grants or revokes the admin role; an admin cannot revoke their own, so one always remains. */
-  async setRole(actingAdminId: string, userId: string, role: UserRole): Promise<PublicUser> {
-    if (actingAdminId === userId && role !== 'admin') {
+  /**
+   * Grants or revokes the admin role (an admin cannot revoke their own, so one always remains), and
+   * sets the user's quota overrides, as the request names them.
+   */
+  async updateUser(actingAdminId: string, userId: string, { role, quota }: UpdateUserRequest): Promise<AdminUser> {
+    if (role !== undefined && actingAdminId === userId && role !== 'admin') {
       throw new ConflictError('An admin cannot revoke their own role; ask another admin');
     }
-    const user = await this.users.setRole(new ObjectId(userId), role);
+    const id = new ObjectId(userId);
+    let user = role === undefined ? await this.users.findById(id) : await this.users.setRole(id, role);
+    if (user && quota) user = await this.users.setQuota(id, quota);
     if (!user) throw new NotFoundError('User not found');
-    return toPublicUser(user);
+    return { ...toPublicUser(user), quota: quotaOf(user) };
   }
 
   /** Deletes any account and everything it owns; 404 when there is none of this id. */

@@ -4,6 +4,7 @@ import type { ApiConfig } from '../config';
 import type { UserRepository } from '../users/user.repository';
 import { AuthService } from './auth.service';
 import { HashQueue } from './hash-queue';
+import type { Passwords } from './password';
 import { LoginThrottle } from './login-throttle';
 import { RegisterThrottle } from './register-throttle';
 import type { TokenService } from './token.service';
@@ -20,6 +21,7 @@ export function buildAccounts(
   redis: RedisClient,
   users: UserRepository,
   tokens: TokenService,
+  passwords: Passwords,
   registry: Registry,
 ): Accounts {
   const hashes = new HashQueue(
@@ -38,6 +40,7 @@ export function buildAccounts(
       windowSeconds: Math.ceil(config.REGISTER_WINDOW / 1000),
     }),
     hashes,
+    passwords,
   });
   return { accounts, hashes };
 }

@@ -3,7 +3,7 @@ import type { UserDocument } from '@imagegen/core';
 import { ConflictError, UnauthorizedError, ValidationError } from '../errors';
 import type { UserRepository } from '../users/user.repository';
 import type { HashQueue } from './hash-queue';
-import { decoyHash, hashPassword, verifyPassword } from './password';
+import type { Passwords } from './password';
 import type { LoginThrottle } from './login-throttle';
 import type { RegisterThrottle } from './register-throttle';
 import type { TokenService } from './token.service';
@@ -18,6 +18,7 @@ export interface AuthServiceOptions {
   registrations: RegisterThrottle;
   /** Every password hashed or checked here goes through it. */
   hashes: HashQueue;
+  passwords: Passwords;
 }
 
 export class AuthService {
@@ -68,11 +69,11 @@ export class AuthService {
    * null when the email was taken meanwhile (the unique index decides).
    */
   private async create(input: RegisterRequest, ip: string | undefined): Promise<UserDocument | null> {
-    const { registrations, hashes } = this.options;
+    const { registrations, hashes, passwords } = this.options;
     await registrations.take(ip);
     let passwordHash: string;
     try {
-      passwordHash = await hashes.run(() => hashPassword(input.password));
+      passwordHash = await hashes.run(() => passwords.hash(input.password));
     } catch (err) {
       await registrations.notCreated(ip).catch(() => undefined);
       throw err;
@@ -104,10 +105,22 @@ export class AuthService {
 
   /** An unknown account costs the same hash as a known one, so timing does not tell them apart. */
   private async checked(user: UserDocument | null, password: string): Promise<UserDocument> {
-    const stored = user?.password_hash ?? (await decoyHash());
-    const valid = await this.options.hashes.run(() => verifyPassword(password, stored));
+    const { hashes, passwords } = this.options;
+    const stored = user?.password_hash ?? (await passwords.decoyHash());
+    const valid = await hashes.run(() => passwords.verify(password, stored));
     if (!user || !valid) throw new UnauthorizedError(BAD_CREDENTIALS);
+    if (passwords.outdated(stored)) await this.rehash(user, password);
     return user;
+  }
+
+  /**
+   * The password hashed again at the configured cost. The sign-in succeeds either way: a hash that
+   * cannot be remade now (the hashing queue is full, MongoDB is away) is remade at a later one.
+   */
+  private async rehash(user: UserDocument, password: string): Promise<void> {
+    const { hashes, passwords } = this.options;
+    const next = await hashes.run(() => passwords.hash(password)).catch(() => null);
+    if (next) await this.users.rehash(user._id, user.password_hash, next).catch(() => false);
   }
 
   private issue(user: UserDocument): AuthResult {

@@ -63,6 +63,7 @@ export class GenerationRequests {
       num_inference_steps: input.num_inference_steps ?? null,
       guidance_scale: input.guidance_scale ?? null,
       seed: input.seed ?? null,
+      num_images: input.num_images,
     };
   }
 }

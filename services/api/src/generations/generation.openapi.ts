@@ -1,5 +1,7 @@
+import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { MAX_RUNS } from '@imagegen/shared';
+import { IMAGE_FORMATS, ImageMeta, MAX_RUNS, THUMBNAIL_WIDTHS } from '@imagegen/shared';
+import { BEARER_REFUSALS, refusals } from '../openapi/responses';
 
 // What the OpenAPI document says of the generation routes beyond their schemas: the headers they
 // answer with, the event stream, and the longer descriptions.
@@ -18,9 +20,15 @@ export const CreatedHeaders = z.object({
 });
 
 export const ImageHeaders = z.object({
-  ETag: z.string().meta({ description: 'The generation id: an image never changes' }),
+  ETag: z.string().meta({
+    description:
+      'The generation id, then the image index and rendition for any but the first image as sent ' +
+      '(`"{id}.0.w256.webp"`): an image never changes. Weak (`W/`) for a full-size format conversion, made anew each time',
+  }),
   'Cache-Control': z.string(),
-  'Accept-Ranges': z.literal('bytes'),
+  'Accept-Ranges': z.enum(['bytes', 'none']).meta({
+    description: '`none` for a thumbnail or a format conversion, which is always sent whole',
+  }),
   'Content-Range': z.string().optional().meta({ description: 'On a 206: `bytes start-end/size`' }),
 });
 
@@ -31,9 +39,47 @@ export const ImageRequestHeaders = z.object({
   }),
 });
 
-export const IMAGE_DESCRIPTION =
-  'Streams the bytes from wherever images are kept (MongoDB or an S3 bucket). With IMAGE_URLS=presigned, ' +
-  '`urls.image` of a generation points at the bucket instead, and clients need not come here.';
+const RENDITIONS =
+  'Without a query: the bytes exactly as the provider sent them, streamed from wherever images are kept ' +
+  `(MongoDB or an S3 bucket). \`?width=${THUMBNAIL_WIDTHS.join('|')}\`: a thumbnail, WebP unless \`format\` ` +
+  'says otherwise, at most that wide with the aspect ratio kept (a narrower image is not enlarged); made on ' +
+  'the first request, then kept in the image store and served from there, until the generation is deleted ' +
+  `or its images expire. \`?format=${Object.keys(IMAGE_FORMATS).join('|')}\`: the full-size image converted on ` +
+  'the way out, or sent as it is when it has that format already.';
+
+const PRESIGNED =
+  'With IMAGE_URLS=presigned, `urls.image` and each `images[].url` of a completed generation are presigned ' +
+  'URLs on the bucket, for the images as sent; thumbnails and conversions are served by this route only.';
+
+export const IMAGE_DESCRIPTION = `The first image, as \`/images/0\`. ${RENDITIONS} ${PRESIGNED}`;
+
+export const IMAGES_DESCRIPTION = `Image \`index\` of \`images\` (0 is the first). ${RENDITIONS} ${PRESIGNED}`;
+
+export const IMAGE_QUERY_400 =
+  'A query parameter is invalid or unknown: `errors` names it (`query.width`, `query.format`) with the allowed values';
+
+/** The answers of the image routes; `notFound`: when there is no such image. */
+export function imageResponses(notFound: string, badParams: string): RouteConfig['responses'] {
+  return {
+    200: {
+      description: 'The image: as the model made it, or the thumbnail or format asked for',
+      headers: ImageHeaders,
+      content: Object.fromEntries(ImageMeta.shape.mime_type.options.map((type) => [type, {}])),
+    },
+    206: {
+      description: 'The range of bytes the `Range` header asked for (never of a rendition)',
+      headers: ImageHeaders,
+    },
+    304: { description: 'Not modified: If-None-Match named this image' },
+    ...refusals({
+      400: `${badParams}; or ${IMAGE_QUERY_400}`,
+      ...BEARER_REFUSALS,
+      404: notFound,
+      410: 'The image was removed after the retention period (RETENTION_IMAGES_DAYS); the record remains',
+      416: 'The `Range` asks for bytes past the end of the image',
+    }),
+  };
+}
 
 export const EventStream = z.string().meta({
   description:
@@ -54,7 +100,7 @@ export const CREATE_REFUSALS = {
   422:
     'Not served here: `errors` names `model` or `provider` (a model no provider serves, a provider that does ' +
     'not serve it, OpenAI Images not configured); or this Idempotency-Key was used with a different request body',
-  429: 'Too many creates in the window, or too many generations pending or processing',
+  429: 'Too many creates in the window, too many generations pending or processing, or past the daily or monthly image quota (the message says which, and when it resets)',
   503:
     'A dependency (MongoDB, Redis, the webhook host’s DNS, the Hugging Face Hub’s model mapping) is unavailable: ' +
     'retry after Retry-After',

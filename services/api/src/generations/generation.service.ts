@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
 import {
@@ -18,14 +19,17 @@ import type {
   PendingRuns,
   ByteRange,
 } from '@imagegen/core';
+import { imagesOf } from '@imagegen/core';
 import { AppError, ConflictError, GoneError, NotFoundError } from '../errors';
 import type { QueueStandings } from '../infra/queue-standing';
-import type { CreateLimits } from './create-limits';
+import type { Admission, CreateLimits } from './create-limits';
 import type { GenerationMapper } from './generation.mapper';
 import type { GenerationRepository } from './generation.repository';
 import type { GenerationRequests } from './generation-request';
 import type { GenerationRetryService } from './generation-retry.service';
 import type { IdempotencyRepository } from './idempotency.repository';
+import type { ImageQuery } from './image-query';
+import { renditionBytes, renditionFor, type ServedImage } from './image-renditions';
 
 export interface GenerationServiceDeps {
   generations: GenerationRepository;
@@ -65,41 +69,44 @@ export class GenerationService {
   async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
     const id = new ObjectId();
     const owner = new ObjectId(userId);
-    const { reserved, place } = await this.deps.limits.admit(owner, id);
+    const admission = await this.deps.limits.admit(owner, id, input.num_images);
     if (idempotencyKey) {
       const hash = requestHash(input);
       const claim = await this.deps.idempotency.claim(owner, idempotencyKey, hash, id);
       // A replay repeats none of the checks below (a webhook's DNS lookup among them), and is not
-      // refused at the cap: only new generations count against it.
+      // refused at the cap or past a quota: only new generations count against them.
       if (!claim.claimed) {
-        if (reserved) await this.deps.limits.release(owner, id);
+        if (!admission.refused) await this.deps.limits.release(owner, id);
         return { generation: await this.replay(claim.existing, hash), replayed: true };
       }
     }
     let doc: GenerationDocument;
     try {
-      doc = await this.write(owner, input, id, reserved);
+      doc = await this.write(owner, input, id, admission);
     } catch (err) {
       // The key is free again, so the client's retry can create the generation.
       if (idempotencyKey) await this.deps.idempotency.release(owner, idempotencyKey, id);
       throw err;
     }
-    return { generation: await this.deps.mapper.full(doc, null, place), replayed: false };
+    return { generation: await this.deps.mapper.full(doc, null, admission.place), replayed: false };
   }
 
   /**
-   * Checks the request, writes the record and queues its jobs; the record is removed if they cannot
-   * be. `reserved`: the admission found room under the cap; if not, it is looked for now.
+   * Checks the request, writes the record and queues its jobs; the record is removed, and what the
+   * admission counted given back, if they cannot be. Not `reserved`: the admission found no room
+   * under the cap, which is looked for now.
    */
   private async write(
     owner: ObjectId,
     input: CreateGenerationRequest,
     id: ObjectId,
-    reserved: boolean,
+    { reserved, refused }: Admission,
   ): Promise<GenerationDocument> {
-    if (!reserved) await this.deps.limits.reserveAtCap(owner, id);
+    // Past a quota, and no replay: the admission counted nothing, so there is nothing to give back.
+    if (refused) throw refused;
     let written = false;
     try {
+      if (!reserved) await this.deps.limits.reserveAtCap(owner, id);
       const doc = await this.deps.requests.toDocument(owner.toHexString(), input, id);
       await this.generations.insert(doc);
       written = true;
@@ -114,7 +121,7 @@ export class GenerationService {
   }
 
   async get(userId: string, id: string): Promise<Generation> {
-    return this.presentWithImage(await this.owned(userId, id));
+    return this.show(await this.owned(userId, id));
   }
 
   async list(userId: string, query: ListGenerationsQuery): Promise<GenerationPage> {
@@ -127,22 +134,34 @@ export class GenerationService {
   }
 
   /**
-   * The completed generation whose image is asked for: only a completed one shows its image, even
-   * if a late redelivery stored bytes for a failed one. 410 once retention removed it.
+   * Image `index` (0 by default) of a completed generation, and what `query` asks to be made of it:
+   * only a completed one shows its images, even if a late redelivery stored bytes for a failed one.
+   * 404 naming how many there are for an index past them; 410 once retention removed them.
    */
-  async imageOf(
-    userId: string,
-    id: string,
-  ): Promise<GenerationDocument & { image: NonNullable<GenerationDocument['image']> }> {
+  async imageOf(userId: string, id: string, query: ImageQuery & { index?: number } = {}): Promise<ServedImage> {
     const doc = await this.owned(userId, id);
     if (doc.status !== 'completed' || !doc.image) throw new NotFoundError(`No image: the generation is ${doc.status}`);
+    const images = imagesOf(doc);
+    const index = query.index ?? 0;
+    const original = images[index];
+    if (!original) {
+      const count = images.length === 1 ? '1 image (index 0)' : `${images.length} images (0 to ${images.length - 1})`;
+      throw new NotFoundError(`No image ${index}: the generation has ${count}`);
+    }
     if (doc.image_expired) throw new GoneError('The image was removed after the retention period; the record remains');
-    return { ...doc, image: doc.image };
+    return { id: doc._id, owner: doc.user_id, index, original, rendition: renditionFor(original, query) };
   }
 
-  /** The bytes of an image `imageOf` found, or `range` of them; 404 when they are gone meanwhile (deleted). */
-  async imageBytes(doc: GenerationDocument, range?: ByteRange): Promise<ImageBody> {
-    const body = await this.deps.images.open(doc._id, range);
+  /**
+   * The bytes of an image `imageOf` found: the original's (or `range` of them) streamed from the
+   * store, or its rendition, whole. 404 when they are gone meanwhile (deleted).
+   */
+  async imageBytes(image: ServedImage, range?: ByteRange): Promise<ImageBody> {
+    if (image.rendition) {
+      const bytes = await renditionBytes(this.deps.images, { ...image, rendition: image.rendition });
+      return { stream: Readable.from([bytes]), length: bytes.length };
+    }
+    const body = await this.deps.images.open(image.id, range, { index: image.index });
     if (!body) throw new NotFoundError('No image: it was deleted');
     return body;
   }
@@ -171,7 +190,8 @@ export class GenerationService {
     return doc;
   }
 
-  private async presentWithImage(doc: GenerationDocument): Promise<Generation> {
+  /** `doc` as answered: with its image, once completed. */
+  async show(doc: GenerationDocument): Promise<Generation> {
     const image = doc.status === 'completed' && !doc.image_expired ? await this.deps.images.read(doc._id) : null;
     return this.present(doc, image);
   }
@@ -189,7 +209,7 @@ export class GenerationService {
     const deadline = Date.now() + CONCURRENT_KEY_WAIT_MS;
     for (;;) {
       const doc = await this.generations.findById(key.generation_id);
-      if (doc) return this.presentWithImage(doc);
+      if (doc) return this.show(doc);
       if (Date.now() > deadline) {
         throw new ConflictError('A request with this Idempotency-Key is still being processed; retry shortly');
       }

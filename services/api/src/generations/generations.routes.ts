@@ -1,19 +1,16 @@
-import { pipeline } from 'node:stream/promises';
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import {
   CreateGenerationRequest,
   Generation,
   GenerationPage,
-  ImageMeta,
   ListGenerationsQuery,
   StreamToken,
   isTerminal,
 } from '@imagegen/shared';
 import type { TokenService } from '../auth/token.service';
 import type { AuthGuard } from '../http/auth';
-import { AppError } from '../errors';
 import { IdParams } from '../http/id-params';
-import { respond } from '../http/respond';
+import { respond, respondGeneration } from '../http/respond';
 import { RouteTable } from '../http/route';
 import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import * as doc from './generation.openapi';
@@ -21,7 +18,8 @@ import { CreateGenerationHeaders } from './generation.schemas';
 import type { GenerationDeletionService } from './generation-deletion.service';
 import type { GenerationService } from './generation.service';
 import type { GenerationWaitService } from './generation-wait.service';
-import { imageRange } from './image-range';
+import { ImageParams, ImageQuery } from './image-query';
+import { sendImage } from './image-response';
 
 /** How long a stream token opens its generation's events for. */
 const STREAM_TOKEN_TTL_SECONDS = 300;
@@ -67,7 +65,12 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
       res.location(`${req.baseUrl}/${generation.id}`);
       if (replayed) res.set('Idempotent-Replayed', 'true');
       const ended = isTerminal(generation.status);
-      respond(res, ended ? 200 : 202, ended ? `Generation ${generation.status}` : 'Generation queued', generation);
+      respondGeneration(
+        res,
+        ended ? 200 : 202,
+        ended ? `Generation ${generation.status}` : 'Generation queued',
+        generation,
+      );
     },
   });
 
@@ -88,53 +91,35 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
       200: success('The generation', Generation),
       ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
     },
-    handler: async ({ params, auth, res }) => respond(res, 200, 'Generation', await service.get(auth.sub, params.id)),
+    handler: async ({ params, auth, res }) =>
+      respondGeneration(res, 200, 'Generation', await service.get(auth.sub, params.id)),
   });
 
   routes.get('/:id/image', {
-    summary: 'Get the image bytes of a completed generation',
+    summary: 'Get the first image of a completed generation',
     description: doc.IMAGE_DESCRIPTION,
     params: IdParams,
+    query: ImageQuery,
     headers: doc.ImageRequestHeaders,
-    responses: {
-      200: {
-        description: 'The image, in the format the model made it',
-        headers: doc.ImageHeaders,
-        content: Object.fromEntries(ImageMeta.shape.mime_type.options.map((type) => [type, {}])),
-      },
-      206: { description: 'The range of bytes the `Range` header asked for', headers: doc.ImageHeaders },
-      304: { description: 'Not modified: If-None-Match named this image' },
-      ...refusals({
-        400: doc.BAD_ID,
-        ...BEARER_REFUSALS,
-        404: `${doc.NOT_FOUND}, or it has no image (not completed, or deleted)`,
-        410: 'The image was removed after the retention period (RETENTION_IMAGES_DAYS); the record remains',
-        416: 'The `Range` asks for bytes past the end of the image',
-      }),
+    responses: doc.imageResponses(`${doc.NOT_FOUND}, or it has no image (not completed, or deleted)`, doc.BAD_ID),
+    handler: async ({ params, query, auth, req, res }) => {
+      await sendImage(service, await service.imageOf(auth.sub, params.id, query), req, res);
     },
-    handler: async ({ params, auth, req, res }) => {
-      const generation = await service.imageOf(auth.sub, params.id);
-      const size = generation.image.size_bytes;
-      // The bytes of a generation never change, so its id is a strong validator.
-      res.set({
-        ETag: `"${params.id}"`,
-        'Cache-Control': 'private, max-age=31536000, immutable',
-        'Content-Type': generation.image.mime_type,
-        'Accept-Ranges': 'bytes',
-      });
-      if (req.fresh) {
-        res.status(304).end();
-        return;
-      }
-      const range = imageRange(req.range(size, { combine: true }), size);
-      if (range === 'unsatisfiable') {
-        res.set('Content-Range', `bytes */${size}`);
-        throw new AppError(416, `The Range asks for bytes past the end of the image (${size} bytes)`);
-      }
-      const body = await service.imageBytes(generation, range ?? undefined);
-      if (range) res.status(206).set('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
-      res.set('Content-Length', String(body.length));
-      await pipeline(body.stream, res);
+  });
+
+  routes.get('/:id/images/:index', {
+    summary: 'Get one image of a completed generation',
+    description: doc.IMAGES_DESCRIPTION,
+    params: ImageParams,
+    query: ImageQuery,
+    headers: doc.ImageRequestHeaders,
+    responses: doc.imageResponses(
+      `${doc.NOT_FOUND}, or it has no image \`index\` (the message says how many it has), or none at all (not completed, or deleted)`,
+      `${doc.BAD_ID}, or \`index\` is not a whole number`,
+    ),
+    handler: async ({ params, query, auth, req, res }) => {
+      const image = await service.imageOf(auth.sub, params.id, { ...query, index: params.index });
+      await sendImage(service, image, req, res);
     },
   });
 
@@ -152,7 +137,7 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
       }),
     },
     handler: async ({ params, auth, res }) => {
-      respond(res, 200, 'Generation canceled', await service.cancel(auth.sub, params.id));
+      respondGeneration(res, 200, 'Generation canceled', await service.cancel(auth.sub, params.id));
     },
   });
 
@@ -168,11 +153,11 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
         ...BEARER_REFUSALS,
         404: doc.NOT_FOUND,
         409: doc.RETRY_409,
-        429: 'Too many creates and retries in the window, or too many generations pending or processing',
+        429: 'Too many creates and retries in the window, too many generations pending or processing, or past an image quota',
       }),
     },
     handler: async ({ params, auth, res }) => {
-      respond(res, 202, 'Generation queued again', await service.retry(auth.sub, params.id));
+      respondGeneration(res, 202, 'Generation queued again', await service.retry(auth.sub, params.id));
     },
   });
 

@@ -17,6 +17,7 @@ const TAGS = [
   { name: 'Generations', description: 'Creating and following generations' },
   { name: 'Models', description: 'The models and providers a generation may ask for' },
   { name: 'Webhooks', description: 'Signed notifications of a generation’s start and end' },
+  { name: 'Usage', description: 'Images made, runs and time at the providers, and what is left of the quotas' },
   { name: 'Admin', description: 'For admins: queues, everyone’s generations, roles' },
   { name: 'Health', description: 'For load balancers and orchestrators' },
 ];

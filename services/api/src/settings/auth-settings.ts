@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { Duration } from '@imagegen/shared';
 
+/** scrypt's cost, as log2 of N, that OWASP's Password Storage Cheat Sheet asks for: N=2^17 (with r=8, p=1). */
+export const OWASP_HASH_COST = 17;
+
 /** Tokens, sign-in and registration limits, password hashing, and the admin account. */
 export const AuthSettings = z.object({
   JWT_SECRET: z.string().optional(),
@@ -25,12 +28,19 @@ export const AuthSettings = z.object({
   REGISTER_PER_IP: z.coerce.number().int().min(1).max(100_000).default(20),
   REGISTER_WINDOW: Duration.default(3_600_000),
   /**
-   * Password hashes (scrypt: 128 MiB and ~0.7 s of a libuv thread each) computed at once; keep it
-   * below the libuv pool's size (UV_THREADPOOL_SIZE, 4 by default) so file and DNS work get threads.
+   * Password hashes (scrypt at the default cost: 128 MiB and ~0.6 s of a libuv thread each)
+   * computed at once; keep it below the libuv pool's size (UV_THREADPOOL_SIZE, 4 by default) so
+   * file and DNS work get threads.
    */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   /** Hashes that may wait for a turn; past that, sign-ins and registrations get 503 with Retry-After at once. */
   PASSWORD_HASH_QUEUE: z.coerce.number().int().min(0).max(10_000).default(16),
+  /**
+   * scrypt's cost of new hashes, as log2 of N: each step doubles a hash's time and memory. 17 is
+   * OWASP's N=2^17 (128 MiB, ~0.6 s); 20 takes 1 GiB. Below 17 is refused in production: it is for
+   * test suites and development machines, which make hundreds of accounts.
+   */
+  PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(20).default(OWASP_HASH_COST),
   /** With ADMIN_PASSWORD: this account is made (or updated to) an admin with that password at start. */
   ADMIN_EMAIL: z
     .email()

@@ -1,8 +1,11 @@
 import { z } from 'zod';
-import { CancelAfter, Duration, durationMs } from '@imagegen/shared';
+import { CancelAfter, Duration, MAX_IMAGE_QUOTA, durationMs } from '@imagegen/shared';
 import { MAX_WAIT_SECONDS } from '../generations/generation.schemas';
 
-/** What one user, or one API instance, may hold or ask for: event streams, creates, redeliveries. */
+/** Images a user may have per UTC day or month; unset: no limit. */
+const ImageQuota = z.coerce.number().int().min(0).max(MAX_IMAGE_QUOTA).optional();
+
+/** What one user, or one API instance, may hold or ask for: event streams, creates, images, redeliveries. */
 export const LimitsSettings = z.object({
   /** How often an idle event stream gets a comment line, so proxies keep it open. */
   EVENTS_HEARTBEAT_MS: durationMs(15_000),
@@ -17,6 +20,13 @@ export const LimitsSettings = z.object({
   CREATE_RATE_WINDOW: Duration.default(60_000),
   /** Generations a user may have pending or processing at once. */
   MAX_IN_FLIGHT_PER_USER: z.coerce.number().int().min(1).max(10_000).default(20),
+  /**
+   * Images each user may create per UTC day, and per UTC month, across all API instances (counted
+   * in Redis, rebuilt from MongoDB when lost); past either, a create or retry gets 429. An image
+   * that fails does not count. An admin may set other limits for one user (PATCH /api/admin/users/:id).
+   */
+  QUOTA_IMAGES_PER_DAY: ImageQuota,
+  QUOTA_IMAGES_PER_MONTH: ImageQuota,
   /**
    * Seconds a create that sends no `Prefer` header waits for its generation to end, as
    * `Prefer: wait=N` does (at most 60); 0, the default, answers 202 at once. For clients written

@@ -1,10 +1,11 @@
 import type { Db, ObjectId } from 'mongodb';
 import type { ImageMeta } from '@imagegen/shared';
 import { COLLECTIONS, type GenerationDocument, type GenerationStore, type ImageStore } from '@imagegen/core';
-import type { RenderedImage } from '../images/image-source';
+import type { RenderedImages } from '../images/image-source';
+import type { SniffedImage } from '../images/sniff';
 
 /**
- * The worker's reads of generations, and the image a run stores as it completes; the status
+ * The worker's reads of generations, and the images a run stores as it completes; the status
  * changes themselves are GenerationStore's.
  */
 export class GenerationRepository {
@@ -32,30 +33,47 @@ export class GenerationRepository {
   }
 
   /**
-   * Stores the image under the generation's id, then completes the record and returns it; null
-   * when the run no longer holds it (canceled, failed, or completed by another delivery of the job).
-   * The image is written first: a crash between the two writes leaves at most an image without a
-   * completed record, which the retention sweep removes, and never a completed record without its image.
+   * Stores the run's images under the generation's id, then completes the record with their
+   * metadata and returns it; null when the run no longer holds it (canceled, failed, or completed
+   * by another delivery of the job). The images are written first: a crash between the writes
+   * leaves at most images without a completed record, which the retention sweep removes, and never
+   * a completed record without its images. The first image is written before the others, as the
+   * sweep finds a generation's parts by its first image. `by` names the run that writes (see
+   * `GenerationStore`), so that its next try finishes a completion an outage cut off.
    */
-  async complete(generation: GenerationDocument, image: RenderedImage): Promise<GenerationDocument | null> {
-    const meta: ImageMeta = {
-      mime_type: image.mime_type,
-      size_bytes: image.bytes.length,
-      width: image.width,
-      height: image.height,
-    };
+  async complete(
+    generation: GenerationDocument,
+    rendered: RenderedImages,
+    by?: string,
+  ): Promise<GenerationDocument | null> {
+    const [first, ...others] = rendered.images;
+    if (!first) throw new Error('a completed run has at least one image');
+    const metas: [ImageMeta, ...ImageMeta[]] = [metaOf(first), ...others.map(metaOf)];
     // Bytes already there come from another delivery of the job: they are replaced only while this
-    // run holds the record, so the image of a generation another delivery completed is never
+    // run holds the record, so the images of a generation another delivery completed are never
     // swapped under its metadata.
     if (!(await this.store.holds(generation))) return null;
-    await this.images.put(generation._id, { owner: generation.user_id, bytes: image.bytes, meta });
-    const completed = await this.store.complete(generation, { image: meta, provider: image.provider }, new Date());
+    const id = generation._id;
+    const put = (image: SniffedImage, index: number) =>
+      this.images.put(id, { owner: generation.user_id, bytes: image.bytes, meta: metas[index]! }, { index });
+    await put(first, 0);
+    await Promise.all(others.map((image, i) => put(image, i + 1)));
+    const completed = await this.store.complete(
+      generation,
+      { images: metas, provider: rendered.provider },
+      new Date(),
+      by,
+    );
     if (!completed) {
-      // Canceled (or failed, or deleted) while the image was written: it must not stay behind. A job
-      // run twice finds its generation completed already, and that image stays.
-      const now = await this.generations.findOne({ _id: generation._id }, { projection: { status: 1 } });
-      if (now?.status !== 'completed') await this.images.delete(generation._id);
+      // Canceled (or failed, or deleted) while the images were written: they must not stay behind. A
+      // job run twice finds its generation completed already, and those images stay.
+      const now = await this.generations.findOne({ _id: id }, { projection: { status: 1 } });
+      if (now?.status !== 'completed') await this.images.delete(id);
     }
     return completed;
   }
+}
+
+function metaOf(image: SniffedImage): ImageMeta {
+  return { mime_type: image.mime_type, size_bytes: image.bytes.length, width: image.width, height: image.height };
 }

@@ -1,6 +1,7 @@
 import { ModelId } from '@imagegen/shared';
-import type { ImageSource, RenderOptions, RenderRequest, RenderedImage } from '../images/image-source';
+import type { ImageSource, RenderOptions, RenderRequest, RenderedImages } from '../images/image-source';
 import { hfInference } from '../providers/hf-inference';
+import { callForImages } from '../providers/image-set';
 import { ProviderClient, type ProviderClientOptions } from '../providers/provider-client';
 import { HfFailure } from './hf-answer';
 
@@ -35,13 +36,18 @@ export class HfClient implements ImageSource {
     this.adapter = hfInference(options.baseUrl.replace(/\/+$/, ''), 'hf-endpoint', headers);
   }
 
-  async render({ prompt, settings }: RenderRequest, { signal, onRetry }: RenderOptions): Promise<RenderedImage> {
+  async render(
+    { prompt, settings }: RenderRequest,
+    { signal, onRetry, onProvider }: RenderOptions,
+  ): Promise<RenderedImages> {
     // The id becomes part of the URL path, carrying our token: one that is not `owner/name` (a `..`
     // segment, say) must never leave, whatever wrote the record.
     if (!ModelId.safeParse(settings.model).success) {
       throw new HfFailure(`Model id ${JSON.stringify(settings.model)} is not a Hugging Face model id (owner/name)`);
     }
-    const result = await this.client.call(
+    onProvider?.('hf-endpoint');
+    const result = await callForImages(
+      this.client,
       this.adapter,
       this.options.token,
       { prompt, settings, providerId: settings.model },
@@ -52,8 +58,8 @@ export class HfClient implements ImageSource {
         ...(onRetry && { onRetry }),
       },
     );
-    if (result.kind !== 'image') throw new HfFailure(`Hugging Face: ${result.detail}`);
-    return { ...result.image, provider: 'hf-endpoint' };
+    if (result.kind !== 'images') throw new HfFailure(`Hugging Face: ${result.detail}`);
+    return { provider: 'hf-endpoint', images: result.images };
   }
 
   close(): Promise<void> {

@@ -1,5 +1,12 @@
 import type { Db, ObjectId } from 'mongodb';
-import { COLLECTIONS, type GenerationDocument, type ImageStore, type StoredImage } from '@imagegen/core';
+import {
+  COLLECTIONS,
+  imagesOf,
+  type GenerationDocument,
+  type ImagePart,
+  type ImageStore,
+  type StoredImage,
+} from '@imagegen/core';
 
 /** Images listed, then moved, per page: small enough that an interrupted run redoes little. */
 const PAGE = 100;
@@ -17,8 +24,9 @@ export interface MigrationProgress {
 }
 
 /**
- * Moves every image from `from` to `to`: each is written to the target, then removed from the
- * source. Run while the services use `to` with `from` as IMAGE_STORE_PREVIOUS: they write new
+ * Moves every image from `from` to `to`, a generation at a time: all its images are written to the
+ * target, the first one first, then removed from the source (renditions, made again on request,
+ * are dropped). Run while the services use `to` with `from` as IMAGE_STORE_PREVIOUS: they write new
  * images to `to` and read through to `from`, so every image is readable throughout. Resumable and
  * idempotent by construction: what was moved is no longer in the source, so a second run (or one
  * after an interruption) finds only what is left.
@@ -34,7 +42,7 @@ export class ImageMigration {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
   }
 
-  /** How many images there are to look at: the completed generations, an upper bound for the progress bar. */
+  /** How many generations there are to look at: the completed ones, an upper bound for the progress bar. */
   total(): Promise<number> {
     return this.generations.countDocuments({ status: 'completed' });
   }
@@ -54,14 +62,28 @@ export class ImageMigration {
     }
   }
 
-  /** One image: its record gives the owner and metadata the target stores beside the bytes. */
+  /**
+   * One generation's images: its record gives the owner and each image's metadata, which the target
+   * stores beside the bytes. The first image is written first, as a store's walks (sweeps, this
+   * migration) find a generation by it; the source keeps everything until the target has it all,
+   * so an interrupted move is made again whole. An image other than the first that the source does
+   * not have (lost, or moved by another run meanwhile) is passed over: the others still move.
+   */
   private async move(id: ObjectId): Promise<boolean> {
     const generation = await this.generations.findOne({ _id: id });
     if (generation?.status !== 'completed' || !generation.image) return false;
-    const bytes = await this.from.read(id);
-    // Deleted (or moved by another run) since it was listed.
-    if (!bytes) return false;
-    await this.to.put(id, { owner: generation.user_id, bytes, meta: generation.image });
+    const metas = imagesOf(generation);
+    const parts: { part: ImagePart; bytes: Buffer }[] = [];
+    for (const index of metas.keys()) {
+      const part = { index };
+      const bytes = await this.from.read(id, part);
+      // The first one deleted (or moved by another run) since it was listed: the generation went with it.
+      if (!bytes && index === 0) return false;
+      if (bytes) parts.push({ part, bytes });
+    }
+    for (const { part, bytes } of parts) {
+      await this.to.put(id, { owner: generation.user_id, bytes, meta: metas[part.index]! }, part);
+    }
     await this.from.delete(id);
     return true;
   }

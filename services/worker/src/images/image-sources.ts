@@ -6,7 +6,7 @@ import { OpenAiSource } from '../providers/openai-source';
 import { ProviderClient, type ProviderClientOptions } from '../providers/provider-client';
 import { routerAdapters } from '../providers/registry';
 import { RoutedSource } from '../providers/routed-source';
-import type { ImageSource, RenderOptions, RenderRequest, RenderedImage } from './image-source';
+import type { ImageSource, RenderOptions, RenderRequest, RenderedImages } from './image-source';
 import { LocalRenderer } from './local-renderer';
 
 /**
@@ -23,7 +23,7 @@ class ImageSources implements ImageSource {
     this.description = openAi ? `${main.description}, and ${openAi.description}` : main.description;
   }
 
-  render(request: RenderRequest, options: RenderOptions): Promise<RenderedImage> {
+  render(request: RenderRequest, options: RenderOptions): Promise<RenderedImages> {
     const source = this.openAi && request.settings.provider === 'openai' ? this.openAi : this.main;
     return source.render(request, options);
   }

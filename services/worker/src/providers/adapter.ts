@@ -1,13 +1,16 @@
 import type { GenerationSettings, ServingProvider } from '@imagegen/shared';
 import type { HfOutcome } from '../hf/hf-answer';
 
-/** What one provider is asked to draw. */
+/** What one request to a provider asks it to draw. */
 export interface ProviderJob {
   /** The prompt as the model should see it (style words included). */
   prompt: string;
+  /** The generation's settings, with the seed of this request's first image (see `imageSeed`). */
   settings: GenerationSettings;
   /** The provider's own name for the model: the mapping's `providerId` (the Hub id for hf-inference). */
   providerId: string;
+  /** How many images this request asks for: 1, unless the provider takes a count (`imagesPerRequest`). */
+  images: number;
 }
 
 /** One HTTP request an adapter wants sent; it comes back with its answer to `read`. */
@@ -29,12 +32,13 @@ export interface ProviderAnswer {
   body: Buffer;
 }
 
+/** One image of an answer: its bytes, or the URL it is at (on another host, fetched with no credentials). */
+export type ImageRef = { bytes: Buffer } | { url: string };
+
 /** What follows an answer. */
 export type Followup =
-  /** The answer carried the image. */
-  | { kind: 'image'; bytes: Buffer }
-  /** The image is at this URL, on another host: fetched with no credentials. */
-  | { kind: 'download'; url: string }
+  /** The answer gave the images, in order: all of them, or as many as it had. */
+  | { kind: 'images'; images: ImageRef[] }
   /**
    * The provider queued the job: ask `request` after `afterMs`. `cancel`, where the provider has
    * one, withdraws the queued job when we stop waiting for it.
@@ -60,6 +64,11 @@ export interface ProviderAdapter {
   readonly name: ServingProvider;
   /** Requests to this origin carry our credentials; no other request does. */
   readonly origin: string;
+  /**
+   * The most images one request for `providerId` may ask for, where the provider takes a count (fal's
+   * `num_images`, OpenAI's `n`); left out, 1: each image is a request of its own.
+   */
+  imagesPerRequest?(providerId: string): number;
   submit(job: ProviderJob): ProviderRequest;
   read(answer: ProviderAnswer, request: ProviderRequest): Followup;
   /** What a non-2xx answer to `request` means, where the provider differs from Hugging Face's router. */
@@ -77,13 +86,30 @@ export function jsonOf(answer: ProviderAnswer, who: string): Record<string, unkn
   throw new MalformedAnswer(`${who} answered ${answer.status} without a JSON object`);
 }
 
-/** The image of a `{data: [{b64_json} | {url}]}` answer (OpenAI's shape, which nscale and together share). */
-export function imageOfData(json: Record<string, unknown>, who: string): Followup {
-  const first = Array.isArray(json.data) ? (json.data[0] as Record<string, unknown> | undefined) : undefined;
-  if (typeof first?.b64_json === 'string') return { kind: 'image', bytes: Buffer.from(first.b64_json, 'base64') };
-  if (typeof first?.url === 'string') return { kind: 'download', url: first.url };
-  throw new MalformedAnswer(`${who} answered without data[0].b64_json or data[0].url`);
+/** The images of a `{data: [{b64_json} | {url}, …]}` answer (OpenAI's shape, which nscale and together share). */
+export function imagesOfData(json: Record<string, unknown>, who: string): Followup {
+  const data: unknown[] = Array.isArray(json.data) ? json.data : [];
+  const images = data.map((entry, i): ImageRef => {
+    const { b64_json, url } = (entry ?? {}) as { b64_json?: unknown; url?: unknown };
+    if (typeof b64_json === 'string') return { bytes: Buffer.from(b64_json, 'base64') };
+    if (typeof url === 'string') return { url };
+    throw new MalformedAnswer(`${who} answered without data[${i}].b64_json or data[${i}].url`);
+  });
+  if (images.length === 0) throw new MalformedAnswer(`${who} answered without data[0].b64_json or data[0].url`);
+  return { kind: 'images', images };
 }
+
+/** The URLs of `list` (a provider's outputs) as images; a MalformedAnswer saying `what` when it holds none. */
+export function imagesAt(list: unknown, what: string): Followup {
+  const urls = Array.isArray(list) ? list : [];
+  if (urls.length === 0 || !urls.every((url): url is string => typeof url === 'string'))
+    throw new MalformedAnswer(what);
+  return { kind: 'images', images: urls.map((url) => ({ url })) };
+}
+
+/** A count parameter only when more than one image is asked, so a request for one stays as it always was. */
+export const countOf = (name: string, job: ProviderJob): Record<string, number> =>
+  job.images > 1 ? { [name]: job.images } : {};
 
 /** `WxH` from the settings. */
 export const sizeOf = (settings: GenerationSettings, separator = 'x') =>

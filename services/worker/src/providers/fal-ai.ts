@@ -1,13 +1,25 @@
 import { errorText } from '../hf/hf-answer';
-import { MalformedAnswer, jsonOf, specParameters, pathOf, type ProviderAdapter, type ProviderRequest } from './adapter';
+import {
+  MalformedAnswer,
+  countOf,
+  imagesAt,
+  jsonOf,
+  specParameters,
+  pathOf,
+  type ProviderAdapter,
+  type ProviderRequest,
+} from './adapter';
 
 /** huggingface.js `providers/fal-ai.ts` polls every 500 ms. */
 const POLL_MS = 500;
 
+/** fal's text-to-image apps (FLUX among them) take `num_images` from 1 to 4. */
+const MOST_IMAGES = 4;
+
 /**
  * fal-ai through the router's queue: submit → `{request_id, response_url}`; poll
- * `{response path}/status` until `COMPLETED`; read the result `{images: [{url}]}`; download it.
- * fal's schemas take the size as `image_size: {width, height}`.
+ * `{response path}/status` until `COMPLETED`; read the result `{images: [{url}, …]}`; download them.
+ * fal's schemas take the size as `image_size: {width, height}`, and several images as `num_images`.
  */
 export function falAi(routerUrl: string, headers: Record<string, string> = {}): ProviderAdapter {
   const base = `${routerUrl}/fal-ai`;
@@ -21,22 +33,22 @@ export function falAi(routerUrl: string, headers: Record<string, string> = {}): 
   return {
     name: 'fal-ai',
     origin: new URL(routerUrl).origin,
-    submit: ({ prompt, settings, providerId }) => ({
-      ...queued(`/${providerId}`, 'submit', 'POST'),
+    imagesPerRequest: () => MOST_IMAGES,
+    submit: (job) => ({
+      ...queued(`/${job.providerId}`, 'submit', 'POST'),
       body: {
-        prompt,
-        image_size: { width: settings.width, height: settings.height },
-        ...specParameters(settings),
+        prompt: job.prompt,
+        image_size: { width: job.settings.width, height: job.settings.height },
+        ...specParameters(job.settings),
+        ...countOf('num_images', job),
       },
     }),
     read(answer, request) {
       const json = jsonOf(answer, 'fal-ai');
       if (request.stage === 'result') {
-        const images = json.images;
-        const first = Array.isArray(images) ? (images[0] as { url?: unknown } | undefined) : undefined;
-        if (typeof first?.url !== 'string')
-          throw new MalformedAnswer('fal-ai answered its result without images[0].url');
-        return { kind: 'download', url: first.url };
+        const images: unknown[] = Array.isArray(json.images) ? json.images : [];
+        const urls = images.map((image) => (image as { url?: unknown } | null)?.url);
+        return imagesAt(urls, 'fal-ai answered its result without images[].url');
       }
       // The app id in response_url may differ from the providerId that was asked for: its path is
       // where the job's status and result are.

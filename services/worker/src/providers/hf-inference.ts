@@ -1,8 +1,10 @@
 import {
   MalformedAnswer,
-  imageOfData,
+  imagesAt,
+  imagesOfData,
   jsonOf,
   specParameters,
+  type Followup,
   type ProviderAdapter,
   type ProviderJob,
 } from './adapter';
@@ -21,7 +23,8 @@ export function hfInferenceBody({ prompt, settings }: ProviderJob) {
 
 /**
  * hf-inference: `POST {base}/{model}` answers the image bytes. The router's hf-inference route and a
- * dedicated endpoint (`HF_BASE_URL`, `name` hf-endpoint) speak it alike.
+ * dedicated endpoint (`HF_BASE_URL`, `name` hf-endpoint) speak it alike. The spec's parameters have
+ * no count: each image is a request of its own.
  */
 export function hfInference(
   base: string,
@@ -41,19 +44,20 @@ export function hfInference(
     read(answer) {
       // Bytes, as a rule; huggingface.js also reads a JSON answer of base64 data or an output URL.
       const type = answer.headers['content-type'] ?? '';
-      if (!type.includes('json')) return { kind: 'image', bytes: answer.body };
+      const bytes: Followup = { kind: 'images', images: [{ bytes: answer.body }] };
+      if (!type.includes('json')) return bytes;
       let json: Record<string, unknown>;
       try {
         json = jsonOf(answer, name);
       } catch {
-        return { kind: 'image', bytes: answer.body };
+        return bytes;
       }
       if (Array.isArray(json.output) && typeof json.output[0] === 'string') {
-        return { kind: 'download', url: json.output[0] };
+        return imagesAt(json.output, `${name} answered an output that is not a list of URLs`);
       }
-      if (Array.isArray(json.data)) return imageOfData(json, name);
+      if (Array.isArray(json.data)) return imagesOfData(json, name);
       // Sniffing the body names what came instead of an image.
-      if (answer.body.length > 0) return { kind: 'image', bytes: answer.body };
+      if (answer.body.length > 0) return bytes;
       throw new MalformedAnswer(`${name} answered ${answer.status} with an empty body`);
     },
   };

@@ -1,9 +1,13 @@
-import { imageOfData, jsonOf, optional, sizeOf, type ProviderAdapter } from './adapter';
+import { countOf, imagesOfData, jsonOf, optional, sizeOf, type ProviderAdapter } from './adapter';
+
+/** together's images API takes `n` from 1 to 4. */
+const TOGETHER_MOST_IMAGES = 4;
 
 /**
- * nscale and together: OpenAI-style `POST /v1/images/generations` answering `{data: [{b64_json}]}`.
+ * nscale and together: OpenAI-style `POST /v1/images/generations` answering `{data: [{b64_json}, …]}`.
  * - nscale takes the size as `size: "WxH"`; huggingface_hub drops steps and guidance for it, as we do.
- * - together takes `width`, `height` and `steps`, and `response_format: "base64"`.
+ *   Whether it honours `n` is not documented: each image is a request of its own.
+ * - together takes `width`, `height` and `steps`, `response_format: "base64"`, and `n` images.
  */
 export function nscale(routerUrl: string, headers: Record<string, string> = {}): ProviderAdapter {
   return {
@@ -22,7 +26,7 @@ export function nscale(routerUrl: string, headers: Record<string, string> = {}):
       },
       stage: 'submit',
     }),
-    read: (answer) => imageOfData(jsonOf(answer, 'nscale'), 'nscale'),
+    read: (answer) => imagesOfData(jsonOf(answer, 'nscale'), 'nscale'),
   };
 }
 
@@ -30,25 +34,27 @@ export function together(routerUrl: string, headers: Record<string, string> = {}
   return {
     name: 'together',
     origin: new URL(routerUrl).origin,
-    submit: ({ prompt, settings, providerId }) => ({
+    imagesPerRequest: () => TOGETHER_MOST_IMAGES,
+    submit: (job) => ({
       method: 'POST',
       url: `${routerUrl}/together/v1/images/generations`,
       headers,
       body: {
-        model: providerId,
-        prompt,
+        model: job.providerId,
+        prompt: job.prompt,
         response_format: 'base64',
-        width: settings.width,
-        height: settings.height,
+        width: job.settings.width,
+        height: job.settings.height,
         ...optional({
-          steps: settings.num_inference_steps,
-          guidance_scale: settings.guidance_scale,
-          negative_prompt: settings.negative_prompt,
-          seed: settings.seed,
+          steps: job.settings.num_inference_steps,
+          guidance_scale: job.settings.guidance_scale,
+          negative_prompt: job.settings.negative_prompt,
+          seed: job.settings.seed,
         }),
+        ...countOf('n', job),
       },
       stage: 'submit',
     }),
-    read: (answer) => imageOfData(jsonOf(answer, 'together'), 'together'),
+    read: (answer) => imagesOfData(jsonOf(answer, 'together'), 'together'),
   };
 }

@@ -1,6 +1,7 @@
 import { OpenAiModel } from '@imagegen/shared';
 import { HfFailure } from '../hf/hf-answer';
-import type { ImageSource, RenderOptions, RenderRequest, RenderedImage } from '../images/image-source';
+import type { ImageSource, RenderOptions, RenderRequest, RenderedImages } from '../images/image-source';
+import { callForImages } from './image-set';
 import { openAi } from './openai';
 import type { ProviderClient } from './provider-client';
 
@@ -26,9 +27,14 @@ export class OpenAiSource implements ImageSource {
     this.adapter = openAi(options.baseUrl);
   }
 
-  async render({ prompt, settings }: RenderRequest, { signal, onRetry }: RenderOptions): Promise<RenderedImage> {
+  async render(
+    { prompt, settings }: RenderRequest,
+    { signal, onRetry, onProvider }: RenderOptions,
+  ): Promise<RenderedImages> {
     const model = OpenAiModel.safeParse(settings.model);
-    const result = await this.client.call(
+    onProvider?.('openai');
+    const result = await callForImages(
+      this.client,
       this.adapter,
       this.options.apiKey,
       { prompt, settings, providerId: model.success ? model.data : this.options.defaultModel },
@@ -40,8 +46,8 @@ export class OpenAiSource implements ImageSource {
         ...(onRetry && { onRetry }),
       },
     );
-    if (result.kind !== 'image') throw new HfFailure(`OpenAI: ${result.detail}`);
-    return { ...result.image, provider: 'openai' };
+    if (result.kind !== 'images') throw new HfFailure(`OpenAI: ${result.detail}`);
+    return { provider: 'openai', images: result.images };
   }
 
   close(): Promise<void> {

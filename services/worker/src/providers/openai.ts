@@ -1,7 +1,7 @@
 import type { OpenAiModel } from '@imagegen/shared';
 import { HfFailure, errorText, type HfOutcome } from '../hf/hf-answer';
 import { parseRetryAfter } from '../retry-after';
-import { imageOfData, jsonOf, type ProviderAdapter, type ProviderAnswer, type ProviderJob } from './adapter';
+import { imagesOfData, jsonOf, type ProviderAdapter, type ProviderAnswer, type ProviderJob } from './adapter';
 
 /** The sizes each model draws (OpenAI's images API reference). */
 const SIZES: Record<OpenAiModel, [number, number][]> = {
@@ -26,32 +26,36 @@ export function openAiSize(model: OpenAiModel, width: number, height: number): s
   return `${w}x${h}`;
 }
 
-const openAiModel = (job: ProviderJob): OpenAiModel => (job.providerId === 'dall-e-3' ? 'dall-e-3' : 'gpt-image-1');
+const openAiModel = (providerId: string): OpenAiModel => (providerId === 'dall-e-3' ? 'dall-e-3' : 'gpt-image-1');
+
+/** The images one request may ask for (`n`): 1 to 10, and dall-e-3 draws only one. */
+const MOST_IMAGES: Record<OpenAiModel, number> = { 'gpt-image-1': 10, 'dall-e-3': 1 };
 
 /**
  * OpenAI Images: `POST {OPENAI_BASE_URL}/images/generations`, answered at once with
- * `{data: [{b64_json}]}`. GPT image models always answer base64; dall-e-3 is asked for it.
+ * `{data: [{b64_json}, …]}`, `n` of them. GPT image models always answer base64; dall-e-3 is asked for it.
  */
 export function openAi(baseUrl: string): ProviderAdapter {
   return {
     name: 'openai',
     origin: new URL(baseUrl).origin,
+    imagesPerRequest: (providerId) => MOST_IMAGES[openAiModel(providerId)],
     submit(job) {
-      const model = openAiModel(job);
+      const model = openAiModel(job.providerId);
       return {
         method: 'POST',
         url: `${baseUrl}/images/generations`,
         body: {
           model,
           prompt: job.prompt,
-          n: 1,
+          n: job.images,
           size: openAiSize(model, job.settings.width, job.settings.height),
           ...(model === 'dall-e-3' && { response_format: 'b64_json' }),
         },
         stage: 'submit',
       };
     },
-    read: (answer) => imageOfData(jsonOf(answer, 'OpenAI'), 'OpenAI'),
+    read: (answer) => imagesOfData(jsonOf(answer, 'OpenAI'), 'OpenAI'),
     classify: classifyOpenAi,
   };
 }

@@ -1,5 +1,5 @@
 import { classifyAnswer, HfFailure, type HfOutcome } from '../hf/hf-answer';
-import { sniff } from '../images/sniff';
+import { sniff, type SniffedImage } from '../images/sniff';
 import {
   MalformedAnswer,
   type Followup,
@@ -17,15 +17,25 @@ export interface Speaker {
   who?: string;
 }
 
-/** What one answer means: an outcome, or the next step of the provider's protocol. */
-export type Meaning = HfOutcome | { kind: 'followup'; followup: Exclude<Followup, { kind: 'image' }> };
+/** One image an answer gave: read already, or at a URL still to download. */
+export type FoundImage = { kind: 'image'; image: SniffedImage } | { kind: 'download'; url: string };
+
+/**
+ * What one answer means: an outcome (a download's image among them), the next step of the
+ * provider's protocol, or the images the job asked for.
+ */
+export type Meaning =
+  | HfOutcome
+  | { kind: 'followup'; followup: Exclude<Followup, { kind: 'images' }> }
+  | { kind: 'found'; images: FoundImage[] };
 
 export const whoOf = (speaker: Speaker) =>
   speaker.who ?? (speaker.routed ? `Hugging Face (${speaker.routed})` : 'Hugging Face');
 
 /**
  * What the answer to `req` means: an error answer by the provider's rules (the adapter's own, else
- * Hugging Face's), an image by its bytes, anything else by the adapter.
+ * Hugging Face's), a download by its bytes, anything else by the adapter. Images given in the
+ * answer itself are read at once: one that is not a whole image decides for the answer.
  */
 export function meaningOf(
   adapter: ProviderAdapter,
@@ -52,14 +62,30 @@ export function meaningOf(
     if (!(err instanceof MalformedAnswer)) throw err;
     return { kind: 'move-on', detail: err.message };
   }
-  if (followup.kind === 'image') {
-    return imageOutcome(model, { ...answerOf(answer), body: followup.bytes }, speaker);
+  if (followup.kind !== 'images') return { kind: 'followup', followup };
+  const given = followup.images.length;
+  if (given < job.images) return { kind: 'move-on', detail: `answered ${given} of the ${job.images} images asked for` };
+  const found: FoundImage[] = [];
+  for (const ref of followup.images.slice(0, job.images)) {
+    if ('url' in ref && !ref.url.startsWith('data:')) {
+      found.push({ kind: 'download', url: ref.url });
+      continue;
+    }
+    const outcome = imageOutcome(
+      model,
+      'bytes' in ref
+        ? { ...answerOf(answer), body: ref.bytes }
+        : {
+            ...answerOf(answer),
+            contentType: undefined,
+            body: Buffer.from(ref.url.slice(ref.url.indexOf(',') + 1), 'base64'),
+          },
+      speaker,
+    );
+    if (outcome.kind !== 'image') return outcome;
+    found.push(outcome);
   }
-  if (followup.kind === 'download' && followup.url.startsWith('data:')) {
-    const bytes = Buffer.from(followup.url.slice(followup.url.indexOf(',') + 1), 'base64');
-    return imageOutcome(model, { ...answerOf(answer), contentType: undefined, body: bytes }, speaker);
-  }
-  return { kind: 'followup', followup };
+  return { kind: 'found', images: found };
 }
 
 /** What bytes that should be an image are: Hugging Face's rules for its answers, plain sniffing for others. */

@@ -26,8 +26,9 @@ export interface CallPlan extends SendPlan {
   onRetry?: (notice: RetryNotice) => void;
 }
 
+/** The job's images, in order, or why this provider could not give them and another may. */
 export type CallResult =
-  { kind: 'image'; image: SniffedImage } | { kind: 'move-on'; detail: string; unsupported?: boolean };
+  { kind: 'images'; images: SniffedImage[] } | { kind: 'move-on'; detail: string; unsupported?: boolean };
 
 /** The job's budget ran out with no image. `detail` says how, for a message that names every provider tried. */
 export class OutOfTime extends HfFailure {
@@ -44,8 +45,8 @@ export class OutOfTime extends HfFailure {
 const CANCEL_TIMEOUT_MS = 5_000;
 
 /**
- * Runs one provider's protocol for one job: the submit, polls of a queued job, and the download of
- * the image, with bounded backoff on answers that retrying can change and at once on those it
+ * Runs one provider's protocol for one request: the submit, polls of a queued job, and the download
+ * of each image, with bounded backoff on answers that retrying can change and at once on those it
  * cannot. The same for every provider; what differs is the adapter.
  */
 export class ProviderClient {
@@ -58,11 +59,17 @@ export class ProviderClient {
     this.http = new ProviderHttp(options, now);
   }
 
-  /** Asks `adapter`'s provider for the job's image with `token`; throws HfFailure when nobody could do better. */
+  /**
+   * Asks `adapter`'s provider for the job's images (one request's worth, `job.images`) with `token`;
+   * throws HfFailure when nobody could do better.
+   */
   async call(adapter: ProviderAdapter, token: string, job: ProviderJob, plan: CallPlan): Promise<CallResult> {
     let request = adapter.submit(job);
     // A queued job we stop waiting for is withdrawn, so the provider neither runs nor bills it.
     let cancel: ProviderRequest | undefined;
+    // The images once the provider gave them, in its order; those it gave as URLs are downloaded in turn.
+    let images: (SniffedImage | undefined)[] = [];
+    let downloads: { index: number; url: string }[] = [];
     let submits = 0;
     let retry = 0;
     let lastAnswer: string | undefined;
@@ -81,10 +88,6 @@ export class ProviderClient {
           case 'followup': {
             retry = 0;
             const next = outcome.followup;
-            if (next.kind === 'download') {
-              request = { method: 'GET', url: next.url, stage: 'download' };
-              continue;
-            }
             if (next.kind === 'job-failed') {
               cancel = undefined;
               return this.moveOn(plan, next.detail);
@@ -96,9 +99,19 @@ export class ProviderClient {
             request = next.request;
             continue;
           }
-          case 'image':
+          case 'found':
+            retry = 0;
             cancel = undefined;
-            return outcome;
+            images = outcome.images.map((found) => (found.kind === 'image' ? found.image : undefined));
+            downloads = outcome.images.flatMap((found, index) =>
+              found.kind === 'download' ? [{ index, url: found.url }] : [],
+            );
+            break;
+          case 'image':
+            // A download's: the first of those left.
+            retry = 0;
+            images[downloads.shift()!.index] = outcome.image;
+            break;
           case 'fail':
             throw outcome.failure;
           case 'move-on':
@@ -115,8 +128,12 @@ export class ProviderClient {
             plan.onRetry?.({ retry: retry + 1, delayMs, detail: outcome.detail });
             await this.wait(delayMs, plan.signal);
             retry += 1;
+            continue;
           }
         }
+        const download = downloads[0];
+        if (!download) return { kind: 'images', images: images as SniffedImage[] };
+        request = { method: 'GET', url: download.url, stage: 'download' };
       }
     } finally {
       if (cancel) void this.withdraw(adapter, token, cancel);
@@ -171,7 +188,8 @@ export class ProviderClient {
     job: ProviderJob,
     plan: CallPlan,
   ): Promise<Meaning | OutOfTimeOutcome> {
-    const sent = await this.http.send(adapter, token, req, plan);
+    // A download is one image; any other answer may carry all the request asked for.
+    const sent = await this.http.send(adapter, token, req, plan, req.stage === 'download' ? 1 : job.images);
     return 'kind' in sent ? sent : meaningOf(adapter, req, sent, job, plan);
   }
 

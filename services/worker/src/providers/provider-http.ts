@@ -47,12 +47,16 @@ export class ProviderHttp {
     });
   }
 
-  /** Sends `req` within the job's budget; credentials go only to the adapter's own origin, never to a download. */
+  /**
+   * Sends `req` within the job's budget; credentials go only to the adapter's own origin, never to a
+   * download. Its answer may carry `images` images (the count it asked for), each within the size cap.
+   */
   async send(
     adapter: ProviderAdapter,
     token: string,
     req: ProviderRequest,
     plan: SendPlan,
+    images = 1,
   ): Promise<ProviderAnswer | HfOutcome | OutOfTimeOutcome> {
     const budgetLeftMs = plan.deadline - this.now();
     const timeoutMs = Math.max(1, Math.min(this.options.timeoutMs, budgetLeftMs));
@@ -72,7 +76,7 @@ export class ProviderHttp {
         },
         ...(req.body !== undefined && { body: JSON.stringify(req.body) }),
       });
-      const body = await readAtMost(res.body, this.options.maxImageBytes);
+      const body = await readAtMost(res.body, this.options.maxImageBytes * images);
       answered(String(res.statusCode));
       const headers = Object.fromEntries(
         Object.entries(res.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
@@ -85,7 +89,7 @@ export class ProviderHttp {
         const what = req.stage === 'download' ? `its image was more than` : 'answered more than';
         return {
           kind: 'fail',
-          failure: new HfFailure(`${whoOf(plan)} ${what} ${this.options.maxImageBytes} bytes`),
+          failure: new HfFailure(`${whoOf(plan)} ${what} ${this.options.maxImageBytes * images} bytes`),
         };
       }
       if (!timeout.aborted) {

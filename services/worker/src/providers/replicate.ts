@@ -1,5 +1,6 @@
 import {
   MalformedAnswer,
+  imagesAt,
   jsonOf,
   optional,
   type Followup,
@@ -25,7 +26,8 @@ function aspectRatio(width: number, height: number): string | null {
  * the providerId is `owner/name:version`) with `Prefer: wait`, which holds the answer until the
  * prediction ends (about 60 s at most). A prediction still running is polled at
  * `/v1/predictions/{id}`: huggingface.js does not, and that route through the router is unconfirmed.
- * The prediction's `output` is a URL, or a list of them. FLUX models there take `aspect_ratio` and
+ * The prediction's `output` is a URL, or a list of them. Models name their count differently
+ * (`num_outputs`, or none), so each image is a prediction of its own. FLUX models there take `aspect_ratio` and
  * `guidance` where others take width, height and `guidance_scale`: both are sent, and each model
  * reads the names it knows (Replicate drops inputs a model's schema does not name).
  */
@@ -67,8 +69,8 @@ export function replicate(routerUrl: string, headers: Record<string, string> = {
     },
     read(answer): Followup {
       const json = jsonOf(answer, 'replicate');
-      const output = Array.isArray(json.output) ? json.output[0] : json.output;
-      if (typeof output === 'string') return { kind: 'download', url: output };
+      const outputs: unknown[] = Array.isArray(json.output) ? json.output : [json.output];
+      if (typeof outputs[0] === 'string') return imagesAt(outputs, 'replicate answered an output that is not URLs');
       if (json.status === 'failed' || json.status === 'canceled') {
         return {
           kind: 'job-failed',

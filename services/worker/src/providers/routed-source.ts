@@ -2,8 +2,9 @@ import { HfProvider, type HfProvider as HfProviderName, type ProviderPreference 
 import { planProviders, type ProviderMappings } from '@imagegen/core';
 import { seconds } from '../hf/backoff';
 import { HfFailure } from '../hf/hf-answer';
-import type { ImageSource, RenderOptions, RenderRequest, RenderedImage } from '../images/image-source';
+import type { ImageSource, RenderOptions, RenderRequest, RenderedImages } from '../images/image-source';
 import type { ProviderAdapter } from './adapter';
+import { callForImages } from './image-set';
 import { OutOfTime, type ProviderClient } from './provider-client';
 
 export interface RoutedSourceOptions {
@@ -17,6 +18,12 @@ export interface RoutedSourceOptions {
  * ordered by HF_PROVIDER or the request) are tried in turn within one budget. A failure another
  * provider might not have moves on to the next; one that no provider can fix (the token, the
  * credits, the prompt) fails at once. The official clients take the first provider and stop there.
+ *
+ * A generation's images all come from one provider: when one of its images fails at a provider in a
+ * way the next might not, the whole set moves on, and the images that provider already drew are
+ * dropped. One record then names the one provider that drew it (and bills it, in usage); the images
+ * of a set are the same model's at the same provider, so seeds `seed + i` draw the set again; and a
+ * set is never part one provider's, part another's, to be retried or explained image by image.
  */
 export class RoutedSource implements ImageSource {
   readonly description = 'Hugging Face Inference Providers';
@@ -29,7 +36,10 @@ export class RoutedSource implements ImageSource {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async render({ prompt, settings }: RenderRequest, { signal, onRetry }: RenderOptions): Promise<RenderedImage> {
+  async render(
+    { prompt, settings }: RenderRequest,
+    { signal, onRetry, onProvider }: RenderOptions,
+  ): Promise<RenderedImages> {
     const { model } = settings;
     const mapping = await this.mappings.of(model);
     if (!mapping.known)
@@ -48,8 +58,10 @@ export class RoutedSource implements ImageSource {
       const left = plan.length - index;
       const isLast = left === 1;
       let result;
+      onProvider?.(entry.provider);
       try {
-        result = await this.client.call(
+        result = await callForImages(
+          this.client,
           this.adapters[entry.provider],
           this.options.token,
           { prompt, settings, providerId: entry.providerId },
@@ -68,7 +80,7 @@ export class RoutedSource implements ImageSource {
         }
         throw err;
       }
-      if (result.kind === 'image') return { ...result.image, provider: entry.provider };
+      if (result.kind === 'images') return { provider: entry.provider, images: result.images };
       tried.push(`${entry.provider}: ${result.detail}`);
       // The mapping said this provider serves the model; it says not: read the mapping afresh next time.
       if (result.unsupported) await this.mappings.forget(model).catch(() => undefined);

@@ -1,4 +1,12 @@
-import { MalformedAnswer, jsonOf, specParameters, pathOf, sizeOf, type ProviderAdapter } from './adapter';
+import {
+  MalformedAnswer,
+  jsonOf,
+  specParameters,
+  pathOf,
+  sizeOf,
+  type ImageRef,
+  type ProviderAdapter,
+} from './adapter';
 
 /** huggingface.js `providers/wavespeed.ts` polls every 500 ms. */
 const POLL_MS = 500;
@@ -6,7 +14,7 @@ const POLL_MS = 500;
 /**
  * wavespeed: `POST /api/v3/{providerId}` → `{data: {id, urls: {get}}}`; poll that URL's path through
  * the router until `data.status` is `completed` (image at `data.outputs[0]`) or `failed`
- * (`data.error`). Its API takes the size as `"W*H"`.
+ * (`data.error`). Its API takes the size as `"W*H"`, and no count: each image is a job of its own.
  */
 export function wavespeed(routerUrl: string, headers: Record<string, string> = {}): ProviderAdapter {
   const base = `${routerUrl}/wavespeed`;
@@ -33,11 +41,16 @@ export function wavespeed(routerUrl: string, headers: Record<string, string> = {
         if (typeof get !== 'string') throw new MalformedAnswer('wavespeed answered its submit without data.urls.get');
         resultPath = pathOf(get);
       } else if (data.status === 'completed') {
-        const output = Array.isArray(data.outputs) ? data.outputs[0] : undefined;
-        if (typeof output !== 'string') throw new MalformedAnswer('wavespeed completed without data.outputs[0]');
-        return output.startsWith('data:') || /^https?:/.test(output)
-          ? { kind: 'download', url: output }
-          : { kind: 'image', bytes: Buffer.from(output, 'base64') };
+        const outputs: unknown[] = Array.isArray(data.outputs) ? data.outputs : [];
+        if (outputs.length === 0 || !outputs.every((output): output is string => typeof output === 'string')) {
+          throw new MalformedAnswer('wavespeed completed without data.outputs[0]');
+        }
+        const images = outputs.map((output): ImageRef =>
+          output.startsWith('data:') || /^https?:/.test(output)
+            ? { url: output }
+            : { bytes: Buffer.from(output, 'base64') },
+        );
+        return { kind: 'images', images };
       } else if (data.status === 'failed') {
         return { kind: 'job-failed', detail: `job failed: ${String(data.error ?? 'no reason given')}` };
       }

@@ -1,4 +1,4 @@
-import { MalformedAnswer, jsonOf, specParameters, sizeOf, type ProviderAdapter } from './adapter';
+import { MalformedAnswer, imagesAt, jsonOf, specParameters, sizeOf, type ProviderAdapter } from './adapter';
 
 /** huggingface.js `providers/zai-org.ts` polls every 5 s. */
 const POLL_MS = 5000;
@@ -6,7 +6,8 @@ const POLL_MS = 5000;
 /**
  * zai-org: `POST /api/paas/v4/async/images/generations` `{model, prompt, size: "WxH"}` →
  * `{id, task_status}`; poll `/api/paas/v4/async-result/{id}` until `SUCCESS` (image at
- * `image_result[0].url`) or `FAIL`. Both carry the headers huggingface.js sends.
+ * `image_result[0].url`) or `FAIL`. Both carry the headers huggingface.js sends. No count is
+ * documented: each image is a task of its own.
  */
 export function zaiOrg(routerUrl: string, headers: Record<string, string> = {}): ProviderAdapter {
   const base = `${routerUrl}/zai-org/api/paas/v4`;
@@ -31,9 +32,9 @@ export function zaiOrg(routerUrl: string, headers: Record<string, string> = {}):
       const json = jsonOf(answer, 'zai-org');
       const id = request.stage === 'submit' ? json.id : request.context;
       if (json.task_status === 'SUCCESS') {
-        const first = Array.isArray(json.image_result) ? (json.image_result[0] as { url?: unknown }) : undefined;
-        if (typeof first?.url !== 'string') throw new MalformedAnswer('zai-org succeeded without image_result[0].url');
-        return { kind: 'download', url: first.url };
+        const results: unknown[] = Array.isArray(json.image_result) ? json.image_result : [];
+        const urls = results.map((result) => (result as { url?: unknown } | null)?.url);
+        return imagesAt(urls, 'zai-org succeeded without image_result[0].url');
       }
       if (json.task_status === 'FAIL') {
         const error = json.error as { message?: unknown } | string | undefined;
