@@ -33,7 +33,9 @@ async function drip(baseUrl: string, head: string, pieces: string[]): Promise<Dr
     if (sent < pieces.length && !socket.destroyed) socket.write(pieces[sent++]!);
   }, DRIP_MS);
   try {
-    await once(socket, 'close');
+    // Not `once(socket, 'close')`: it rejects on 'error', and the server closes while this side is
+    // still sending, so the connection may end in a reset (ECONNRESET) after the 408 has arrived.
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   } finally {
     clearInterval(timer);
   }
