@@ -175,6 +175,21 @@ describe('@imagegen/client', () => {
     expect(requestsSince(before, isRead(generation.id)).length).toBeGreaterThan(1);
   });
 
+  it('minimal: true asks for the record without its bytes, on a waited create and on a get; getImage() still fetches them', async () => {
+    const client = await newClient();
+    system.emulator.script('client/minimal', hf.png());
+    const done = await client.createGeneration(
+      { prompt: 'a light sketch', model: 'client/minimal' },
+      { waitSeconds: 10, minimal: true },
+    );
+    expect(done).toMatchObject({ status: 'completed', image_url: null, image: { mime_type: 'image/png' } });
+    expect(await client.getGeneration(done.id, { minimal: true })).toMatchObject({ id: done.id, image_url: null });
+    const image = await client.getImage(done.id);
+    expect(image.bytes.length).toBe(done.image!.size_bytes);
+    const full = await client.getGeneration(done.id);
+    expect(full.image_url).toBe(`data:image/png;base64,${Buffer.from(image.bytes).toString('base64')}`);
+  });
+
   it('waitFor() given the record a create answered follows on from it, so a run that already ended still shows each status', async () => {
     const client = await newClient();
     system.emulator.script('client/quick', hf.png());

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QUEUES, type ApiFailure, type ApiSuccess, type Generation, type GenerationEvent } from '@imagegen/shared';
-import type { ApiClient } from '../support/api-client';
+import { dataOf, type ApiClient } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { SseClients, type SseClient } from '../support/sse';
 import { newUser, startSystem, type System } from '../support/system';
@@ -249,6 +249,82 @@ describe('one system, four worker slots', () => {
       expect(reply.headers.get('preference-applied')).toBe('wait=60');
       expect(reply.status).toBe(200);
       expect(reply.body.data.status).toBe('completed');
+    });
+
+    test('when Prefer: wait=10, return=minimal, then the completed record comes without its bytes, and its URLs serve them', async () => {
+      const reply = await alice.request<Created>(
+        'POST',
+        '/api/generations',
+        { prompt: 'a lighthouse, briefly', model: 'test/prefer-minimal', num_images: 2 },
+        { prefer: 'wait=10, return=minimal' },
+      );
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('preference-applied')).toBe('wait=10, return=minimal');
+      expect(reply.headers.get('vary')).toMatch(/\bPrefer\b/);
+      const generation = reply.body.data;
+      expect(generation).toMatchObject({ status: 'completed', image_url: null, image: { mime_type: 'image/png' } });
+      expect(generation.images).toHaveLength(2);
+      // Each URL the minimal record names answers the image whose size the record gives.
+      const path = (url: string) => new URL(url).pathname;
+      const first = await alice.raw(path(generation.urls.image!));
+      expect(first.status).toBe(200);
+      expect(first.bytes.length).toBe(generation.image!.size_bytes);
+      for (const image of generation.images) {
+        const answer = await alice.raw(path(image.url));
+        expect(answer.bytes.length).toBe(image.size_bytes);
+      }
+      // The full record of the same generation carries the first image's bytes, as by default.
+      const full = await alice.get(generation.id);
+      expect(dataOf(full).image_url).toBe(`data:image/png;base64,${first.bytes.toString('base64')}`);
+      expect(full.headers.get('preference-applied')).toBeNull();
+      expect(full.headers.get('vary')).toMatch(/\bPrefer\b/);
+    });
+
+    test("when a get asks Prefer: return=minimal, then image_url is null, and its ETag is not the full answer's", async () => {
+      const done = await alice.request<Created>(
+        'POST',
+        '/api/generations',
+        { prompt: 'a lighthouse, polled', model: 'test/prefer-minimal-get' },
+        { prefer: 'wait=10' },
+      );
+      expect(done.body.data.status).toBe('completed');
+      const id = done.body.data.id;
+      const minimal = await alice.request<Created>('GET', `/api/generations/${id}`, undefined, {
+        prefer: 'return=minimal',
+      });
+      expect(minimal.status).toBe(200);
+      expect(minimal.headers.get('preference-applied')).toBe('return=minimal');
+      expect(minimal.body.data).toMatchObject({ id, status: 'completed', image_url: null });
+      expect(minimal.body.data.image).toEqual(done.body.data.image);
+      const full = await alice.get(id);
+      expect(dataOf(full).image_url).toBe(done.body.data.image_url);
+      expect(minimal.headers.get('etag')).not.toBe(full.headers.get('etag'));
+      // A cached full answer's ETag does not make a minimal request answer 304, nor the reverse.
+      const revalidated = await alice.request('GET', `/api/generations/${id}`, undefined, {
+        prefer: 'return=minimal',
+        'if-none-match': full.headers.get('etag')!,
+      });
+      expect(revalidated.status).toBe(200);
+    });
+
+    test('when Prefer asks return=representation or an unknown preference, then the answer is the full record, with no Preference-Applied', async () => {
+      const done = await alice.request<Created>(
+        'POST',
+        '/api/generations',
+        { prompt: 'a lighthouse, in full', model: 'test/prefer-representation' },
+        { prefer: 'wait=10' },
+      );
+      for (const prefer of ['return=representation', 'return=minimalist', 'handling=strict']) {
+        const reply = await alice.request<Created>('GET', `/api/generations/${done.body.data.id}`, undefined, {
+          prefer,
+        });
+        expect({ prefer, status: reply.status, applied: reply.headers.get('preference-applied') }).toEqual({
+          prefer,
+          status: 200,
+          applied: null,
+        });
+        expect(reply.body.data.image_url).toBe(done.body.data.image_url);
+      }
     });
 
     test('when there is no Prefer header, then the create answers 202 at once with no Preference-Applied', async () => {

@@ -23,7 +23,15 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface CreateOptions extends CallOptions {
+export interface RecordOptions extends CallOptions {
+  /**
+   * The record without its images' bytes (`Prefer: return=minimal`): `image_url` is null, and
+   * `urls.image`, `images[].url` and `image()` fetch the images. For polling, or for showing thumbnails.
+   */
+  minimal?: boolean;
+}
+
+export interface CreateOptions extends RecordOptions {
   /**
    * Makes the create safe to send again: the API answers a repeat with the first generation. One
    * is made when none is given, so that a create lost on the wire is retried without a duplicate.

@@ -20,6 +20,7 @@ import type {
   ClientOptions,
   CreateGenerationInput,
   CreateOptions,
+  RecordOptions,
   DeleteAccountInput,
   GenerateOptions,
   ImageOptions,
@@ -81,12 +82,15 @@ export class ImagegenClient {
   async createGeneration(body: CreateGenerationInput, options: CreateOptions = {}): Promise<Generation> {
     checked(CreateGenerationRequest, body);
     const headers: Record<string, string> = { 'Idempotency-Key': options.idempotencyKey ?? crypto.randomUUID() };
-    if (options.waitSeconds !== undefined) headers.Prefer = `wait=${options.waitSeconds}`;
+    const prefer = preferences(options);
+    if (prefer) headers.Prefer = prefer;
     return this.data('POST', '/api/generations', { body, headers, signal: options.signal, idempotent: true });
   }
 
-  async getGeneration(id: string, options: CallOptions = {}): Promise<Generation> {
-    return this.data('GET', generationPath(id), { signal: options.signal, idempotent: true });
+  async getGeneration(id: string, options: RecordOptions = {}): Promise<Generation> {
+    const prefer = preferences(options);
+    const headers = prefer ? { Prefer: prefer } : undefined;
+    return this.data('GET', generationPath(id), { headers, signal: options.signal, idempotent: true });
   }
 
   /** One page of the user's generations, newest first, without image bytes. */
@@ -233,4 +237,10 @@ export class ImagegenClient {
 
 function generationPath(id: string): string {
   return `/api/generations/${encodeURIComponent(id)}`;
+}
+
+/** The `Prefer` header of `options`: a wait, and `return=minimal`. */
+function preferences({ waitSeconds, minimal }: CreateOptions): string | undefined {
+  const asked = [...(waitSeconds !== undefined ? [`wait=${waitSeconds}`] : []), ...(minimal ? ['return=minimal'] : [])];
+  return asked.length ? asked.join(', ') : undefined;
 }

@@ -507,7 +507,10 @@ describe('real answers against the document (b)', () => {
       ],
       [
         'HTML where JSON is declared',
-        () => ({ ...lastCreate, headers: new Headers({ location: '/x', 'content-type': 'text/html' }) }),
+        () => ({
+          ...lastCreate,
+          headers: new Headers({ location: '/x', vary: 'Prefer', 'content-type': 'text/html' }),
+        }),
         /content type text\/html not declared/,
       ],
     ])('when the answer to the create has %s, then the check refuses it', (_what, answer, reason) => {

@@ -1,6 +1,7 @@
 import { isTerminal, type CreateGenerationRequest } from '@imagegen/shared';
 import type { GenerationDocument } from '@imagegen/core';
 import type { EventHub } from '../infra/event-hub';
+import type { Representation } from './generation.schemas';
 import type { Created, GenerationService } from './generation.service';
 
 export interface CreateAndWait {
@@ -10,6 +11,7 @@ export interface CreateAndWait {
    * undefined when the request states no preference, and then `defaultWaitSeconds` applies.
    */
   waitSeconds: number | undefined;
+  representation: Representation;
   /** Aborts when the client goes away: there is no one left to answer. */
   signal: AbortSignal;
 }
@@ -41,7 +43,8 @@ export class GenerationWaitService {
   }
 
   async create(userId: string, input: CreateGenerationRequest, options: CreateAndWait): Promise<Created> {
-    const created = await this.generations.create(userId, input, options.idempotencyKey);
+    const { representation } = options;
+    const created = await this.generations.create(userId, input, options.idempotencyKey, representation);
     const seconds = this.secondsFor(options.waitSeconds);
     if (seconds <= 0) return created;
     const id = created.generation.id;
@@ -50,7 +53,9 @@ export class GenerationWaitService {
     // An ended record is final, so the one the wait read is answered as it is. Otherwise it is read
     // again: the wait may have slept through a change whose notice was lost.
     const generation =
-      last && isTerminal(last.status) ? await this.generations.show(last) : await this.generations.get(userId, id);
+      last && isTerminal(last.status)
+        ? await this.generations.show(last, representation)
+        : await this.generations.get(userId, id, representation);
     return { ...created, generation };
   }
 

@@ -16,7 +16,19 @@ export const CreatedHeaders = z.object({
     .literal('true')
     .optional()
     .meta({ description: 'An earlier request with this Idempotency-Key made the generation' }),
-  'Preference-Applied': z.string().optional().meta({ description: '`wait=N`, when `Prefer: wait=N` was honoured' }),
+  'Preference-Applied': z.string().optional().meta({
+    description: '`wait=N` when `Prefer: wait=N` was honoured, `return=minimal` when that was; comma-separated',
+  }),
+  Vary: z.literal('Prefer').meta({ description: 'The answer depends on `Prefer` (`return=minimal`)' }),
+});
+
+/** What `GET /api/generations/{id}` answers with. */
+export const GenerationAnswerHeaders = z.object({
+  'Preference-Applied': z
+    .literal('return=minimal')
+    .optional()
+    .meta({ description: 'When `Prefer: return=minimal` was honoured: `image_url` is null' }),
+  Vary: z.literal('Prefer').meta({ description: 'The answer depends on `Prefer` (`return=minimal`)' }),
 });
 
 export const ImageHeaders = z.object({

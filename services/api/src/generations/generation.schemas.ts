@@ -4,9 +4,45 @@ import { z } from 'zod';
 export const MAX_WAIT_SECONDS = 60;
 
 /**
+ * What a `Prefer` header (RFC 7240) asks of a generation's answer: `wait` and `respond-async` of a
+ * create, `return=minimal` of any answer with a whole record. Like any preference, what cannot be
+ * read is ignored rather than refused.
+ */
+export interface Preferences {
+  /** Seconds to hold a create's answer (0: `respond-async`); undefined: no preference stated. */
+  wait: number | undefined;
+  representation: Representation;
+}
+
+/**
+ * How much of a record an answer carries. `minimal` (`Prefer: return=minimal`): without its images'
+ * bytes, `image_url` null while `urls.image` and `images[].url` still name where to fetch them, so
+ * that a client that polls, or shows thumbnails, does not download a megabyte of base64 per answer.
+ */
+export type Representation = 'full' | 'minimal';
+
+export function preferencesOf(prefer: string | undefined): Preferences {
+  const text = prefer ?? '';
+  const representation = /(?:^|[,;\s])return=minimal(?:$|[,;\s])/.test(text) ? 'minimal' : 'full';
+  if (/(?:^|[,;\s])respond-async(?:$|[,;\s])/.test(text)) return { wait: 0, representation };
+  const seconds = /(?:^|[,;\s])wait=(\d+)/.exec(text)?.[1];
+  const wait = seconds === undefined ? undefined : Math.min(MAX_WAIT_SECONDS, Number(seconds));
+  return { wait, representation };
+}
+
+/** What `Preference-Applied` says of `preferences` as honoured: the wait, when one was asked, and `return=minimal`. */
+export function appliedPreferences({ wait, representation }: Preferences): string | undefined {
+  const applied = [...(wait ? [`wait=${wait}`] : []), ...(representation === 'minimal' ? ['return=minimal'] : [])];
+  return applied.length ? applied.join(', ') : undefined;
+}
+
+const RETURN_MINIMAL =
+  "`return=minimal`: answer the record without its images' bytes (`image_url` null; `urls.image` and `images[].url` say where to fetch them)";
+
+/**
  * Headers of `POST /api/generations`. `Prefer: wait=N` asks to hold the answer until the generation
- * ends or N seconds pass; like any preference it is ignored when unreadable, and capped at 60.
- * `Prefer: respond-async` asks not to wait at all. Neither: undefined, and CREATE_WAIT_SECONDS says.
+ * ends or N seconds pass, capped at 60; `Prefer: respond-async` asks not to wait at all. Neither:
+ * CREATE_WAIT_SECONDS says.
  */
 export const CreateGenerationHeaders = z.object({
   'idempotency-key': z
@@ -19,18 +55,21 @@ export const CreateGenerationHeaders = z.object({
   prefer: z
     .string()
     .optional()
-    .transform((prefer) => {
-      if (/(?:^|[,;\s])respond-async(?:$|[,;\s])/.test(prefer ?? '')) return 0;
-      const seconds = /(?:^|[,;\s])wait=(\d+)/.exec(prefer ?? '')?.[1];
-      return seconds === undefined ? undefined : Math.min(MAX_WAIT_SECONDS, Number(seconds));
-    })
+    .transform(preferencesOf)
     .meta({
       description:
         `\`wait=N\`: hold the answer until the generation ends or N seconds (≤ ${MAX_WAIT_SECONDS}) pass; ` +
-        '`respond-async`: answer 202 at once. Without either, the server waits CREATE_WAIT_SECONDS (0 unless set)',
+        '`respond-async`: answer 202 at once. Without either, the server waits CREATE_WAIT_SECONDS (0 unless set). ' +
+        RETURN_MINIMAL,
     }),
 });
 export type CreateGenerationHeaders = z.infer<typeof CreateGenerationHeaders>;
+
+/** Headers of `GET /api/generations/:id`. */
+export const GenerationHeaders = z.object({
+  prefer: z.string().optional().transform(preferencesOf).meta({ description: RETURN_MINIMAL }),
+});
+export type GenerationHeaders = z.infer<typeof GenerationHeaders>;
 
 /** The largest part of a Redis stream id (an unsigned 64-bit integer). */
 const MAX_ID_PART = 2n ** 64n - 1n;

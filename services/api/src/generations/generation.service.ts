@@ -28,6 +28,7 @@ import type { GenerationRepository } from './generation.repository';
 import type { GenerationRequests } from './generation-request';
 import type { GenerationRetryService } from './generation-retry.service';
 import type { IdempotencyRepository } from './idempotency.repository';
+import type { Representation } from './generation.schemas';
 import type { ImageQuery } from './image-query';
 import { renditionBytes, renditionFor, type ServedImage } from './image-renditions';
 
@@ -64,9 +65,15 @@ export class GenerationService {
   /**
    * Writes the pending record, then queues its jobs. If the queue cannot take them, the record is
    * removed and the client told to retry: a 202 always means a job exists. With an Idempotency-Key,
-   * a repeat of the same request within a day returns the generation the first one made.
+   * a repeat of the same request within a day returns the generation the first one made, as
+   * `representation` asks.
    */
-  async create(userId: string, input: CreateGenerationRequest, idempotencyKey?: string): Promise<Created> {
+  async create(
+    userId: string,
+    input: CreateGenerationRequest,
+    idempotencyKey?: string,
+    representation: Representation = 'full',
+  ): Promise<Created> {
     const id = new ObjectId();
     const owner = new ObjectId(userId);
     const admission = await this.deps.limits.admit(owner, id, input.num_images);
@@ -77,7 +84,7 @@ export class GenerationService {
       // refused at the cap or past a quota: only new generations count against them.
       if (!claim.claimed) {
         if (!admission.refused) await this.deps.limits.release(owner, id);
-        return { generation: await this.replay(claim.existing, hash), replayed: true };
+        return { generation: await this.replay(claim.existing, hash, representation), replayed: true };
       }
     }
     let doc: GenerationDocument;
@@ -120,8 +127,8 @@ export class GenerationService {
     }
   }
 
-  async get(userId: string, id: string): Promise<Generation> {
-    return this.show(await this.owned(userId, id));
+  async get(userId: string, id: string, representation: Representation = 'full'): Promise<Generation> {
+    return this.show(await this.owned(userId, id), representation);
   }
 
   async list(userId: string, query: ListGenerationsQuery): Promise<GenerationPage> {
@@ -190,9 +197,10 @@ export class GenerationService {
     return doc;
   }
 
-  /** `doc` as answered: with its image, once completed. */
-  async show(doc: GenerationDocument): Promise<Generation> {
-    const image = doc.status === 'completed' && !doc.image_expired ? await this.deps.images.read(doc._id) : null;
+  /** `doc` as answered: with its image, once completed, unless a `minimal` answer is asked for. */
+  async show(doc: GenerationDocument, representation: Representation = 'full'): Promise<Generation> {
+    const shown = representation === 'full' && doc.status === 'completed' && !doc.image_expired;
+    const image = shown ? await this.deps.images.read(doc._id) : null;
     return this.present(doc, image);
   }
 
@@ -202,14 +210,14 @@ export class GenerationService {
   }
 
   /** The generation an earlier request with the same key made, once it is written. */
-  private async replay(key: IdempotencyKeyDocument, hash: string): Promise<Generation> {
+  private async replay(key: IdempotencyKeyDocument, hash: string, representation: Representation): Promise<Generation> {
     if (key.request_hash !== hash) {
       throw new AppError(422, 'This Idempotency-Key was used with a different request body');
     }
     const deadline = Date.now() + CONCURRENT_KEY_WAIT_MS;
     for (;;) {
       const doc = await this.generations.findById(key.generation_id);
-      if (doc) return this.show(doc);
+      if (doc) return this.show(doc, representation);
       if (Date.now() > deadline) {
         throw new ConflictError('A request with this Idempotency-Key is still being processed; retry shortly');
       }

@@ -1,4 +1,5 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Response } from 'express';
 import {
   CreateGenerationRequest,
   Generation,
@@ -14,7 +15,7 @@ import { respond, respondGeneration } from '../http/respond';
 import { RouteTable } from '../http/route';
 import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import * as doc from './generation.openapi';
-import { CreateGenerationHeaders } from './generation.schemas';
+import { appliedPreferences, CreateGenerationHeaders, GenerationHeaders } from './generation.schemas';
 import type { GenerationDeletionService } from './generation-deletion.service';
 import type { GenerationService } from './generation.service';
 import type { GenerationWaitService } from './generation-wait.service';
@@ -52,16 +53,17 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
     },
     handler: async (request) => {
       const { headers, auth, req, res } = request;
-      const asked = headers.prefer;
+      const { prefer } = headers;
       const gone = new AbortController();
       // Only a wait has anyone to tell; an abort makes a DOMException, which every answer would pay.
-      if (waits.secondsFor(asked) > 0) res.on('close', () => gone.abort());
+      if (waits.secondsFor(prefer.wait) > 0) res.on('close', () => gone.abort());
       const { generation, replayed } = await waits.create(auth.sub, request.body, {
         idempotencyKey: headers['idempotency-key'],
-        waitSeconds: asked,
+        waitSeconds: prefer.wait,
+        representation: prefer.representation,
         signal: gone.signal,
       });
-      if (asked) res.set('Preference-Applied', `wait=${asked}`);
+      applyPreferences(res, appliedPreferences(prefer));
       res.location(`${req.baseUrl}/${generation.id}`);
       if (replayed) res.set('Idempotent-Replayed', 'true');
       const ended = isTerminal(generation.status);
@@ -87,12 +89,16 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
   routes.get('/:id', {
     summary: 'Get a generation, with its image as a data URL once completed',
     params: IdParams,
+    headers: GenerationHeaders,
     responses: {
-      200: success('The generation', Generation),
+      200: success('The generation', Generation, doc.GenerationAnswerHeaders),
       ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
     },
-    handler: async ({ params, auth, res }) =>
-      respondGeneration(res, 200, 'Generation', await service.get(auth.sub, params.id)),
+    handler: async ({ params, headers, auth, res }) => {
+      const generation = await service.get(auth.sub, params.id, headers.prefer.representation);
+      applyPreferences(res, appliedPreferences(headers.prefer));
+      respondGeneration(res, 200, 'Generation', generation);
+    },
   });
 
   routes.get('/:id/image', {
@@ -185,7 +191,8 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
       ...refusals({ ...BODY_REFUSALS, 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),
     },
     handler: async ({ params, auth, res }) => {
-      const generation = await service.get(auth.sub, params.id);
+      // Only its URLs are needed: not its image's bytes.
+      const generation = await service.get(auth.sub, params.id, 'minimal');
       const token = tokens.sign(auth.sub, auth.role, { ttlSeconds: STREAM_TOKEN_TTL_SECONDS, eventsOf: params.id });
       const url = `${generation.urls.events}?token=${encodeURIComponent(token)}`;
       respond<StreamToken>(res, 200, 'Stream token', { token, expires_in: STREAM_TOKEN_TTL_SECONDS, url });
@@ -193,4 +200,13 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
   });
 
   return routes;
+}
+
+/**
+ * `Preference-Applied`, and `Vary: Prefer` on every answer of a route that honours preferences: a
+ * cache must not answer a `return=minimal` request with a full record, or the reverse.
+ */
+function applyPreferences(res: Response, applied: string | undefined): void {
+  res.vary('Prefer');
+  if (applied) res.set('Preference-Applied', applied);
 }
