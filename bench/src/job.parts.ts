@@ -9,6 +9,7 @@ import {
   E2E_IN_FLIGHT,
   E2E_JOBS,
   HF_LATENCY_MS,
+  MEMORY_IMAGE_READ_EVERY,
   MEMORY_IN_FLIGHT,
   MEMORY_JOBS,
   MEMORY_SAMPLE_EVERY,
@@ -108,13 +109,14 @@ export async function memory(stack: Stack, hf: HfStub) {
     'memory',
     { workerConcurrency: MEMORY_IN_FLIGHT, env: images },
     async ({ api, token, worker }) => {
-      await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT);
+      const answers = { imageEvery: MEMORY_IMAGE_READ_EVERY };
+      await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT, answers);
       const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
       // RSS along the way too: a climb that levels off is V8 sizing its heap, one that goes on is a leak.
       const samples: { jobs: number; api: number; worker: number }[] = [];
       for (let jobs = 0; jobs < MEMORY_JOBS;) {
         const chunk = Math.min(MEMORY_SAMPLE_EVERY, MEMORY_JOBS - jobs);
-        await generate(api, token, chunk, MEMORY_IN_FLIGHT);
+        await generate(api, token, chunk, MEMORY_IN_FLIGHT, answers);
         jobs += chunk;
         samples.push({ jobs, api: rssMb(api.child), worker: rssMb(worker.child) });
       }
@@ -122,6 +124,7 @@ export async function memory(stack: Stack, hf: HfStub) {
       return {
         jobs: MEMORY_JOBS,
         image_bytes: hf.image.length,
+        images_read_through_api: Math.ceil(MEMORY_JOBS / MEMORY_IMAGE_READ_EVERY),
         worker_rss_start_mb: start.worker,
         worker_rss_end_mb: end.worker,
         api_rss_start_mb: start.api,

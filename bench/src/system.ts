@@ -53,31 +53,57 @@ export async function withSystem<T>(
 export type Ended = Pick<Generation, 'id' | 'created_at' | 'started_at' | 'completed_at'>;
 
 /**
+ * How the parts ask for each generation's answer. `full`: the record with its image as a data URL,
+ * as the seed's clients read it. `{ imageEvery: n }`: the record without its bytes (`Prefer:
+ * return=minimal`), and every nth generation's image fetched through the API's `/image`.
+ */
+export type Answers = 'full' | { imageEvery: number };
+
+/**
  * `count` generations through the API, `inFlight` at a time, each answered when it ends (Prefer:
  * wait). Of each answer only its clocks are kept: its image, a data URL, would hold 1.4 GB per
  * 1,000 generations of 1 MB in the bench's own heap. undici's `request` rather than `fetch`: the
  * bench shares the machine's two cores with what it measures, and fetch (its web streams) spent
  * about a third more CPU reading each 1.4 MB answer.
  */
-export async function generate(api: Running, token: string, count: number, inFlight: number): Promise<Ended[]> {
+export async function generate(
+  api: Running,
+  token: string,
+  count: number,
+  inFlight: number,
+  answers: Answers = 'full',
+): Promise<Ended[]> {
   let next = 0;
   const done: Ended[] = [];
+  const prefer = answers === 'full' ? 'wait=60' : 'wait=60, return=minimal';
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (next < count) {
         const n = next++;
         const res = await request(`${api.url}/api/generations`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, prefer: 'wait=60' },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, prefer },
           body: JSON.stringify({ prompt: `an end-to-end bench picture ${n}` }),
         });
         const body = (await res.body.json()) as { data: Generation };
         if (res.statusCode !== 200 || body.data.status !== 'completed')
           throw new Error(`generation ${n}: ${res.statusCode} ${JSON.stringify(body).slice(0, 200)}`);
         const { id, created_at, started_at, completed_at } = body.data;
+        if (answers !== 'full' && n % answers.imageEvery === 0) await readImage(api, token, body.data);
         done.push({ id, created_at, started_at, completed_at });
       }
     }),
   );
   return done;
+}
+
+/** Reads `generation`'s first image through the API, counting its bytes rather than keeping them. */
+async function readImage(api: Running, token: string, generation: Generation): Promise<void> {
+  const res = await request(`${api.url}/api/generations/${generation.id}/image`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  let size = 0;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) size += chunk.length;
+  if (res.statusCode !== 200 || size !== generation.image?.size_bytes)
+    throw new Error(`image of ${generation.id}: ${res.statusCode}, ${size} bytes of ${generation.image?.size_bytes}`);
 }
