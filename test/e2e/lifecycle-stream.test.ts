@@ -289,8 +289,9 @@ describe('one system, four worker slots', () => {
       );
       expect(done.body.data.status).toBe('completed');
       const id = done.body.data.id;
+      // A get does not wait: of the two, only return=minimal is applied.
       const minimal = await alice.request<Created>('GET', `/api/generations/${id}`, undefined, {
-        prefer: 'return=minimal',
+        prefer: 'wait=10, return=minimal',
       });
       expect(minimal.status).toBe(200);
       expect(minimal.headers.get('preference-applied')).toBe('return=minimal');
@@ -299,22 +300,32 @@ describe('one system, four worker slots', () => {
       const full = await alice.get(id);
       expect(dataOf(full).image_url).toBe(done.body.data.image_url);
       expect(minimal.headers.get('etag')).not.toBe(full.headers.get('etag'));
-      // A cached full answer's ETag does not make a minimal request answer 304, nor the reverse.
-      const revalidated = await alice.request('GET', `/api/generations/${id}`, undefined, {
-        prefer: 'return=minimal',
-        'if-none-match': full.headers.get('etag')!,
-      });
-      expect(revalidated.status).toBe(200);
+      // A cached full answer's ETag does not make a minimal request answer 304, nor the reverse;
+      // each answers 304 to its own.
+      // `max-age=0`, as a browser revalidates: given If-None-Match alone, fetch adds `Cache-Control:
+      // no-cache`, which asks the server for the whole answer.
+      const revalidate = (prefer: Record<string, string>, etag: string) =>
+        alice.request('GET', `/api/generations/${id}`, undefined, {
+          ...prefer,
+          'if-none-match': etag,
+          'cache-control': 'max-age=0',
+        });
+      const minimalEtag = minimal.headers.get('etag')!;
+      const fullEtag = full.headers.get('etag')!;
+      expect((await revalidate({ prefer: 'return=minimal' }, fullEtag)).status).toBe(200);
+      expect((await revalidate({}, minimalEtag)).status).toBe(200);
+      expect((await revalidate({ prefer: 'return=minimal' }, minimalEtag)).status).toBe(304);
+      expect((await revalidate({}, fullEtag)).status).toBe(304);
     });
 
-    test('when Prefer asks return=representation or an unknown preference, then the answer is the full record, with no Preference-Applied', async () => {
+    test('when Prefer asks return=representation, an unknown preference, or has return=minimal only as a parameter, then the answer is the full record, with no Preference-Applied', async () => {
       const done = await alice.request<Created>(
         'POST',
         '/api/generations',
         { prompt: 'a lighthouse, in full', model: 'test/prefer-representation' },
         { prefer: 'wait=10' },
       );
-      for (const prefer of ['return=representation', 'return=minimalist', 'handling=strict']) {
+      for (const prefer of ['return=representation', 'return=minimalist', 'x-unknown=minimal', 'foo; return=minimal']) {
         const reply = await alice.request<Created>('GET', `/api/generations/${done.body.data.id}`, undefined, {
           prefer,
         });
@@ -400,6 +411,28 @@ describe('one system, four worker slots', () => {
       expect((again.body as Created).data).toMatchObject({ id, status: 'completed' });
       // The record as GET shows it: a completed generation carries its image as a data URL.
       expect(brief((again.body as Created).data.image_url)).toBe(brief(done.image_url));
+      expect(await jobsFor(id)).toBe(1);
+    });
+
+    test('when the same key comes again with Prefer: return=minimal, then the replay is the completed record without its bytes, with or without a wait', async () => {
+      const idempotencyKey = key();
+      const body = { prompt: 'a lighthouse, asked briefly', model: 'test/idempotent' };
+      const first = await post(alice, body, idempotencyKey);
+      const id = (first.body as Created).data.id;
+      expect((await alice.waitFor(id)).status).toBe('completed');
+
+      for (const prefer of ['return=minimal', 'wait=10, return=minimal']) {
+        const again = await alice.request<Created>('POST', '/api/generations', body, {
+          'idempotency-key': idempotencyKey,
+          prefer,
+        });
+        expect({ prefer, replayed: again.headers.get('idempotent-replayed'), status: again.status }).toEqual({
+          prefer,
+          replayed: 'true',
+          status: 200,
+        });
+        expect(again.body.data).toMatchObject({ id, status: 'completed', image_url: null });
+      }
       expect(await jobsFor(id)).toBe(1);
     });
 

@@ -26,7 +26,7 @@ export interface CallOptions {
 export interface RecordOptions extends CallOptions {
   /**
    * The record without its images' bytes (`Prefer: return=minimal`): `image_url` is null, and
-   * `urls.image`, `images[].url` and `image()` fetch the images. For polling, or for showing thumbnails.
+   * `urls.image`, `images[].url` and `getImage()` fetch the images. For polling, or for showing thumbnails.
    */
   minimal?: boolean;
 }
@@ -41,7 +41,7 @@ export interface CreateOptions extends RecordOptions {
   waitSeconds?: number;
 }
 
-export interface WaitOptions extends CallOptions {
+export interface WaitOptions extends RecordOptions {
   /** Each status change and notice ("model loading, retrying in 18 s"), as the stream carries them. */
   onEvent?: (event: GenerationEvent) => void;
   /** `auto` (the default): the live stream, and polling when it cannot be had. */

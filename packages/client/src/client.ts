@@ -240,7 +240,7 @@ function generationPath(id: string): string {
 }
 
 /** The `Prefer` header of `options`: a wait, and `return=minimal`. */
-function preferences({ waitSeconds, minimal }: CreateOptions): string | undefined {
+function preferences({ waitSeconds, minimal }: { waitSeconds?: number; minimal?: boolean }): string | undefined {
   const asked = [...(waitSeconds !== undefined ? [`wait=${waitSeconds}`] : []), ...(minimal ? ['return=minimal'] : [])];
   return asked.length ? asked.join(', ') : undefined;
 }

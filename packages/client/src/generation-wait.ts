@@ -1,5 +1,5 @@
 import { isTerminal, type Generation } from '@imagegen/shared';
-import type { CallOptions, StreamedEvent, WaitOptions } from './client-options';
+import type { CallOptions, RecordOptions, StreamedEvent, WaitOptions } from './client-options';
 import { ConnectionError, GenerationError, ServerError, StreamUnavailableError } from './errors';
 import { sleep } from './sleep';
 
@@ -9,7 +9,7 @@ const MAX_POLL_INTERVAL_MS = 5000;
 
 /** What waiting reads of the API: the record, and its live events. */
 export interface GenerationSource {
-  getGeneration(id: string, options: CallOptions): Promise<Generation>;
+  getGeneration(id: string, options: RecordOptions): Promise<Generation>;
   events(id: string, options: CallOptions & { lastEventId?: string }): AsyncIterable<StreamedEvent>;
 }
 
@@ -24,7 +24,7 @@ export async function waitForRun(
   if (via !== 'poll' && !isTerminal(record.status)) {
     try {
       await follow(source, record.id, options);
-      // Stream events carry the record without its image: read it whole once.
+      // Stream events carry the record without its image: read it once (whole unless `minimal`).
       record = await source.getGeneration(record.id, options);
     } catch (err) {
       const unavailable =

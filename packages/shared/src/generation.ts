@@ -118,7 +118,9 @@ export const Generation = GenerationSummary.extend({
     .string()
     .regex(/^data:image\/(?:png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/)
     .meta({
-      description: 'Once completed, the image itself as a base64 data URL (`data:image/png;base64,…`); else null.',
+      description:
+        'Once completed, the image itself as a base64 data URL (`data:image/png;base64,…`); else null, and null ' +
+        'too in an answer to `Prefer: return=minimal` (then `urls.image` fetches it).',
     })
     .nullable(),
   ...QueuePlace.shape,

@@ -77,7 +77,8 @@ export class GenerationCard {
     if (this.following) return;
     this.following = true;
     this.deps.client
-      .waitFor(record ?? this.generation.id, { onEvent: (event) => this.show(event) })
+      // Minimal: the card draws thumbnails, so the final record need not carry the image's bytes.
+      .waitFor(record ?? this.generation.id, { onEvent: (event) => this.show(event), minimal: true })
       .then(
         (done: Generation) => {
           this.show({ type: 'status', status: done.status, generation: done });

@@ -78,7 +78,8 @@ export async function list(args: string[], io: CliIo): Promise<number> {
 export async function status(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parse(args, { ...URL_OPTION, ...JSON_OPTION });
   const id = onlyId(positionals, 'status');
-  const generation = await (await connect(io, values)).getGeneration(id, { signal: io.signal });
+  // What it prints leaves the image out, so it is not asked for.
+  const generation = await (await connect(io, values)).getGeneration(id, { signal: io.signal, minimal: true });
   io.stdout.write(values.json ? `${JSON.stringify(withoutImage(generation), null, 2)}\n` : describeRecord(generation));
   return 0;
 }

@@ -11,6 +11,7 @@ export interface CreateAndWait {
    * undefined when the request states no preference, and then `defaultWaitSeconds` applies.
    */
   waitSeconds: number | undefined;
+  /** `minimal`: the answer without the images' bytes (`Prefer: return=minimal`). */
   representation: Representation;
   /** Aborts when the client goes away: there is no one left to answer. */
   signal: AbortSignal;
@@ -44,8 +45,15 @@ export class GenerationWaitService {
 
   async create(userId: string, input: CreateGenerationRequest, options: CreateAndWait): Promise<Created> {
     const { representation } = options;
-    const created = await this.generations.create(userId, input, options.idempotencyKey, representation);
     const seconds = this.secondsFor(options.waitSeconds);
+    // A wait answers the record as it reads it at the end, so the create's own (a replay's may be
+    // completed) need not carry an image.
+    const created = await this.generations.create(
+      userId,
+      input,
+      options.idempotencyKey,
+      seconds > 0 ? 'minimal' : representation,
+    );
     if (seconds <= 0) return created;
     const id = created.generation.id;
     const read = () => this.generations.owned(userId, id).catch(() => null);

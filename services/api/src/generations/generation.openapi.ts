@@ -9,6 +9,11 @@ import { BEARER_REFUSALS, refusals } from '../openapi/responses';
 export const BAD_ID = 'Not a generation id';
 export const NOT_FOUND = 'No such generation of yours';
 
+/** The answer depends on `Prefer`; with CORS for a list of origins, on `Origin` too. */
+const VARY = z
+  .string()
+  .meta({ description: 'Names `Prefer` (`return=minimal`), and `Origin` when CORS answers for a list of origins' });
+
 /** What a create answers with, whether it waited or not. */
 export const CreatedHeaders = z.object({
   Location: z.string().meta({ description: 'The generation’s URL, `/api/generations/{id}`' }),
@@ -19,7 +24,7 @@ export const CreatedHeaders = z.object({
   'Preference-Applied': z.string().optional().meta({
     description: '`wait=N` when `Prefer: wait=N` was honoured, `return=minimal` when that was; comma-separated',
   }),
-  Vary: z.literal('Prefer').meta({ description: 'The answer depends on `Prefer` (`return=minimal`)' }),
+  Vary: VARY,
 });
 
 /** What `GET /api/generations/{id}` answers with. */
@@ -28,7 +33,7 @@ export const GenerationAnswerHeaders = z.object({
     .literal('return=minimal')
     .optional()
     .meta({ description: 'When `Prefer: return=minimal` was honoured: `image_url` is null' }),
-  Vary: z.literal('Prefer').meta({ description: 'The answer depends on `Prefer` (`return=minimal`)' }),
+  Vary: VARY,
 });
 
 export const ImageHeaders = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parsePrefer } from '../http/prefer';
 
 /** The most a `Prefer: wait=N` holds a create request (Replicate's bound too). */
 export const MAX_WAIT_SECONDS = 60;
@@ -22,11 +23,11 @@ export interface Preferences {
 export type Representation = 'full' | 'minimal';
 
 export function preferencesOf(prefer: string | undefined): Preferences {
-  const text = prefer ?? '';
-  const representation = /(?:^|[,;\s])return=minimal(?:$|[,;\s])/.test(text) ? 'minimal' : 'full';
-  if (/(?:^|[,;\s])respond-async(?:$|[,;\s])/.test(text)) return { wait: 0, representation };
-  const seconds = /(?:^|[,;\s])wait=(\d+)/.exec(text)?.[1];
-  const wait = seconds === undefined ? undefined : Math.min(MAX_WAIT_SECONDS, Number(seconds));
+  const preferences = parsePrefer(prefer);
+  const representation = preferences.get('return')?.toLowerCase() === 'minimal' ? 'minimal' : 'full';
+  if (preferences.has('respond-async')) return { wait: 0, representation };
+  const seconds = preferences.get('wait');
+  const wait = seconds !== undefined && /^\d+$/.test(seconds) ? Math.min(MAX_WAIT_SECONDS, Number(seconds)) : undefined;
   return { wait, representation };
 }
 
@@ -65,11 +66,15 @@ export const CreateGenerationHeaders = z.object({
 });
 export type CreateGenerationHeaders = z.infer<typeof CreateGenerationHeaders>;
 
-/** Headers of `GET /api/generations/:id`. */
-export const GenerationHeaders = z.object({
-  prefer: z.string().optional().transform(preferencesOf).meta({ description: RETURN_MINIMAL }),
+/** Headers of `GET /api/generations/:id`, which honours `return=minimal` only: a get does not wait. */
+export const GetGenerationHeaders = z.object({
+  prefer: z
+    .string()
+    .optional()
+    .transform((prefer): Preferences => ({ wait: undefined, representation: preferencesOf(prefer).representation }))
+    .meta({ description: RETURN_MINIMAL }),
 });
-export type GenerationHeaders = z.infer<typeof GenerationHeaders>;
+export type GetGenerationHeaders = z.infer<typeof GetGenerationHeaders>;
 
 /** The largest part of a Redis stream id (an unsigned 64-bit integer). */
 const MAX_ID_PART = 2n ** 64n - 1n;

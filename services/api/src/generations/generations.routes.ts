@@ -15,7 +15,7 @@ import { respond, respondGeneration } from '../http/respond';
 import { RouteTable } from '../http/route';
 import { BEARER_REFUSALS, BODY_REFUSALS, refusals, success } from '../openapi/responses';
 import * as doc from './generation.openapi';
-import { appliedPreferences, CreateGenerationHeaders, GenerationHeaders } from './generation.schemas';
+import { appliedPreferences, CreateGenerationHeaders, GetGenerationHeaders } from './generation.schemas';
 import type { GenerationDeletionService } from './generation-deletion.service';
 import type { GenerationService } from './generation.service';
 import type { GenerationWaitService } from './generation-wait.service';
@@ -87,9 +87,9 @@ export function generationRoutes(docs: OpenAPIRegistry, user: AuthGuard, deps: G
   });
 
   routes.get('/:id', {
-    summary: 'Get a generation, with its image as a data URL once completed',
+    summary: 'Get a generation, with its image as a data URL once completed (unless `Prefer: return=minimal`)',
     params: IdParams,
-    headers: GenerationHeaders,
+    headers: GetGenerationHeaders,
     responses: {
       200: success('The generation', Generation, doc.GenerationAnswerHeaders),
       ...refusals({ 400: doc.BAD_ID, ...BEARER_REFUSALS, 404: doc.NOT_FOUND }),

@@ -49,7 +49,9 @@ function withImage(head: string, dataUrl: string, tail: string): Buffer {
  * A weak ETag of a generation's answer, made of its text without the image. Express's own would
  * hash the whole text, about 1 ms per answer of a 1 MB image. The image of a record's text is fixed:
  * the stored bytes change only with a new run, which changes the record (attempts, clocks, the
- * image's size), and the text names the image's size and type.
+ * image's size), and the text names the image's size and type. The suffix is also what tells a
+ * full answer's ETag from a minimal one's (`Prefer: return=minimal`), whose texts are otherwise
+ * the same.
  */
 function etagOf(head: string, imageUrl: string | null): string {
   const hash = createHash('sha1').update(head).digest('base64url').slice(0, 27);
