@@ -114,9 +114,11 @@ export async function memory(stack: Stack, hf: HfStub) {
       const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
       // RSS along the way too: a climb that levels off is V8 sizing its heap, one that goes on is a leak.
       const samples: { jobs: number; api: number; worker: number }[] = [];
+      let imagesRead = 0;
       for (let jobs = 0; jobs < MEMORY_JOBS;) {
         const chunk = Math.min(MEMORY_SAMPLE_EVERY, MEMORY_JOBS - jobs);
-        await generate(api, token, chunk, MEMORY_IN_FLIGHT, answers);
+        const done = await generate(api, token, chunk, MEMORY_IN_FLIGHT, answers);
+        imagesRead += done.filter((g) => g.imageRead).length;
         jobs += chunk;
         samples.push({ jobs, api: rssMb(api.child), worker: rssMb(worker.child) });
       }
@@ -124,7 +126,7 @@ export async function memory(stack: Stack, hf: HfStub) {
       return {
         jobs: MEMORY_JOBS,
         image_bytes: hf.image.length,
-        images_read_through_api: Math.ceil(MEMORY_JOBS / MEMORY_IMAGE_READ_EVERY),
+        images_read_through_api: imagesRead,
         worker_rss_start_mb: start.worker,
         worker_rss_end_mb: end.worker,
         api_rss_start_mb: start.api,

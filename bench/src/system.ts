@@ -50,7 +50,10 @@ export async function withSystem<T>(
 }
 
 /** What the parts read of a generation: its clocks. */
-export type Ended = Pick<Generation, 'id' | 'created_at' | 'started_at' | 'completed_at'>;
+export type Ended = Pick<Generation, 'id' | 'created_at' | 'started_at' | 'completed_at'> & {
+  /** Its image was read through the API (`Answers`). */
+  imageRead: boolean;
+};
 
 /**
  * How the parts ask for each generation's answer. `full`: the record with its image as a data URL,
@@ -89,8 +92,9 @@ export async function generate(
         if (res.statusCode !== 200 || body.data.status !== 'completed')
           throw new Error(`generation ${n}: ${res.statusCode} ${JSON.stringify(body).slice(0, 200)}`);
         const { id, created_at, started_at, completed_at } = body.data;
-        if (answers !== 'full' && n % answers.imageEvery === 0) await readImage(api, token, body.data);
-        done.push({ id, created_at, started_at, completed_at });
+        const imageRead = answers !== 'full' && n % answers.imageEvery === 0;
+        if (imageRead) await readImage(api, token, body.data);
+        done.push({ id, created_at, started_at, completed_at, imageRead });
       }
     }),
   );
