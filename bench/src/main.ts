@@ -24,6 +24,10 @@ async function part<T>(name: string, measure: () => Promise<T>): Promise<T> {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  // Read as the run starts, when the code it runs was built: a commit made meanwhile is not it.
+  const commit = git('rev-parse', '--short', 'HEAD');
+  // Changes to tracked files other than results: the figures are then not all the commit's.
+  const uncommitted = git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results') !== '';
   const stack = await startStack({ s3: true });
   for (const line of stack.descriptions) console.log(`[bench] ${line}`);
   const megabyte = noisePng(512, 512);
@@ -57,7 +61,6 @@ async function main(): Promise<void> {
     hf.image = megabyte;
     const mem = await part('memory', () => memory(stack, hf));
     const image_offload = await part('image_offload', () => imageOffload(stack, megabyte));
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
     const results = {
       api_create,
       api_get,
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
       image_offload,
       node_version: process.version,
       git_commit: commit,
+      git_uncommitted_changes: uncommitted,
       services: stack.descriptions,
       duration_s: Math.round((Date.now() - started) / 1000),
     };
@@ -123,6 +127,10 @@ async function main(): Promise<void> {
     await clearPlaces(stack.redisUrl);
     await stack.stop();
   }
+}
+
+function git(...args: string[]): string {
+  return execFileSync('git', args, { cwd: ROOT }).toString().trim();
 }
 
 main().catch((err: unknown) => {
