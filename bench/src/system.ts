@@ -49,7 +49,7 @@ export async function withSystem<T>(
   }
 }
 
-/** What the parts read of a generation: its clocks. */
+/** What the parts keep of a generation: its clocks, and whether its image was read. */
 export type Ended = Pick<Generation, 'id' | 'created_at' | 'started_at' | 'completed_at'> & {
   /** Its image was read through the API (`Answers`). */
   imageRead: boolean;
