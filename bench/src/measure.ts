@@ -3,7 +3,13 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Binary, ObjectId, type Db } from 'mongodb';
 import { JOBS, QUEUES, jobOptions } from '@imagegen/shared';
-import { COLLECTIONS, newGeneration, type GenerationDocument, type ImageDocument } from '@imagegen/core';
+import {
+  COLLECTIONS,
+  generationJobData,
+  newGeneration,
+  type GenerationDocument,
+  type ImageDocument,
+} from '@imagegen/core';
 import { DEFAULT_SETTINGS } from './baselines/settings';
 
 export interface HttpFigures {
@@ -50,8 +56,7 @@ export async function queueJobs(db: Db, redisUrl: string, prefix: string, userId
   const queue = new Queue(QUEUES.generations, { connection, prefix });
   await queue.addBulk(
     docs.map((doc) => {
-      const id = doc._id.toHexString();
-      const data = { generationId: id, run: 1 };
+      const data = generationJobData(doc);
       return { name: JOBS.generationCreate, data, opts: jobOptions(JOBS.generationCreate, data) };
     }),
   );

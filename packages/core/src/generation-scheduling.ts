@@ -1,4 +1,4 @@
-import { JOBS } from '@imagegen/shared';
+import { JOBS, type GenerationJobData } from '@imagegen/shared';
 import type { GenerationDocument } from './db';
 import type { JobEnqueuer } from './jobs/job-queues';
 
@@ -17,5 +17,15 @@ export async function scheduleRun(jobs: JobEnqueuer, doc: GenerationDocument): P
       { run: doc.run },
     );
   }
-  await jobs.enqueue(JOBS.generationCreate, { generationId, run: doc.run });
+  await jobs.enqueue(JOBS.generationCreate, generationJobData(doc));
+}
+
+/**
+ * The job of `doc`'s run. Its revision goes with it only while the record is pending: the worker
+ * moves that revision to processing once it holds its claim, without checking it (see
+ * `GenerationStore.start`), so a revision in any other state must never reach a job.
+ */
+export function generationJobData(doc: GenerationDocument): GenerationJobData {
+  const pending = doc.status === 'pending' && doc.rev !== undefined;
+  return { generationId: doc._id.toHexString(), run: doc.run, ...(pending && { rev: doc.rev }) };
 }

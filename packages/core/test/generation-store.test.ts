@@ -61,6 +61,38 @@ describe('the generation store’s transitions on a real MongoDB-wire server', (
     expect(await read(ended._id)).toMatchObject({ status: 'completed', attempts: 0 });
   });
 
+  test('when a job names the revision it was queued at, then its start moves the record in two commands, without reading it', async () => {
+    const watched = await new MongoClient(env.mongoUri, { monitorCommands: true }).connect();
+    try {
+      const commands: string[] = [];
+      watched.on('commandStarted', (event) => commands.push(event.commandName));
+      const doc = await record('pending');
+      const started = await new GenerationStore(watched.db()).start(doc._id, 1, 1, doc.rev);
+      expect(started).toMatchObject({ status: 'processing', delivery: 1, attempts: 1, rev: 1, prompt: 'a cat' });
+      expect(commands).toEqual(['insert', 'findAndModify']);
+      expect(await read(doc._id)).toMatchObject({ status: 'processing', attempts: 1, rev: 1 });
+    } finally {
+      await watched.close();
+    }
+  });
+
+  test('when the revision a job names is no longer the record’s, then its start reads the record and decides as without it', async () => {
+    // Handed back by a stopping worker: pending again at a later revision, the job's data unchanged.
+    const released = await record('pending');
+    const first = (await store.start(released._id, 1, 1, 0))!;
+    await store.release(first);
+    expect(await store.start(released._id, 1, 2, 0)).toMatchObject({ status: 'processing', attempts: 2, rev: 3 });
+
+    const canceled = await record('pending');
+    await store.cancel(canceled._id, 'user');
+    expect(await store.start(canceled._id, 1, 1, 0)).toBeNull();
+    expect(await read(canceled._id)).toMatchObject({ status: 'canceled', attempts: 0, rev: 1 });
+
+    const deleted = await record('pending');
+    await store.deletePending(deleted._id);
+    expect(await store.start(deleted._id, 1, 1, 0)).toBeNull();
+  });
+
   test('when a run completes, then it must hold the record: processing, and of its run', async () => {
     const pending = await record('pending');
     expect(await store.holds(pending)).toBe(false);
@@ -243,6 +275,26 @@ describe('the generation store’s transitions on a real MongoDB-wire server', (
       await cutAfterClaim(started, () => cutStore.complete(started, RESULT, new Date(), 'run-a'));
       await generations().deleteOne({ _id: started._id });
       expect(await cutStore.complete(started, RESULT, new Date(), 'run-a')).toBeNull();
+    });
+
+    test('when a start that named its revision was cut off after its claim, then a later delivery waits, and once the claim is abandoned makes its write (attempt counted) and takes the run over', async () => {
+      const doc = await record('pending');
+      await cutAfterClaim(doc, () => cutStore.start(doc._id, 1, 1, 0));
+
+      await expect(store.start(doc._id, 1, 2, 0)).rejects.toBeInstanceOf(WriteContendedError);
+      expect(await read(doc._id)).toMatchObject({ status: 'pending', rev: 0, attempts: 0 });
+
+      const claims = db.collection<ClaimDocument>(COLLECTIONS.claims);
+      await claims.updateOne(
+        { _id: `generation:${doc._id.toHexString()}:0` },
+        { $set: { at: new Date(Date.now() - 31_000) } },
+      );
+      expect(await store.start(doc._id, 1, 2, 0)).toMatchObject({
+        status: 'processing',
+        delivery: 2,
+        attempts: 2,
+        rev: 2,
+      });
     });
 
     test('when a start meets a claim whose write has not landed, then it waits and says so rather than take the run for ended; once abandoned, a later delivery makes the write and takes the run over', async () => {

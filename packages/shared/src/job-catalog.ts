@@ -23,9 +23,16 @@ export const cancelChannel = (prefix: string) => `${prefix}:generation-cancel`;
 
 /**
  * Payload of `generation.create`: the id, and which run of the generation the job is for (a retry
- * starts another run with a job of its own); the record in MongoDB is the source of truth.
+ * starts another run with a job of its own); the record in MongoDB is the source of truth. `rev`:
+ * the revision of the record its enqueuer left pending for that run, which lets the worker start
+ * the run without reading the record first (`GenerationStore.start`); absent from jobs queued
+ * before it existed, and for records written before revisions.
  */
-export const GenerationJobData = z.strictObject({ generationId: ObjectIdString, run: z.int().min(1).default(1) });
+export const GenerationJobData = z.strictObject({
+  generationId: ObjectIdString,
+  run: z.int().min(1).default(1),
+  rev: z.int().min(0).optional(),
+});
 export type GenerationJobData = z.infer<typeof GenerationJobData>;
 
 /**

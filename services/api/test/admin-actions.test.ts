@@ -428,7 +428,7 @@ describe('dashboard actions refused because they would strand generations in Mon
       expect(answer.status).toBe(409);
       expect(answer.json<{ message: string }>().message).toEqual(expect.any(String));
       const job = await h.queue.getJob(id);
-      expect(job?.data).toEqual({ generationId: id, run: 1 });
+      expect(job?.data).toEqual({ generationId: id, run: 1, rev: 0 });
       expect(await h.queue.getJobState(id)).toBe('waiting');
       expect(await h.jobCount()).toBe(1);
       expect((await recordOf(h, id)).status).toBe('pending');

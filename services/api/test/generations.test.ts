@@ -132,7 +132,7 @@ describe('POST /api/generations', () => {
     expect(job).toBeDefined();
     expect(job?.id).toBe(generation.id);
     expect(job?.name).toBe(JOBS.generationCreate);
-    expect(job?.data).toEqual({ generationId: generation.id, run: 1 });
+    expect(job?.data).toEqual({ generationId: generation.id, run: 1, rev: 0 });
     expect(job?.opts.attempts).toBeGreaterThan(1);
     expect(await h.jobCount()).toBe(jobsBefore + 1);
   });

@@ -72,7 +72,7 @@ async function run(
   job: Job,
   token: string | undefined,
   signal: AbortSignal,
-  { generationId, run }: GenerationJobData,
+  { generationId, run, rev }: GenerationJobData,
   log: Logger,
 ): Promise<JobOutcome | null> {
   const id = new ObjectId(generationId);
@@ -88,7 +88,7 @@ async function run(
     await lifecycle.ended(ended);
     return ended;
   };
-  const generation = await store.start(id, run, job.attemptsStarted);
+  const generation = await store.start(id, run, job.attemptsStarted, rev);
   if (!generation) {
     await announceIfEnded();
     log.info('generation already finished or gone; nothing to do');

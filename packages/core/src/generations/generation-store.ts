@@ -24,6 +24,14 @@ const CANCEL_MESSAGES: Record<CancelReason, string> = {
 
 type Change = Partial<Omit<GenerationDocument, '_id' | 'rev'>>;
 
+/** What a claim on a revision keeps: the fields its write sets, and those it counts up. */
+type ClaimedWrite = {
+  write: Change & { rev: number };
+  inc?: { attempts: number };
+};
+
+const updateOf = ({ write, inc }: ClaimedWrite) => ({ $set: write, ...(inc && { $inc: inc }) });
+
 /** How long a writer that read a record mid-change waits, in all, for the change to land. */
 const CONTENDED_WAITS_MS = [2, 5, 10, 25, 50, 100, 200, 400, 800];
 
@@ -71,8 +79,28 @@ export class GenerationStore {
    * one more each time the job is taken). A processing record is taken over only by a later
    * delivery: a retry after our own error, or a stalled job given to another worker. Null if there
    * is nothing to do, or if this delivery (or a later one) started it already: another copy of it.
+   *
+   * `queuedAt`: the revision the job's enqueuer left pending for `run` (`GenerationJobData.rev`).
+   * A revision never changes; a record only moves past it, and only by the writer that took its
+   * claim. So whoever takes that claim knows the record is at that revision, pending for `run`,
+   * without reading it, and moves it in one write that answers the record: two round trips where
+   * a read first makes three. When the claim is taken already (the record moved on, or a copy of
+   * this job came first), the record is read and decided on as without `queuedAt`.
    */
-  start(id: ObjectId, run: number, delivery: number): Promise<GenerationDocument | null> {
+  async start(id: ObjectId, run: number, delivery: number, queuedAt?: number): Promise<GenerationDocument | null> {
+    if (queuedAt !== undefined) {
+      const now = new Date();
+      const claimed: ClaimedWrite = {
+        write: { status: 'processing', delivery, started_at: now, updated_at: now, rev: queuedAt + 1 },
+        inc: { attempts: 1 },
+      };
+      if (await this.claims.take(claimKey(id, queuedAt), claimed)) {
+        // Null only when the record was deleted: deletion takes no claim.
+        return this.generations.findOneAndUpdate({ _id: id, rev: queuedAt }, updateOf(claimed), {
+          returnDocument: 'after',
+        });
+      }
+    }
     return this.settle(id, (doc) => {
       if (doc.run !== run || !inFlight(doc)) return null;
       if (doc.status === 'processing' && delivery <= (doc.delivery ?? 0)) return null;
@@ -229,13 +257,14 @@ export class GenerationStore {
     const rev = seen.rev ?? 0;
     let applied: Change & { rev: number } = { ...change, rev: rev + 1 };
     // Matches nothing once the record moved on: a finisher coming second, or a claim the retention
-    // sweep removed, taken again by a writer holding a day-old revision.
-    const made = await this.claims.write(
+    // sweep removed, taken again by a writer holding a day-old revision. The claim's data may be
+    // another writer's, one it abandoned: a start's counts an attempt up (`start`).
+    const made = await this.claims.write<ClaimedWrite>(
       claimKey(seen._id, rev),
       { write: applied },
       async (data) => {
         applied = data.write;
-        const { matchedCount } = await this.generations.updateOne(atRevision(seen), { $set: data.write });
+        const { matchedCount } = await this.generations.updateOne(atRevision(seen), updateOf(data));
         return matchedCount === 1;
       },
       {
