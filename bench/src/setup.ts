@@ -7,7 +7,7 @@ import { run, service } from './processes';
 const env = process.env;
 export const SECONDS = Number(env.BENCH_SECONDS ?? 5);
 export const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
-export const WORKER_JOBS = Number(env.BENCH_WORKER_JOBS ?? 200);
+export const WORKER_JOBS = Number(env.BENCH_WORKER_JOBS ?? 500);
 export const WORKER_CONCURRENCY = 16;
 export const E2E_JOBS = Number(env.BENCH_E2E_JOBS ?? 200);
 export const E2E_IN_FLIGHT = 20;

@@ -6,6 +6,7 @@ import {
   COLLECTIONS,
   connectMongo,
   createRedis,
+  generationJobData,
   newGeneration,
   type GenerationDocument,
   type ImageDocument,
@@ -45,9 +46,9 @@ async function main(): Promise<void> {
         const { prompt } = await bodyOf(req);
         const doc = newGeneration(userId, prompt, DEFAULT_SETTINGS);
         await generations.insertOne(doc);
-        const id = doc._id.toHexString();
-        const payload = { generationId: id, run: 1 };
+        const payload = generationJobData(doc);
         await queue.add(JOBS.generationCreate, payload, jobOptions(JOBS.generationCreate, payload));
+        const id = payload.generationId;
         return json(res, 202, { success: true, message: 'queued', data: { id, status: doc.status } });
       }
       const id = req.url?.split('/').pop() ?? '';
