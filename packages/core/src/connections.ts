@@ -31,7 +31,9 @@ export async function connectMongo(uri: string, options: MongoOptions = {}): Pro
   const w = mongoWriteConcern({ MONGODB_URI: uri, MONGODB_WRITE_CONCERN: options.writeConcern });
   const client = new MongoClient(uri, {
     serverSelectionTimeoutMS: 5_000,
-    maxPoolSize: 50,
+    // The URI's own `maxPoolSize` wins: on FerretDB over PostgreSQL, every process's pool together
+    // must stay below FerretDB's connections to PostgreSQL (docs/operations.md).
+    ...(!/[?&]maxPoolSize=/i.test(uri) && { maxPoolSize: 50 }),
     appName: 'imagegen',
     // The driver takes these before the URI's options, so MONGODB_WRITE_CONCERN wins over a `w=`
     // there. A tag set's name can only come from that `w=`, which the driver has read already.

@@ -58,7 +58,7 @@ export async function startFerretDb(workDir: string, backend: PostgresDatabase |
     throw err;
   }
   const port = await freePort();
-  const url = `mongodb://127.0.0.1:${port}/`;
+  const url = `mongodb://127.0.0.1:${port}/${backend === 'sqlite' ? '' : `?maxPoolSize=${clientPool(backend.pool)}`}`;
   const args = [
     `--listen-addr=127.0.0.1:${port}`,
     ...(backend === 'sqlite' ? sqliteArgs(workDir) : ['--handler=postgresql', `--postgresql-url=${backend.url}`]),
@@ -77,14 +77,30 @@ export async function startFerretDb(workDir: string, backend: PostgresDatabase |
     throw err;
   }
   const running = child;
+  const clients = backend === 'sqlite' ? '' : `, at most ${clientPool(backend.pool)} connections per client`;
   return {
     url,
-    description: `FerretDB ${version} on ${where}, port ${port}`,
+    description: `FerretDB ${version} on ${where}, port ${port}${clients}`,
     stop: async () => {
       await stopChild(running);
       if (backend !== 'sqlite') await backend.drop();
     },
   };
+}
+
+/**
+ * The connections each client (an API, a worker, and the test or bench that drives them) may keep
+ * to FerretDB over PostgreSQL, so that all of them together stay below FerretDB's `pool`.
+ *
+ * FerretDB 1.24 runs an update (`update`, `findAndModify`) as a query whose rows hold one of its
+ * PostgreSQL connections until the update is written, and writes it in a transaction on a second
+ * one. Once as many updates run at once as it has connections, each holds one and waits for
+ * another, forever: the bench's capacity part stopped that way at 60 generations a second, every
+ * process idle, FerretDB's goroutines all waiting on its pool. A client runs one command at a time
+ * per connection, so fewer connections than `pool` in all leaves one free for some update to finish.
+ */
+function clientPool(pool: number): number {
+  return Math.max(1, Math.floor((pool - 1) / 3));
 }
 
 async function buildFerretDb(): Promise<string> {

@@ -8,6 +8,8 @@ import { redactUrl } from './service';
 export interface PostgresDatabase {
   /** Where FerretDB connects: the database, and a cap on FerretDB's pool of connections to it. */
   url: string;
+  /** That cap. */
+  pool: number;
   description: string;
   drop(): Promise<void>;
 }
@@ -92,6 +94,7 @@ async function createDatabase(serverUrl: string): Promise<PostgresDatabase> {
   url.searchParams.set('pool_max_conns', String(pool));
   return {
     url: url.toString(),
+    pool,
     description: `PostgreSQL at ${url.host}, database ${name}, at most ${pool} connections${indexed}`,
     drop: () => sql(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).then(() => undefined),
   };

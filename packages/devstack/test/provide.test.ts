@@ -76,7 +76,7 @@ describe('finding the services the system needs', () => {
     const database = mongo.description.match(/database (imagegen_devstack_\w+)/)?.[1];
     try {
       expect(mongo.description).toMatch(
-        /^FerretDB v[\d.]+ on PostgreSQL at 127\.0\.0\.1:5432, database imagegen_devstack_\w+, at most \d+ connections, port \d+$/,
+        /^FerretDB v[\d.]+ on PostgreSQL at 127\.0\.0\.1:5432, database imagegen_devstack_\w+, at most \d+ connections, port \d+, at most \d+ connections per client$/,
       );
       const client = new MongoClient(mongo.url);
       try {
