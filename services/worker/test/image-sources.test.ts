@@ -1,4 +1,5 @@
 import { memoryMappingCache } from '@imagegen/core';
+import { HfEmulator, hf } from '../../../test/support/hf-emulator';
 import { ProviderEmulator } from '../../../test/support/provider-emulator';
 import { loadWorkerConfig } from '../src/config';
 import type { ImageSource } from '../src/images/image-source';
@@ -39,6 +40,29 @@ describe('where the worker gets images, by its settings', () => {
     expect(rendered.images).toHaveLength(1);
     return { ...rendered.images[0]!, provider: rendered.provider };
   };
+
+  test('when a worker runs more jobs at once than the old pool of 32 connections, then every one of them has its request at the provider at once', async () => {
+    const endpoint = await HfEmulator.start();
+    try {
+      const model = 'sources/pool';
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const concurrency = 40;
+      endpoint.always(model, hf.pngWhen(released));
+      const source = sourceFor({
+        HF_TOKEN: 'hf_x',
+        HF_BASE_URL: endpoint.baseUrl,
+        WORKER_CONCURRENCY: String(concurrency),
+      });
+      const renders = Array.from({ length: concurrency }, () => draw(source, model));
+      // With fewer connections than jobs, the requests past the pool's size wait for one, and this never resolves.
+      await endpoint.waitForRequests(model, concurrency);
+      release();
+      expect(await Promise.all(renders)).toHaveLength(concurrency);
+    } finally {
+      await endpoint.close();
+    }
+  });
 
   test('when there is no token, then the local renderer draws a placeholder', async () => {
     const image = await draw(sourceFor({}), 'a/b');

@@ -1,4 +1,5 @@
 import { ProviderMappings, type MappingCache } from '@imagegen/core';
+import { MAX_IMAGES } from '@imagegen/shared';
 import type { WorkerConfig } from '../config';
 import { HfClient } from '../hf/hf-client';
 import type { HfObserver } from '../metrics';
@@ -39,6 +40,10 @@ class ImageSources implements ImageSource {
  */
 export function imageSourceFor(config: WorkerConfig, mappingCache: MappingCache, observer?: HfObserver): ImageSource {
   const clientOptions: ProviderClientOptions = {
+    // Each job sends at most one request per image at a time (several at once only for a provider
+    // that makes one image per request). A fixed 32 held a worker of WORKER_CONCURRENCY 100 to 30
+    // generations a second at 1 s per image (bench/README.md, `capacity`).
+    connections: config.WORKER_CONCURRENCY * MAX_IMAGES,
     timeoutMs: config.HF_TIMEOUT_MS,
     maxImageBytes: config.HF_MAX_IMAGE_BYTES,
     backoff: { baseMs: config.HF_BACKOFF_BASE_MS, maxDelayMs: config.HF_BACKOFF_MAX_MS },

@@ -11,6 +11,11 @@ export interface ProviderHttpOptions {
   maxImageBytes: number;
   /** Told of every answer and every wait (the worker's metrics). */
   observer?: HfObserver;
+  /**
+   * Connections kept per origin: at least as many as the worker can have requests in flight, or a
+   * job waits for another's connection while its own slot sits idle. Unbounded when absent.
+   */
+  connections?: number;
 }
 
 /** What a request needs of the call it belongs to: who is asked, until when, and its abort. */
@@ -37,7 +42,7 @@ export class ProviderHttp {
     private readonly now: () => number,
   ) {
     this.agent = new Agent({
-      connections: 32,
+      connections: options.connections ?? null,
       keepAliveTimeout: 30_000,
       connect: { timeout: 10_000 },
       // The whole-answer timeout is an AbortSignal per request (see `send`), so undici's own idle
