@@ -127,13 +127,29 @@ describe('WebhookSender over safeAgent against real receivers', () => {
   }
 
   /** A sender whose agent follows `policy`; loopback receivers need allowPrivate. */
-  function sender(policy: TargetPolicy = { allowPrivate: true }, timeoutMs = 5_000): WebhookSender {
-    const agent = safeAgent(policy, timeoutMs);
+  function sender(policy: TargetPolicy = { allowPrivate: true }, timeoutMs = 5_000, connections = 16): WebhookSender {
+    const agent = safeAgent(policy, timeoutMs, connections);
     agents.push(agent);
     return new WebhookSender(agent, timeoutMs);
   }
 
   const jobSignal = () => new AbortController().signal;
+
+  test('when more deliveries than 16 go to one receiver at once, then it gets them all at once: a connection each, as many as the worker delivers at once', async () => {
+    const deliveries = 24;
+    const held: ServerResponse[] = [];
+    // Answers nobody until every delivery has arrived: with fewer connections than deliveries, it never answers.
+    const target = await receiver((_req, res) => {
+      held.push(res);
+      if (held.length === deliveries) for (const waiting of held) waiting.writeHead(204).end();
+    });
+    const send = sender({ allowPrivate: true }, 5_000, deliveries);
+    const results = await Promise.all(
+      Array.from({ length: deliveries }, () => send.send(webhook(target.url('/hook')), jobSignal())),
+    );
+    expect(results.map((result) => result.statusCode)).toEqual(Array<number>(deliveries).fill(204));
+    expect(target.connections).toBe(deliveries);
+  });
 
   test('when the receiver answers 204, then the status is reported with no error, and it got the POST as sent', async () => {
     const target = await receiver(answer(204));

@@ -7,10 +7,12 @@ import { resolveTarget, type TargetPolicy } from '@imagegen/core';
  * changes between check and connect (rebinding) cannot move the request into our network; literal
  * IPs, which undici never looks up, are checked the same way.
  */
-export function safeAgent(policy: TargetPolicy, connectTimeoutMs: number): Agent {
+export function safeAgent(policy: TargetPolicy, connectTimeoutMs: number, connections: number): Agent {
   const connect = buildConnector({ timeout: connectTimeoutMs });
   return new Agent({
-    connections: 16,
+    // Per receiver's origin: as many as deliveries run at once, so one receiver of them all (an
+    // app's one endpoint) gets them all at once rather than a share of them.
+    connections,
     keepAliveTimeout: 10_000,
     // Timeouts are the sender's AbortSignal, which covers connect, headers and body together.
     headersTimeout: 0,

@@ -27,7 +27,11 @@ export function webhookConsumer(
   logger: Logger,
   metrics: Pick<WorkerMetrics, 'webhookDelivered'>,
 ): WebhookConsumer {
-  const agent = safeAgent({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE }, config.WEBHOOK_TIMEOUT_MS);
+  const agent = safeAgent(
+    { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE },
+    config.WEBHOOK_TIMEOUT_MS,
+    config.WEBHOOK_CONCURRENCY,
+  );
   const schedule = config.WEBHOOK_RETRY_SCHEDULE;
   const processor = deliverWebhookProcessor({
     repository,
