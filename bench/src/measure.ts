@@ -91,7 +91,6 @@ export async function completedGeneration(db: Db, userId: ObjectId, image: Buffe
   return doc._id.toHexString();
 }
 
-/** Resolves once `count` generations are completed, polling every 100 ms; the time it took, in ms. */
 /**
  * Waits until `count` generations are completed, and answers when the last of them was: its
  * `completed_at`, stamped by the worker that completed it. Polling only says when to look; the

@@ -52,8 +52,16 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         throw new Error(
           'no PostgreSQL to race on: DEVSTACK_POSTGRES_URL is none, or none answers there or at 127.0.0.1:5432; these tests need one',
         );
+      // Every writer's command at once, and no more than FerretDB over PostgreSQL can serve without
+      // waiting forever on its own pool (packages/devstack/src/mongo.ts).
+      if (storage !== 'sqlite' && storage.pool <= WRITERS) {
+        await storage.drop();
+        throw new Error(`FerretDB got ${storage.pool} connections to PostgreSQL; racing ${WRITERS} writers needs more`);
+      }
       server = await startFerretDb(workDir, storage);
-      clients = await Promise.all([0, 1].map(() => new MongoClient(server.url).connect()));
+      clients = await Promise.all(
+        [0, 1].map(() => new MongoClient(server.url, { maxPoolSize: WRITERS / 2 }).connect()),
+      );
       const dbs = clients.map((client) => client.db('races'));
       db = dbs[0]!;
       await ensureIndexes(db);

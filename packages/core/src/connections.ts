@@ -1,6 +1,6 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
-import { mongoWriteConcern, type MongoWriteConcern, type RedisTarget } from '@imagegen/shared';
+import { mongoWriteConcern, uriOptions, type MongoWriteConcern, type RedisTarget } from '@imagegen/shared';
 import { ensureIndexes } from './indexes';
 
 export interface Mongo {
@@ -33,7 +33,7 @@ export async function connectMongo(uri: string, options: MongoOptions = {}): Pro
     serverSelectionTimeoutMS: 5_000,
     // The URI's own `maxPoolSize` wins: on FerretDB over PostgreSQL, every process's pool together
     // must stay below FerretDB's connections to PostgreSQL (docs/operations.md).
-    ...(!/[?&]maxPoolSize=/i.test(uri) && { maxPoolSize: 50 }),
+    ...(!uriOptions(uri).has('maxpoolsize') && { maxPoolSize: 50 }),
     appName: 'imagegen',
     // The driver takes these before the URI's options, so MONGODB_WRITE_CONCERN wins over a `w=`
     // there. A tag set's name can only come from that `w=`, which the driver has read already.

@@ -91,6 +91,20 @@ describe('the generation store’s transitions on a real MongoDB-wire server', (
     const deleted = await record('pending');
     await store.deletePending(deleted._id);
     expect(await store.start(deleted._id, 1, 1, 0)).toBeNull();
+
+    // The retention sweep removed the claim of the job's revision, long since left: a later
+    // delivery takes that claim again, misses the record, and still takes the run over.
+    const swept = await record('pending');
+    await store.start(swept._id, 1, 1, 0);
+    await db
+      .collection<ClaimDocument>(COLLECTIONS.claims)
+      .deleteOne({ _id: `generation:${swept._id.toHexString()}:0` });
+    expect(await store.start(swept._id, 1, 2, 0)).toMatchObject({
+      status: 'processing',
+      delivery: 2,
+      attempts: 2,
+      rev: 2,
+    });
   });
 
   test('when a run completes, then it must hold the record: processing, and of its run', async () => {

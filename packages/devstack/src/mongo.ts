@@ -98,6 +98,8 @@ export async function startFerretDb(workDir: string, backend: PostgresDatabase |
  * another, forever: the bench's capacity part stopped that way at 60 generations a second, every
  * process idle, FerretDB's goroutines all waiting on its pool. A client runs one command at a time
  * per connection, so fewer connections than `pool` in all leaves one free for some update to finish.
+ * Test files running side by side share one FerretDB, and so go past the three: the guarantee
+ * then rests on their updates being few at any moment.
  */
 function clientPool(pool: number): number {
   return Math.max(1, Math.floor((pool - 1) / 3));

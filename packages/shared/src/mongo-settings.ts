@@ -31,7 +31,7 @@ export type MongoReadPreference = z.infer<typeof MongoReadPreference>;
 const CONNECTION_STRING = /^mongodb(\+srv)?:\/\/(?:[^@/]*@)?([^/?]*)[^?]*(?:\?(.*))?$/;
 
 /** A connection string's options by lower-cased name: the driver reads their names case-insensitively. */
-function uriOptions(uri: string): Map<string, string> {
+export function uriOptions(uri: string): Map<string, string> {
   const query = CONNECTION_STRING.exec(uri)?.[3] ?? '';
   return new Map([...new URLSearchParams(query)].map(([name, value]) => [name.toLowerCase(), value]));
 }

@@ -53,7 +53,8 @@ const inFlight = (doc: GenerationDocument) => doc.status === 'pending' || doc.st
  *
  * Two kinds of change: those made from a record the caller holds (`complete`, `release`,
  * `requeue`, `reopen`, `restore`) answer null once anyone moved it; those made from the record as
- * it is now (`start`, `fail`, `cancel`) read it first, and read again and retry when another
+ * it is now (`start`, `fail`, `cancel`) read it first (a `start` whose job names the revision
+ * it was queued at tries that revision first, unread), and read again and retry when another
  * writer moved it meanwhile, as a conditional update would see the newer state. A copy of one
  * delivery whose `start` lost reads the record its twin started, with its own delivery number,
  * and so does nothing. While a claim's write has not landed, they wait, then throw
@@ -81,11 +82,14 @@ export class GenerationStore {
    * is nothing to do, or if this delivery (or a later one) started it already: another copy of it.
    *
    * `queuedAt`: the revision the job's enqueuer left pending for `run` (`GenerationJobData.rev`).
-   * A revision never changes; a record only moves past it, and only by the writer that took its
-   * claim. So whoever takes that claim knows the record is at that revision, pending for `run`,
+   * What a pending revision says never changes; a record only moves past it, and only by the
+   * writer that took its claim. So whoever takes that claim knows the record is at that revision, pending for `run`,
    * without reading it, and moves it in one write that answers the record: two round trips where
    * a read first makes three. When the claim is taken already (the record moved on, or a copy of
-   * this job came first), the record is read and decided on as without `queuedAt`.
+   * this job came first), or the write finds the record elsewhere (deleted, or moved on long ago
+   * and the claim since removed by the retention sweep), the record is read and decided on as
+   * without `queuedAt`. A claim taken so for a revision the record has left is never written:
+   * every writer claims the revision it read.
    */
   async start(id: ObjectId, run: number, delivery: number, queuedAt?: number): Promise<GenerationDocument | null> {
     if (queuedAt !== undefined) {
@@ -95,10 +99,10 @@ export class GenerationStore {
         inc: { attempts: 1 },
       };
       if (await this.claims.take(claimKey(id, queuedAt), claimed)) {
-        // Null only when the record was deleted: deletion takes no claim.
-        return this.generations.findOneAndUpdate({ _id: id, rev: queuedAt }, updateOf(claimed), {
+        const started = await this.generations.findOneAndUpdate({ _id: id, rev: queuedAt }, updateOf(claimed), {
           returnDocument: 'after',
         });
+        if (started) return started;
       }
     }
     return this.settle(id, (doc) => {
