@@ -82,14 +82,14 @@ export class GenerationStore {
    * is nothing to do, or if this delivery (or a later one) started it already: another copy of it.
    *
    * `queuedAt`: the revision the job's enqueuer left pending for `run` (`GenerationJobData.rev`).
-   * What a pending revision says never changes; a record only moves past it, and only by the
-   * writer that took its claim. So whoever takes that claim knows the record is at that revision, pending for `run`,
-   * without reading it, and moves it in one write that answers the record: two round trips where
-   * a read first makes three. When the claim is taken already (the record moved on, or a copy of
-   * this job came first), or the write finds the record elsewhere (deleted, or moved on long ago
-   * and the claim since removed by the retention sweep), the record is read and decided on as
-   * without `queuedAt`. A claim taken so for a revision the record has left is never written:
-   * every writer claims the revision it read.
+   * What a pending revision says never changes; a record only moves past it, and only by the writer
+   * that took its claim. So whoever takes that claim knows, without reading it, that the record is
+   * at that revision and pending for `run`, and moves it in one write that answers the record: two
+   * round trips where a read first makes three. When the claim is taken already (the record moved
+   * on, or a copy of this job came first), or the write finds the record elsewhere (deleted, or
+   * moved on long ago and the claim since removed by the retention sweep), the record is read and
+   * decided on as without `queuedAt`. A claim taken so for a revision the record has left is never
+   * written: every writer claims the revision it read.
    */
   async start(id: ObjectId, run: number, delivery: number, queuedAt?: number): Promise<GenerationDocument | null> {
     if (queuedAt !== undefined) {
