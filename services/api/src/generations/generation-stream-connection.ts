@@ -166,7 +166,9 @@ export class GenerationStreamConnection {
     const { event } = stored;
     if (event.type !== 'status' || event.status !== 'pending') return this.send(stored);
     const now = await this.sources.standings.of(this.doc);
-    if (this.ended) return;
+    // A status from the stream, sent while the place was read (a worker took the job meanwhile), is
+    // newer than the record the made-up one comes from: a client must never see it go back.
+    if (this.ended || (stored.id === SYNTHETIC_ID && this.sentAny)) return;
     this.place = JSON.stringify(now);
     this.send({ ...stored, event: { ...event, generation: { ...event.generation, ...now } } });
   }
