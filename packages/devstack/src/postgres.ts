@@ -47,8 +47,9 @@ export async function providePostgresDatabase(): Promise<PostgresDatabase | null
  * Runs SQL on the server with `psql`, PostgreSQL's own client, which comes with every install of
  * it. (The npm client `pg` would do, but it is an optional peer of BullMQ: adding it splits BullMQ
  * into two copies whose types no longer match.) Rows come back one per line, fields split by `|`.
+ * Exported for the devstack's tests, which read what FerretDB made of our indexes.
  */
-async function sql(serverUrl: string, statement: string): Promise<string[][]> {
+export async function sql(serverUrl: string, statement: string): Promise<string[][]> {
   let stdout: string;
   try {
     ({ stdout } = await promisify(execFile)(
