@@ -1,6 +1,6 @@
 /**
- * SQL that lets FerretDB's equality filters use an index on PostgreSQL, run once in each run's
- * database.
+ * SQL that lets FerretDB's equality filters use an index on PostgreSQL, and spares its writes the
+ * indexes it never reads, run once in each run's database.
  *
  * FerretDB 1.x keeps a collection as a table with one `jsonb` column, `_jsonb`, and an index we
  * declare as a btree over `(_jsonb -> 'field')`. But it pushes `{field: value}` down to SQL as
@@ -11,10 +11,17 @@
  *
  * So an event trigger gives every btree FerretDB creates a GIN twin over its first field, unless
  * the table has one over that field already: indexes that start alike (ours on generations have
- * three on `user_id` and two on `status`) share it, and every write of a record updates one GIN
- * index less for each. (A FerretDB process creates indexes one at a time, under its registry's
- * lock, so the check sees those made before.) Three planner settings go with it, for this
- * database only:
+ * three on `user_id` and two on `status`) share it. (A FerretDB process creates indexes one at a
+ * time, under its registry's lock, so the check sees those made before.)
+ *
+ * The btree itself is never read: FerretDB 1.x pushes down nothing but equality, as `@>`, and
+ * sorts in SQL only by its own record id (`prepareWhereClause` and `prepareOrderByClause` in its
+ * `internal/backends/postgresql/query.go`). Yet every write of a record updated it: on
+ * generations, five of them per insert and per update. So a btree that enforces nothing (not
+ * unique) is put back as an empty stand-in under its name, `WHERE false`, which no write touches
+ * and FerretDB can still drop. A unique one stays: it is what refuses a second `_id` or email.
+ *
+ * Three planner settings go with it, for this database only:
  * - `enable_seqscan` off: the planner prices a table of large images by its few main pages, not
  *   by the megabytes `->` must unpack from each row, and so scanned it even with the index there.
  *   Queries no index serves still scan, as before.
@@ -32,22 +39,29 @@ DECLARE
   twin text;
 BEGIN
   FOR made IN
-    SELECT c.objid, i.indrelid::regclass AS tbl, x.relname
+    SELECT c.objid::regclass AS idx, i.indrelid::regclass AS tbl, i.indisunique AS is_unique, x.relname,
+      pg_get_indexdef(c.objid) AS def
     FROM pg_event_trigger_ddl_commands() c
     JOIN pg_index i ON i.indexrelid = c.objid
     JOIN pg_class x ON x.oid = c.objid
     WHERE c.command_tag = 'CREATE INDEX'
   LOOP
-    CONTINUE WHEN pg_get_indexdef(made.objid) NOT LIKE '% USING btree %';
-    field := (regexp_match(pg_get_indexdef(made.objid), '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)'))[1];
+    -- A GIN twin is no btree, and a stand-in's expression is no field: neither goes further.
+    CONTINUE WHEN made.def NOT LIKE '% USING btree %';
+    field := (regexp_match(made.def, '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)'))[1];
     CONTINUE WHEN field IS NULL;
-    CONTINUE WHEN EXISTS (
+    IF NOT EXISTS (
       SELECT 1 FROM pg_index o JOIN pg_class ox ON ox.oid = o.indexrelid JOIN pg_am am ON am.oid = ox.relam
       WHERE o.indrelid = made.tbl AND am.amname = 'gin'
         AND (regexp_match(pg_get_indexdef(o.indexrelid), '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)'))[1] = field
-    );
-    twin := left(made.relname, 58) || '_gin';
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L))', twin, made.tbl, field);
+    ) THEN
+      twin := left(made.relname, 58) || '_gin';
+      EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L))', twin, made.tbl, field);
+    END IF;
+    IF NOT made.is_unique THEN
+      EXECUTE format('DROP INDEX %s', made.idx);
+      EXECUTE format('CREATE INDEX %I ON %s ((NULL::boolean)) WHERE false', made.relname, made.tbl);
+    END IF;
   END LOOP;
 END $$;
 CREATE EVENT TRIGGER imagegen_equality_index ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
