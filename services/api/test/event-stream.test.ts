@@ -497,6 +497,27 @@ describe('the order of pending and processing', () => {
     await racing?.stop();
   });
 
+  /**
+   * What the worker's processor does on taking a job (generations.start, then lifecycle.started):
+   * the record to `processing`, then its event. False if the record was no longer pending.
+   */
+  async function takeAndAnnounce(id: string): Promise<boolean> {
+    const doc = await racing.db
+      .collection<GenerationDocument>(COLLECTIONS.generations)
+      .findOneAndUpdate(
+        { _id: new ObjectId(id), status: 'pending' },
+        { $set: { status: 'processing', started_at: new Date(), updated_at: new Date() }, $inc: { attempts: 1 } },
+        { returnDocument: 'after' },
+      );
+    if (!doc) return false;
+    await direct.append(id, {
+      type: 'status',
+      status: 'processing',
+      generation: toSummary(doc, 'http://localhost:8000'),
+    });
+    return true;
+  }
+
   test('when a worker takes the job before the API has written the pending event, then the stream still shows pending before processing', async () => {
     // The API's write of its `pending` event (a script on the stream's key) waits at the proxy…
     const hold = proxy.holdNext(/\r\neval(sha)?\r\n[\s\S]*generation-events/i);
@@ -506,25 +527,9 @@ describe('the order of pending and processing', () => {
     await hold.held;
     await jobSent;
     try {
-      // …and meanwhile a worker finds any job waiting, takes it and announces `processing`, as
-      // the worker's processor does (generations.start, then lifecycle.started).
+      // …and meanwhile a worker finds any job waiting, takes it and announces `processing`.
       const waiting = await racing.queue.getJobs(['wait']);
-      for (const job of waiting) {
-        const id = (job.data as { generationId: string }).generationId;
-        const doc = await racing.db
-          .collection<GenerationDocument>(COLLECTIONS.generations)
-          .findOneAndUpdate(
-            { _id: new ObjectId(id), status: 'pending' },
-            { $set: { status: 'processing', started_at: new Date(), updated_at: new Date() }, $inc: { attempts: 1 } },
-            { returnDocument: 'after' },
-          );
-        if (doc)
-          await direct.append(id, {
-            type: 'status',
-            status: 'processing',
-            generation: toSummary(doc, 'http://localhost:8000'),
-          });
-      }
+      for (const job of waiting) await takeAndAnnounce((job.data as { generationId: string }).generationId);
     } finally {
       hold.release();
     }
@@ -553,19 +558,7 @@ describe('the order of pending and processing', () => {
     await hold.held;
     try {
       // …while a worker takes the job and announces `processing`, and the stream sends that.
-      const doc = await racing.db
-        .collection<GenerationDocument>(COLLECTIONS.generations)
-        .findOneAndUpdate(
-          { _id: new ObjectId(generation.id), status: 'pending' },
-          { $set: { status: 'processing', started_at: new Date(), updated_at: new Date() }, $inc: { attempts: 1 } },
-          { returnDocument: 'after' },
-        );
-      expect(doc).not.toBeNull();
-      await direct.append(generation.id, {
-        type: 'status',
-        status: 'processing',
-        generation: toSummary(doc!, 'http://localhost:8000'),
-      });
+      expect(await takeAndAnnounce(generation.id)).toBe(true);
       await stream.waitFor('the processing status', (c) => c.events.length >= 1);
     } finally {
       hold.release();
