@@ -34,6 +34,8 @@ export function equalityIndexSql(database: string): string {
   return `
 CREATE FUNCTION imagegen_equality_index() RETURNS event_trigger LANGUAGE plpgsql AS $$
 DECLARE
+  -- The field of an index over (_jsonb -> 'field'), first in its definition.
+  field_of constant text := '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)';
   made record;
   field text;
   twin text;
@@ -48,12 +50,12 @@ BEGIN
   LOOP
     -- A GIN twin is no btree, and a stand-in's expression is no field: neither goes further.
     CONTINUE WHEN made.def NOT LIKE '% USING btree %';
-    field := (regexp_match(made.def, '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)'))[1];
+    field := (regexp_match(made.def, field_of))[1];
     CONTINUE WHEN field IS NULL;
     IF NOT EXISTS (
       SELECT 1 FROM pg_index o JOIN pg_class ox ON ox.oid = o.indexrelid JOIN pg_am am ON am.oid = ox.relam
       WHERE o.indrelid = made.tbl AND am.amname = 'gin'
-        AND (regexp_match(pg_get_indexdef(o.indexrelid), '\\(\\(\\(_jsonb -> ''([^'']+)''::text\\)\\)'))[1] = field
+        AND (regexp_match(pg_get_indexdef(o.indexrelid), field_of))[1] = field
     ) THEN
       twin := left(made.relname, 58) || '_gin';
       EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb -> %L))', twin, made.tbl, field);
