@@ -22,6 +22,8 @@ const KEPT_UP = 0.95;
 const WARM_UP_SECONDS = 3;
 /** How long after a step's last create its generations may take to end before it counts as failed. */
 const DRAIN_MS = 10_000;
+/** How long before a step the ones before it may take to end, at most, before the part gives up. */
+const IDLE_MS = 60_000;
 
 interface Offered {
   ids: ObjectId[];
@@ -69,19 +71,28 @@ async function offer(api: Running, token: string, rate: number, seconds: number,
 }
 
 /**
- * The step's generations once none is in flight, or as they stand after DRAIN_MS. The earlier
- * steps' have all ended. While waiting it counts by status, an equality FerretDB hands to
- * PostgreSQL; `$in` it does not, and reading the whole collection in a loop would slow the step's
- * last generations.
+ * Waits, at most `ms`, until no generation is in flight. It counts by status, an equality FerretDB
+ * hands to PostgreSQL; `$in` it does not, and reading the whole collection in a loop would slow
+ * the last generations of the step it waits for.
  */
-async function whenEnded(db: Db, ids: ObjectId[]): Promise<GenerationDocument[]> {
+async function untilIdle(db: Db, ms: number): Promise<boolean> {
   const generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
-  const until = Date.now() + DRAIN_MS;
+  const until = Date.now() + ms;
   const inFlight = async () =>
     (await generations.countDocuments({ status: 'pending' })) +
     (await generations.countDocuments({ status: 'processing' }));
-  while ((await inFlight()) > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 250));
-  return generations
+  for (;;) {
+    if ((await inFlight()) === 0) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The step's generations once none is in flight, or as they stand after DRAIN_MS. */
+async function whenEnded(db: Db, ids: ObjectId[]): Promise<GenerationDocument[]> {
+  await untilIdle(db, DRAIN_MS);
+  return db
+    .collection<GenerationDocument>(COLLECTIONS.generations)
     .find({ _id: { $in: ids } }, { projection: { status: 1, created_at: 1, completed_at: 1 } })
     .toArray();
 }
@@ -109,8 +120,14 @@ interface Target {
   agent: Agent;
 }
 
-/** One fixed-rate step: its figures, and whether one API and one worker kept up with it. */
+/**
+ * One fixed-rate step: its figures, and whether one API and one worker kept up with it. It starts
+ * once the steps before it have nothing in flight: after a failed step a backlog may outlast
+ * DRAIN_MS, and a step sent on top of it would be measured with another step's load.
+ */
 async function step({ api, token, db, agent }: Target, rate: number, seconds: number) {
+  if (!(await untilIdle(db, IDLE_MS)))
+    throw new Error(`capacity ${rate}/s: generations still in flight after ${IDLE_MS} ms`);
   const offered = await offer(api, token, rate, seconds, agent);
   const docs = await whenEnded(db, offered.ids);
   const completed = docs.filter((doc) => doc.status === 'completed' && doc.completed_at);
@@ -139,10 +156,29 @@ async function step({ api, token, db, agent }: Target, rate: number, seconds: nu
 }
 
 /**
+ * The next rate to try, as an index into CAPACITY_RATES, or undefined once the search is done. The
+ * search takes a rate below one that passed to pass, and one above one that failed to fail. It
+ * climbs by doubling (the highest listed rate at most twice the last that passed) until a rate
+ * fails, then halves the listed rates between the highest that passed and the lowest that failed.
+ * Over the 13 default rates that is 4 to 7 rates instead of up to 13 one by one; each takes a step
+ * and a drain, 7 to 8 s.
+ */
+function nextRate(passed: number, failed: number | undefined): number | undefined {
+  if (failed === undefined) {
+    if (passed === CAPACITY_RATES.length - 1) return undefined;
+    const limit = passed < 0 ? CAPACITY_RATES[0]! : 2 * CAPACITY_RATES[passed]!;
+    let next = passed + 1;
+    while (next + 1 < CAPACITY_RATES.length && CAPACITY_RATES[next + 1]! <= limit) next++;
+    return next;
+  }
+  return failed - passed > 1 ? Math.floor((passed + failed) / 2) : undefined;
+}
+
+/**
  * The highest steady rate of generations per second one API and one worker complete, HF
- * answering after HF_LATENCY_MS at any concurrency: fixed-rate steps, up CAPACITY_RATES until the
- * first that fails (a create error, a create p99 at CAPACITY_CREATE_P99_MS or more, a generation
- * not completed, or completions falling behind creates: a queue growing).
+ * answering after HF_LATENCY_MS at any concurrency: fixed-rate steps at rates of CAPACITY_RATES
+ * chosen by `nextRate`, each failing on a create error, a create p99 at CAPACITY_CREATE_P99_MS or
+ * more, a generation not completed, or completions falling behind creates (a queue growing).
  */
 export async function capacity(stack: Stack, hf: HfStub) {
   hf.latencyMs = HF_LATENCY_MS;
@@ -159,8 +195,10 @@ export async function capacity(stack: Stack, hf: HfStub) {
         // Unmeasured, as in the e2e part: the first generations pay for compiling and connecting.
         await step(target, CAPACITY_RATES[0]!, WARM_UP_SECONDS);
         const steps = [];
-        let highest = 0;
-        for (const rate of CAPACITY_RATES) {
+        let passed = -1;
+        let failed: number | undefined;
+        for (let next = nextRate(passed, failed); next !== undefined; next = nextRate(passed, failed)) {
+          const rate = CAPACITY_RATES[next]!;
           // A rate fails only on its second try: one stall of this shared machine, a p99 of a few
           // hundred creates, is not where the system stops.
           let figures = { ...(await step(target, rate, CAPACITY_STEP_SECONDS)), attempt: 1 };
@@ -170,16 +208,16 @@ export async function capacity(stack: Stack, hf: HfStub) {
           }
           console.log(`[bench] capacity ${rate}/s: ${JSON.stringify(figures)}`);
           steps.push(figures);
-          if (!figures.passed) break;
-          highest = rate;
+          if (figures.passed) passed = next;
+          else failed = next;
         }
         return {
-          generations_per_s: highest,
+          generations_per_s: passed < 0 ? 0 : CAPACITY_RATES[passed]!,
           hf_latency_ms: HF_LATENCY_MS,
           worker_concurrency: CAPACITY_WORKER_CONCURRENCY,
           step_seconds: CAPACITY_STEP_SECONDS,
           // Every step passed: the figure is the top of the steps, not where the system stops.
-          at_top_of_steps: highest === CAPACITY_RATES.at(-1),
+          at_top_of_steps: passed === CAPACITY_RATES.length - 1,
           steps,
         };
       } finally {

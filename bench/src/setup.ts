@@ -25,10 +25,12 @@ export const MEMORY_SAMPLE_EVERY = 500;
  */
 export const MEMORY_IMAGE_READ_EVERY = 10;
 export const ROUNDS = 2;
-/** Offered rates of the capacity part, generations per second, tried in turn until one fails. */
+/** Offered rates of the capacity part, generations per second, rising: the ones its search chooses from. */
 export const CAPACITY_RATES = (env.BENCH_CAPACITY_RATES ?? '10,15,20,25,30,35,40,50,60,70,80,90,100')
   .split(',')
   .map(Number);
+if (!CAPACITY_RATES.every((rate, i) => rate > 0 && (i === 0 || rate > CAPACITY_RATES[i - 1]!)))
+  throw new Error(`BENCH_CAPACITY_RATES must be positive and rising: ${env.BENCH_CAPACITY_RATES}`);
 export const CAPACITY_STEP_SECONDS = Number(env.BENCH_CAPACITY_STEP_SECONDS ?? 6);
 export const CAPACITY_CREATE_P99_MS = 100;
 /** The most the worker's settings allow: at HF's 1 s, no more than 100 generations a second. */
