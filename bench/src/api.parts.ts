@@ -2,14 +2,37 @@ import type { Stack } from '@imagegen/devstack';
 import { connectMongo } from '@imagegen/core';
 import { completedGeneration, httpLoad, type HttpFigures } from './measure';
 import { baseline, run } from './processes';
-import { CONNECTIONS, ROUNDS, SECONDS, mean, place, ratio, settle, signIn, startOurApi } from './setup';
+import {
+  CONNECTIONS,
+  ROUNDS,
+  SECONDS,
+  WARM_UP_SECONDS,
+  mean,
+  place,
+  ratio,
+  settle,
+  signIn,
+  startOurApi,
+} from './setup';
 
-/** Runs `measure` against the floor and ours in turn, ROUNDS times each, and averages each side. */
-async function alternate(floor: () => Promise<HttpFigures>, ours: () => Promise<HttpFigures>) {
+/**
+ * An unmeasured load of WARM_UP_SECONDS on each side first: a new process runs its first few
+ * thousand requests slower while V8 compiles its hot paths, and ours has more code to compile
+ * than the floor. Measured with `pnpm bench:ab` (two identical APIs): the first 5 s of creates
+ * ran at 625 requests/s and 1.17 ms of API CPU each, the next 55 s at 690–1,030 requests/s and
+ * 0.57–0.99 ms. The figures are the steady cost per request, as in the `e2e` and `capacity` parts.
+ * Then the floor and ours in turn, ROUNDS times each, and each side's mean.
+ */
+async function alternate(
+  floor: (seconds: number) => Promise<HttpFigures>,
+  ours: (seconds: number) => Promise<HttpFigures>,
+) {
+  await floor(WARM_UP_SECONDS);
+  await ours(WARM_UP_SECONDS);
   const runs: { floor: HttpFigures[]; ours: HttpFigures[] } = { floor: [], ours: [] };
   for (let i = 0; i < ROUNDS; i++) {
-    runs.floor.push(await floor());
-    runs.ours.push(await ours());
+    runs.floor.push(await floor(SECONDS));
+    runs.ours.push(await ours(SECONDS));
   }
   for (const figures of [...runs.floor, ...runs.ours]) {
     if (figures.non2xx || figures.errors) throw new Error(`a load run had failures: ${JSON.stringify(figures)}`);
@@ -35,15 +58,15 @@ export async function apiCreate(stack: Stack) {
   try {
     const body = (n: number) => JSON.stringify({ prompt: `a bench picture ${n}` });
     return await alternate(
-      () =>
-        httpLoad(floor.url, CONNECTIONS, SECONDS, (n) => ({
+      (seconds) =>
+        httpLoad(floor.url, CONNECTIONS, seconds, (n) => ({
           method: 'POST',
           path: '/generations',
           headers: { 'content-type': 'application/json' },
           body: body(n),
         })),
-      () =>
-        httpLoad(api.url, CONNECTIONS, SECONDS, (n) => ({
+      (seconds) =>
+        httpLoad(api.url, CONNECTIONS, seconds, (n) => ({
           method: 'POST',
           path: '/api/generations',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[n % tokens.length]!}` },
@@ -66,9 +89,10 @@ export async function apiGet(stack: Stack, image: Buffer) {
     const ourId = await completedGeneration(ourDb.db, userId, image);
     const floorId = await completedGeneration(floorDb.db, userId, image);
     return await alternate(
-      () => httpLoad(floor.url, CONNECTIONS, SECONDS, () => ({ method: 'GET', path: `/generations/${floorId}` })),
-      () =>
-        httpLoad(api.url, CONNECTIONS, SECONDS, () => ({
+      (seconds) =>
+        httpLoad(floor.url, CONNECTIONS, seconds, () => ({ method: 'GET', path: `/generations/${floorId}` })),
+      (seconds) =>
+        httpLoad(api.url, CONNECTIONS, seconds, () => ({
           method: 'GET',
           path: `/api/generations/${ourId}`,
           headers: { authorization: `Bearer ${token}` },

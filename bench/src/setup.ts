@@ -6,6 +6,8 @@ import { run, service } from './processes';
 /** The bench's sizes and durations; BENCH_* variables change them (bench/README.md). */
 const env = process.env;
 export const SECONDS = Number(env.BENCH_SECONDS ?? 5);
+/** The unmeasured load each side of `api_create` and `api_get` takes first (bench/src/api.parts.ts). */
+export const WARM_UP_SECONDS = 3;
 export const CONNECTIONS = Number(env.BENCH_CONNECTIONS ?? 10);
 export const WORKER_JOBS = Number(env.BENCH_WORKER_JOBS ?? 500);
 export const WORKER_CONCURRENCY = 16;
@@ -101,9 +103,9 @@ export async function signIn(apiUrl: string, email: string): Promise<string> {
   return ((await res.json()) as { data: { token: string } }).data.token;
 }
 
-/** Our API on `where`, with a signed-in user: its token and id. */
-export async function startOurApi(where: Record<string, string>) {
-  const api = await run(service('api'), { ...apiEnv, ...where }, 'PORT', '/readyz');
+/** Our API on `where` (built script `script`, this checkout's by default), with a signed-in user: its token and id. */
+export async function startOurApi(where: Record<string, string>, script = service('api')) {
+  const api = await run(script, { ...apiEnv, ...where }, 'PORT', '/readyz');
   const token = await signIn(api.url, 'bench@example.com');
   const userId = new ObjectId(
     (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub,
