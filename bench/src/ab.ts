@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startStack } from '@imagegen/devstack';
+import { httpLoad, type HttpFigures } from './measure';
+import { ROOT, type Running } from './processes';
+import { CONNECTIONS, SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, signIn, startOurApi } from './setup';
+
+/**
+ * `pnpm bench:ab`: our create path in two checkouts, side by side on the same services. Both APIs
+ * run at once and take the load in turn, `BENCH_AB_ROUNDS` times each (A, B, B, A, A, B, …), so a change
+ * of the machine's speed during the run moves both alike. A change of a few per cent is within the
+ * bench's run-to-run noise (±0.03 of a ratio on these shared machines) and cannot be seen by
+ * comparing two `pnpm bench` runs; here it can, against the noise of two identical checkouts
+ * (`BENCH_AB_OTHER` = this one), which this prints too when asked.
+ *
+ * Besides requests per second, each API's CPU per request from /proc: the API's own work, which
+ * moves less with the other processes' share of the machine than its rate does.
+ */
+const OTHER = process.env.BENCH_AB_OTHER;
+const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 8);
+const TICKS_PER_S = 100;
+
+/** User plus system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/pid/stat, in ticks). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
+}
+
+/** Creates on one side for `seconds`, a user per connection as in `api_create`. */
+async function load(side: { name: string; api: Running; tokens: string[] }, seconds: number): Promise<HttpFigures> {
+  const figures = await httpLoad(side.api.url, CONNECTIONS, seconds, (n) => ({
+    method: 'POST',
+    path: '/api/generations',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${side.tokens[n % CONNECTIONS]!}` },
+    body: JSON.stringify({ prompt: `an a/b bench picture ${n}` }),
+  }));
+  if (figures.non2xx || figures.errors) throw new Error(`side ${side.name}: ${JSON.stringify(figures)}`);
+  return figures;
+}
+
+async function main(): Promise<void> {
+  if (!OTHER) throw new Error('BENCH_AB_OTHER: the root of the other checkout, built (pnpm build)');
+  const stack = await startStack();
+  try {
+    const sides = await Promise.all(
+      (['A', 'B'] as const).map(async (name) => {
+        const root = name === 'A' ? ROOT : resolve(OTHER);
+        const { api } = await startOurApi(place(stack, `ab_${name}`), resolve(root, 'services/api/dist/main.js'));
+        const tokens = await Promise.all(
+          Array.from({ length: CONNECTIONS }, (_, i) => signIn(api.url, `ab${i}@example.com`)),
+        );
+        return { name, root, api, tokens, rps: [] as number[], cpuPerRequest: [] as number[] };
+      }),
+    );
+    console.log(`[ab] A: ${sides[0]!.root}\n[ab] B: ${sides[1]!.root}`);
+    try {
+      // Unmeasured first, as in the bench's API parts: a new process's first requests are slower.
+      for (const side of sides) await load(side, WARM_UP_SECONDS);
+      for (let round = 0; round < ROUNDS; round++) {
+        // A, B then B, A: whatever the side that goes second gains or loses is shared.
+        for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+          const before = cpuMs(side.api.child.pid!);
+          const figures = await load(side, SECONDS);
+          side.rps.push(figures.rps);
+          side.cpuPerRequest.push((cpuMs(side.api.child.pid!) - before) / (figures.rps * SECONDS));
+          console.log(
+            `[ab] round ${round + 1} ${side.name}: ${figures.rps} requests/s, ${side.cpuPerRequest.at(-1)!.toFixed(3)} ms of API CPU per request`,
+          );
+        }
+      }
+    } finally {
+      await settle();
+      await Promise.all(sides.map((side) => side.api.stop()));
+    }
+    const [a, b] = sides.map((side) => ({ rps: mean(side.rps), cpu: mean(side.cpuPerRequest) })) as [
+      { rps: number; cpu: number },
+      { rps: number; cpu: number },
+    ];
+    console.table({
+      'requests/s': { A: a.rps.toFixed(1), B: b.rps.toFixed(1), 'B / A': (b.rps / a.rps).toFixed(3) },
+      'API CPU per request (ms)': { A: a.cpu.toFixed(3), B: b.cpu.toFixed(3), 'B / A': (b.cpu / a.cpu).toFixed(3) },
+    });
+  } finally {
+    await clearPlaces(stack.redisUrl);
+    await stack.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`[ab] ${(err as Error).stack ?? String(err)}`);
+  process.exit(1);
+});
