@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { MongoClient, type Db } from 'mongodb';
 import { mongoWriteConcern, uriOptions, type MongoWriteConcern, type RedisTarget } from '@imagegen/shared';
 import { ensureIndexes } from './indexes';
+import { oneWritePerTurn } from './redis-writes';
 
 export interface Mongo {
   client: MongoClient;
@@ -78,39 +79,52 @@ export function createRedis(target: RedisTarget, kind: RedisConnectionKind): Red
   const connect = { connectTimeout: 5_000, lazyConnect: false };
   if (target.mode === 'cluster') {
     const { nodes, username, password } = target;
-    return new Cluster(nodes, {
-      enableOfflineQueue,
-      lazyConnect: false,
-      redisOptions: { ...connect, maxRetriesPerRequest, username, password },
-    });
+    return batched(
+      new Cluster(nodes, {
+        enableOfflineQueue,
+        lazyConnect: false,
+        redisOptions: { ...connect, maxRetriesPerRequest, username, password },
+      }),
+    );
   }
   if (target.mode === 'sentinel') {
     const { sentinels, master, username, password, sentinelPassword } = target;
-    return new Redis({
-      ...connect,
-      enableOfflineQueue,
-      maxRetriesPerRequest,
-      sentinels,
-      name: master,
-      username,
-      password,
-      sentinelPassword,
-    });
+    return batched(
+      new Redis({
+        ...connect,
+        enableOfflineQueue,
+        maxRetriesPerRequest,
+        sentinels,
+        name: master,
+        username,
+        password,
+        sentinelPassword,
+      }),
+    );
   }
   const { url, username, password } = target;
-  return new Redis(url, { ...connect, enableOfflineQueue, maxRetriesPerRequest, username, password });
+  return batched(new Redis(url, { ...connect, enableOfflineQueue, maxRetriesPerRequest, username, password }));
+}
+
+/** `client` with each connection's commands of one turn sent in one write; a cluster's, per node as it joins. */
+function batched<T extends RedisClient>(client: T): T {
+  if (client instanceof Cluster) client.on('+node', oneWritePerTurn);
+  else oneWritePerTurn(client);
+  return client;
 }
 
 /** Another connection to the same Redis as `client`, of `kind` (subscribers and BullMQ's own need their own). */
 export function duplicateRedis(client: RedisClient, kind: RedisConnectionKind): RedisClient {
   const options = KIND_OPTIONS[kind];
   if (client instanceof Cluster) {
-    return client.duplicate([], {
-      enableOfflineQueue: options.enableOfflineQueue,
-      redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: options.maxRetriesPerRequest },
-    });
+    return batched(
+      client.duplicate([], {
+        enableOfflineQueue: options.enableOfflineQueue,
+        redisOptions: { ...client.options.redisOptions, maxRetriesPerRequest: options.maxRetriesPerRequest },
+      }),
+    );
   }
-  return client.duplicate(options);
+  return batched(client.duplicate(options));
 }
 
 /**
