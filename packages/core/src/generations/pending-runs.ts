@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import type { RedisClient } from '../connections';
 import type { GenerationDocument } from '../db';
 import { scheduleRun } from '../generation-scheduling';
@@ -29,15 +28,10 @@ export class PendingRuns {
    * not hold the job back. `counted`: as for `GenerationLifecycle.queued`.
    */
   async enqueue(doc: GenerationDocument, { counted = false } = {}): Promise<void> {
-    // On a cluster both still go down one node's connection, in order, since their keys share
-    // the prefix's slot; only this saving of a write is left out.
-    if (this.shared instanceof Redis && this.shared.status === 'ready') {
-      // The announcement waits in the socket for the job's command, which BullMQ sends a few
-      // promise steps later, before the next tick: one write, and one wake-up of Redis, for both.
-      const socket = this.shared.stream;
-      socket.cork();
-      process.nextTick(() => socket.uncork());
-    }
+    // Both leave in one write: BullMQ sends the job's command a few promise steps after the
+    // announcement, in the same turn, and `oneWritePerTurn` holds the connection's commands of a
+    // turn until its end. On a cluster both go down one node's connection, in order, since their
+    // keys share the prefix's slot.
     const announced = this.lifecycle.queued(doc, { counted }).catch(() => undefined);
     if (!this.shared) await announced;
     try {
