@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startStack } from '@imagegen/devstack';
-import { httpLoad, type HttpFigures } from './measure';
+import { createLoad, signInClients } from './api.parts';
+import type { HttpFigures } from './measure';
 import { ROOT, type Running } from './processes';
-import { CONNECTIONS, SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, signIn, startOurApi } from './setup';
+import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, startOurApi } from './setup';
 
 /**
  * `pnpm bench:ab`: our create path in two checkouts, side by side on the same services. Both APIs
@@ -26,14 +27,9 @@ function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S;
 }
 
-/** Creates on one side for `seconds`, a user per connection as in `api_create`. */
+/** Creates on one side for `seconds`, as `api_create` does; a failed request stops the run. */
 async function load(side: { name: string; api: Running; tokens: string[] }, seconds: number): Promise<HttpFigures> {
-  const figures = await httpLoad(side.api.url, CONNECTIONS, seconds, (n) => ({
-    method: 'POST',
-    path: '/api/generations',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${side.tokens[n % CONNECTIONS]!}` },
-    body: JSON.stringify({ prompt: `an a/b bench picture ${n}` }),
-  }));
+  const figures = await createLoad(side.api.url, side.tokens, seconds);
   if (figures.non2xx || figures.errors) throw new Error(`side ${side.name}: ${JSON.stringify(figures)}`);
   return figures;
 }
@@ -46,10 +42,14 @@ async function main(): Promise<void> {
       (['A', 'B'] as const).map(async (name) => {
         const root = name === 'A' ? ROOT : resolve(OTHER);
         const { api } = await startOurApi(place(stack, `ab_${name}`), resolve(root, 'services/api/dist/main.js'));
-        const tokens = await Promise.all(
-          Array.from({ length: CONNECTIONS }, (_, i) => signIn(api.url, `ab${i}@example.com`)),
-        );
-        return { name, root, api, tokens, rps: [] as number[], cpuPerRequest: [] as number[] };
+        return {
+          name,
+          root,
+          api,
+          tokens: await signInClients(api.url),
+          rps: [] as number[],
+          cpuPerRequest: [] as number[],
+        };
       }),
     );
     console.log(`[ab] A: ${sides[0]!.root}\n[ab] B: ${sides[1]!.root}`);

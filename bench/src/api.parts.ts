@@ -48,30 +48,40 @@ async function alternate(
   };
 }
 
+const createBody = (n: number) => JSON.stringify({ prompt: `a bench picture ${n}` });
+
+/**
+ * Signs in a user per connection, as many clients would be (one user's creates stop at its cap in
+ * flight): their tokens, for `createLoad`.
+ */
+export function signInClients(apiUrl: string): Promise<string[]> {
+  return Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => signIn(apiUrl, `bench${i}@example.com`)));
+}
+
+/** Creates through our API at `apiUrl` for `seconds`, each connection as the user of its token. */
+export function createLoad(apiUrl: string, tokens: string[], seconds: number): Promise<HttpFigures> {
+  return httpLoad(apiUrl, CONNECTIONS, seconds, (n) => ({
+    method: 'POST',
+    path: '/api/generations',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[n % tokens.length]!}` },
+    body: createBody(n),
+  }));
+}
+
 export async function apiCreate(stack: Stack) {
   const { api } = await startOurApi(place(stack, 'create'));
   const floor = await run(baseline('api'), place(stack, 'create_floor'), 'PORT', '/health');
-  // A user per connection, as many clients would be: one user's creates stop at its cap in flight.
-  const tokens = await Promise.all(
-    Array.from({ length: CONNECTIONS }, (_, i) => signIn(api.url, `bench${i}@example.com`)),
-  );
+  const tokens = await signInClients(api.url);
   try {
-    const body = (n: number) => JSON.stringify({ prompt: `a bench picture ${n}` });
     return await alternate(
       (seconds) =>
         httpLoad(floor.url, CONNECTIONS, seconds, (n) => ({
           method: 'POST',
           path: '/generations',
           headers: { 'content-type': 'application/json' },
-          body: body(n),
+          body: createBody(n),
         })),
-      (seconds) =>
-        httpLoad(api.url, CONNECTIONS, seconds, (n) => ({
-          method: 'POST',
-          path: '/api/generations',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[n % tokens.length]!}` },
-          body: body(n),
-        })),
+      (seconds) => createLoad(api.url, tokens, seconds),
     );
   } finally {
     await settle();
