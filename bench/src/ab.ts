@@ -11,8 +11,9 @@ import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, startOurApi
  * run at once and take the load in turn, `BENCH_AB_ROUNDS` times each (A, B, B, A, A, B, …), so a change
  * of the machine's speed during the run moves both alike. A change of a few per cent is within the
  * bench's run-to-run noise (±0.03 of a ratio on these shared machines) and cannot be seen by
- * comparing two `pnpm bench` runs; here it can, against the noise this tool itself shows when
- * `BENCH_AB_OTHER` is a checkout of the same commit.
+ * comparing two `pnpm bench` runs. Here it can be, by runs that agree, against the spread this
+ * tool itself shows when `BENCH_AB_OTHER` is a checkout of the same commit (up to 5 % over 8
+ * rounds here).
  *
  * Besides requests per second, each API's CPU per request from /proc: the API's own work, which
  * moves less with the other processes' share of the machine than its rate does.
