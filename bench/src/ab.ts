@@ -8,11 +8,11 @@ import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, startOurApi
 
 /**
  * `pnpm bench:ab`: our create path in two checkouts, side by side on the same services. Both APIs
- * run at once and take the load in turn, `BENCH_AB_ROUNDS` times each (A, B, B, A, A, B, …), so a change
- * of the machine's speed during the run moves both alike. A change of a few per cent is within the
- * bench's run-to-run noise (±0.03 of a ratio on these shared machines) and cannot be seen by
- * comparing two `pnpm bench` runs. Here it can be, by runs that agree, against the spread this
- * tool itself shows when `BENCH_AB_OTHER` is a checkout of the same commit (up to 5 % over 8
+ * run at once and take the load in turn, `BENCH_AB_ROUNDS` times each (A, B, B, A, A, B, …), so a
+ * change of the machine's speed during the run moves both alike. A change of a few per cent is
+ * within the bench's run-to-run noise (±0.03 of a ratio on these shared machines) and cannot be
+ * seen by comparing two `pnpm bench` runs. Here it can be, by runs that agree, against the spread
+ * this tool itself shows when `BENCH_AB_OTHER` is a checkout of the same commit (up to 5 % over 8
  * rounds here).
  *
  * Besides requests per second, each API's CPU per request from /proc: the API's own work, which
@@ -20,6 +20,8 @@ import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, startOurApi
  */
 const OTHER = process.env.BENCH_AB_OTHER;
 const ROUNDS = Number(process.env.BENCH_AB_ROUNDS ?? 8);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+  throw new Error(`BENCH_AB_ROUNDS must be a whole number of rounds, 1 or more: ${process.env.BENCH_AB_ROUNDS}`);
 const TICKS_PER_S = 100;
 
 /** User plus system CPU time of process `pid`, in ms (fields 14 and 15 of /proc/pid/stat, in ticks). */
