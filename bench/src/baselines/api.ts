@@ -63,4 +63,7 @@ async function main(): Promise<void> {
   }).listen(Number(env.PORT), '127.0.0.1');
 }
 
+// Stopped by SIGTERM (processes.ts): exiting on it, rather than by its default action, lets
+// `--cpu-prof` write the floor's profile too (BENCH_CPU_PROF).
+process.once('SIGTERM', () => process.exit(0));
 void main();

@@ -58,4 +58,7 @@ async function main(): Promise<void> {
   );
 }
 
+// Stopped by SIGTERM (processes.ts): exiting on it, rather than by its default action, lets
+// `--cpu-prof` write the floor's profile too (BENCH_CPU_PROF).
+process.once('SIGTERM', () => process.exit(0));
 void main();
