@@ -1,5 +1,5 @@
 import type { RedisClient } from './connections';
-import type { GenerationEvent } from '@imagegen/shared';
+import type { GenerationEvent, GenerationStatus } from '@imagegen/shared';
 import { redisScript } from './redis-script';
 
 export interface StoredEvent {
@@ -90,6 +90,19 @@ export class GenerationEvents {
       if (page.length < pageSize || !last) return first ? justBefore(first) : newest;
       end = `(${last[0]}`;
     }
+  }
+
+  /**
+   * The status of the newest status event among the generation's last `count` events; undefined
+   * when they hold none (notices only, or no stream: expired, deleted, or never announced).
+   */
+  async latestStatus(generationId: string, count: number): Promise<GenerationStatus | undefined> {
+    const entries = await this.redis.xrevrange(this.key(generationId), '+', '-', 'COUNT', count);
+    for (const entry of entries) {
+      const { event } = toStored(entry);
+      if (event.type === 'status') return event.status;
+    }
+    return undefined;
   }
 
   /** The event of this id, if the stream still has it. */

@@ -189,7 +189,7 @@ export function compose(
       usage: new UsageService(new UsageRepository(db), users, quotas, quotaLedger),
       generationDeletions: new GenerationDeletionService(generationRepository, deleter),
       accountDeletions,
-      waits: new GenerationWaitService(generations, hub, config.CREATE_WAIT_SECONDS),
+      waits: new GenerationWaitService(generations, hub, events, config.CREATE_WAIT_SECONDS),
       streams,
       models,
       webhookSecrets,

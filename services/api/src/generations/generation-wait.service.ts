@@ -1,5 +1,5 @@
 import { isTerminal, type CreateGenerationRequest } from '@imagegen/shared';
-import type { GenerationDocument } from '@imagegen/core';
+import type { GenerationDocument, GenerationEvents } from '@imagegen/core';
 import type { EventHub } from '../infra/event-hub';
 import type { Representation } from './generation.schemas';
 import type { Created, GenerationService } from './generation.service';
@@ -16,6 +16,9 @@ export interface CreateAndWait {
   /** Aborts when the client goes away: there is no one left to answer. */
   signal: AbortSignal;
 }
+
+/** How many of a generation's newest events a wait looks through for its status. */
+const STATUS_LOOKBACK = 5;
 
 /**
  * Creates a generation and, when asked, waits for it to end before answering (`Prefer: wait`):
@@ -35,6 +38,7 @@ export class GenerationWaitService {
   constructor(
     private readonly generations: GenerationService,
     private readonly hub: EventHub,
+    private readonly events: Pick<GenerationEvents, 'latestStatus'>,
     private readonly defaultWaitSeconds = 0,
   ) {}
 
@@ -65,6 +69,23 @@ export class GenerationWaitService {
         ? await this.generations.show(last, representation)
         : await this.generations.get(userId, id, representation);
     return { ...created, generation };
+  }
+
+  /**
+   * The record (null when it is gone), read once the generation's events say it ended or cannot say
+   * (none stored, or Redis away); undefined while its newest status is not an end. The events are
+   * written after the record, so an end there is an end in the record. A wait is woken by its
+   * generation's start and end, and looks once as it begins: reading the stream (Redis) each time
+   * and the record (MongoDB, several times the cost) only at the end took two of the three reads
+   * of the record off each waited create.
+   */
+  private async recordIfEnded(
+    id: string,
+    read: () => Promise<GenerationDocument | null>,
+  ): Promise<GenerationDocument | null | undefined> {
+    const status = await this.events.latestStatus(id, STATUS_LOOKBACK).catch(() => undefined);
+    if (status !== undefined && !isTerminal(status)) return undefined;
+    return read();
   }
 
   /** Ends every wait, so that a stopping server answers them now rather than at their bound. */
@@ -98,9 +119,9 @@ export class GenerationWaitService {
     try {
       for (;;) {
         const seen = notices;
-        const doc = await read();
+        const doc = await this.recordIfEnded(id, read);
         const left = deadline - Date.now();
-        if (!doc || isTerminal(doc.status) || left <= 0 || stop.signal.aborted) return doc;
+        if (doc === null || (doc && isTerminal(doc.status)) || left <= 0 || stop.signal.aborted) return doc ?? null;
         // Something happened while reading: read again rather than sleep past it.
         if (notices !== seen) continue;
         await new Promise<void>((resolve) => {
