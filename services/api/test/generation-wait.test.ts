@@ -51,6 +51,11 @@ class Records {
   }
 }
 
+/** Resolves once `check` holds, looking every 10 ms. */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 describe('a create that waits (Prefer: wait)', () => {
   let env: Isolation;
   let redis: RedisClient;
@@ -64,13 +69,13 @@ describe('a create that waits (Prefer: wait)', () => {
     await redisReady(redis, 10_000);
     events = new GenerationEvents(redis, env.queuePrefix);
     hub = EventHub.start(redis, events.channel, pino({ level: 'silent' }));
-    // The hub's subscription is made as it starts, without waiting: a round trip on its connection
-    // comes back after it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The hub subscribes as it starts, without waiting: the notices below need it subscribed.
+    await until(async () => ((await redis.pubsub('NUMSUB', events.channel)) as [string, number])[1] === 1);
   });
 
   beforeEach(() => {
     records = new Records();
+    looks = 0;
   });
 
   afterAll(async () => {
@@ -79,12 +84,16 @@ describe('a create that waits (Prefer: wait)', () => {
     await env?.cleanup();
   });
 
+  /** How many times a wait looked at its generation's events. */
+  let looks = 0;
   const wait = (doc: GenerationDocument, seconds: number) =>
-    new GenerationWaitService(records.service(doc), hub, events).create(
-      doc.user_id.toHexString(),
-      { prompt: doc.prompt } as never,
-      { waitSeconds: seconds, representation: 'full', signal: new AbortController().signal },
-    );
+    new GenerationWaitService(records.service(doc), hub, {
+      latestStatus: (id, count) => (looks++, events.latestStatus(id, count)),
+    }).create(doc.user_id.toHexString(), { prompt: doc.prompt } as never, {
+      waitSeconds: seconds,
+      representation: 'full',
+      signal: new AbortController().signal,
+    });
 
   /** Writes the record's new status, then announces it, as the worker does. */
   const move = async (doc: GenerationDocument, status: GenerationStatus) => {
@@ -96,12 +105,16 @@ describe('a create that waits (Prefer: wait)', () => {
     const doc = records.make();
     await move(doc, 'pending');
     const answered = wait(doc, 10);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => looks >= 1);
+    // Each move's notice wakes the wait to look again (the pending one's may come late, and wake it too).
+    const beforeStart = looks;
     await move(doc, 'processing');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => looks > beforeStart);
     await move(doc, 'completed');
     expect((await answered).generation.status).toBe('completed');
-    // Its events said pending and processing without a read; the end was read once, and answered as read.
+    // It looked as it began and at each notice; its events said pending and processing without a
+    // read of the record, and the end was read once, and answered as read.
+    expect(looks).toBeGreaterThanOrEqual(3);
     expect(records.reads.get(doc._id.toHexString())).toBe(1);
   });
 
@@ -109,9 +122,8 @@ describe('a create that waits (Prefer: wait)', () => {
     const doc = records.make();
     await move(doc, 'pending');
     await move(doc, 'failed');
-    const started = Date.now();
     expect((await wait(doc, 10)).generation.status).toBe('failed');
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // One read: the first look's. A wait that slept to its end would have read it again then.
     expect(records.reads.get(doc._id.toHexString())).toBe(1);
   });
 
@@ -119,7 +131,8 @@ describe('a create that waits (Prefer: wait)', () => {
     const doc = records.make();
     const id = doc._id.toHexString();
     const answered = wait(doc, 10);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Its first look read the record (pending), as nothing stored says otherwise.
+    await until(() => records.reads.get(id) === 1);
     // A notice with nothing stored: the record is all there is to go by.
     records.set(doc, 'completed');
     await redis.publish(events.channel, id);
