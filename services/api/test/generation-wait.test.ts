@@ -11,6 +11,7 @@ import {
 } from '@imagegen/core';
 import { SETTINGS } from '../../../test/support/generation-settings';
 import { isolation, type Isolation } from '../../../test/support/isolation';
+import { eventually } from '../../../test/support/lifecycle';
 import { EventHub } from '../src/infra/event-hub';
 import type { GenerationService } from '../src/generations/generation.service';
 import { GenerationWaitService } from '../src/generations/generation-wait.service';
@@ -51,10 +52,9 @@ class Records {
   }
 }
 
-/** Resolves once `check` holds, looking every 10 ms. */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 10));
-}
+/** Once `check` holds (the project's `eventually`, for a condition rather than a value). */
+const until = (what: string, check: () => boolean | Promise<boolean>) =>
+  eventually(what, async () => ((await check()) ? true : undefined));
 
 describe('a create that waits (Prefer: wait)', () => {
   let env: Isolation;
@@ -70,7 +70,10 @@ describe('a create that waits (Prefer: wait)', () => {
     events = new GenerationEvents(redis, env.queuePrefix);
     hub = EventHub.start(redis, events.channel, pino({ level: 'silent' }));
     // The hub subscribes as it starts, without waiting: the notices below need it subscribed.
-    await until(async () => ((await redis.pubsub('NUMSUB', events.channel)) as [string, number])[1] === 1);
+    await until(
+      'the hub subscribed',
+      async () => ((await redis.pubsub('NUMSUB', events.channel)) as [string, number])[1] === 1,
+    );
   });
 
   beforeEach(() => {
@@ -105,11 +108,11 @@ describe('a create that waits (Prefer: wait)', () => {
     const doc = records.make();
     await move(doc, 'pending');
     const answered = wait(doc, 10);
-    await until(() => looks >= 1);
+    await until('the wait looking', () => looks >= 1);
     // Each move's notice wakes the wait to look again (the pending one's may come late, and wake it too).
     const beforeStart = looks;
     await move(doc, 'processing');
-    await until(() => looks > beforeStart);
+    await until('the wait looking again', () => looks > beforeStart);
     await move(doc, 'completed');
     expect((await answered).generation.status).toBe('completed');
     // It looked as it began and at each notice; its events said pending and processing without a
@@ -132,7 +135,7 @@ describe('a create that waits (Prefer: wait)', () => {
     const id = doc._id.toHexString();
     const answered = wait(doc, 10);
     // Its first look read the record (pending), as nothing stored says otherwise.
-    await until(() => records.reads.get(id) === 1);
+    await until('the first read', () => records.reads.get(id) === 1);
     // A notice with nothing stored: the record is all there is to go by.
     records.set(doc, 'completed');
     await redis.publish(events.channel, id);
