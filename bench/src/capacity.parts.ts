@@ -200,13 +200,13 @@ export async function capacity(stack: Stack, hf: HfStub) {
         const failures = new Map<number, number>();
         const lowestFailed = () => (failures.size ? Math.min(...failures.keys()) : undefined);
         for (;;) {
-          let next = nextRate(passed, lowestFailed());
+          const boundary = lowestFailed();
+          let next = nextRate(passed, boundary);
           // The search is done: the rate its figure rests on (the lowest that failed, next above the
           // highest that passed) fails only on its second try, since one stall of this shared
           // machine (a p99 of a few hundred creates) is not where the system stops. A rate that
           // failed once above it needs no second try: it steered the search no further than the
           // boundary's own second try confirms.
-          const boundary = lowestFailed();
           if (next === undefined && boundary !== undefined && failures.get(boundary) === 1) next = boundary;
           if (next === undefined) break;
           const rate = CAPACITY_RATES[next]!;
