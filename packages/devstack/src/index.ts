@@ -7,5 +7,5 @@ export { startRedisSentinels, type RedisSentinels, type RedisSentinelOptions } f
 export { withNode, type RedisAddress } from './redis-nodes';
 export { startFerretDb } from './mongo';
 export { providePostgresDatabase, type PostgresDatabase } from './postgres';
-export { provideS3, type ProvidedS3, type S3Access } from './s3';
+export { buildS3Server, provideS3, type ProvidedS3, type S3Access } from './s3';
 export type { ProvidedService } from './service';

@@ -27,13 +27,7 @@ export type ProvidedS3 = ProvidedService & { access: S3Access };
  * S3 on a free port, with keys made up for this run and one empty bucket.
  */
 export async function provideS3(workDir: string): Promise<ProvidedS3> {
-  let binary: string;
-  try {
-    const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { env: process.env, maxBuffer: 1 << 20 });
-    binary = stdout.trim().split('\n').at(-1) ?? '';
-  } catch (err) {
-    throw new Error(`no S3: versitygw could not be built (${(err as Error).message.trim()})`, { cause: err });
-  }
+  const binary = await buildS3Server();
   const port = await freePort();
   const access: S3Access = {
     endpoint: `http://127.0.0.1:${port}`,
@@ -70,6 +64,19 @@ export async function provideS3(workDir: string): Promise<ProvidedS3> {
     description: `versitygw ${binary.match(/versitygw-(v[\d.]+)/)?.[1] ?? ''} on port ${port}`,
     stop: () => stopChild(child),
   };
+}
+
+/**
+ * The versitygw binary, built from the Go module proxy on its first use on a machine (a minute or
+ * two) and taken from the cache after that.
+ */
+export async function buildS3Server(): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)('bash', [BUILD_SCRIPT], { env: process.env, maxBuffer: 1 << 20 });
+    return stdout.trim().split('\n').at(-1) ?? '';
+  } catch (err) {
+    throw new Error(`no S3: versitygw could not be built (${(err as Error).message.trim()})`, { cause: err });
+  }
 }
 
 /**
