@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { running } from './processes';
 import { equalityIndexSql } from './pg-equality-indexes';
 import { redactUrl } from './service';
 
@@ -122,14 +123,5 @@ async function dropAbandoned(serverUrl: string): Promise<void> {
     const pid = Number(datname.slice(DATABASE_PREFIX.length).split('_')[0]);
     if (Number.isInteger(pid) && !running(pid))
       await sql(serverUrl, `DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`).catch(() => undefined);
-  }
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -79,3 +79,13 @@ export function stopChild(child: ChildProcess, timeoutMs = 5_000): Promise<void>
     child.kill('SIGTERM');
   });
 }
+
+/** Whether a process `pid` runs on this machine (one of another user's included). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

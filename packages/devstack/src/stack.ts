@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { provideMongo } from './mongo';
 import { provideRedis } from './redis';
 import { provideS3, type S3Access } from './s3';
+import { makeWorkDir } from './work-dir';
 
 export interface Stack {
   redisUrl: string;
@@ -17,12 +16,16 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-/**
- * The real services the system needs, reused when present and started when missing; with `s3`,
- * also an S3-compatible server (the tests always want one, `./dev start` only for IMAGE_STORE=s3).
- */
-export async function startStack({ s3 = false }: { s3?: boolean } = {}): Promise<Stack> {
-  const workDir = mkdtempSync(join(tmpdir(), 'imagegen-stack-'));
+export interface StackOptions {
+  /** Also an S3-compatible server (the tests always want one, `./dev start` only for IMAGE_STORE=s3). */
+  s3?: boolean;
+  /** Bytes the run will store in the stack's files; with room for them in memory, they are kept there (`makeWorkDir`). */
+  memoryBytes?: number;
+}
+
+/** The real services the system needs, reused when present and started when missing. */
+export async function startStack({ s3 = false, memoryBytes = 0 }: StackOptions = {}): Promise<Stack> {
+  const workDir = makeWorkDir(memoryBytes);
   const redis = await provideRedis(workDir);
   // Both may be built from source on a machine's first run: side by side, the slower one sets the wait.
   const [mongo, bucket] = await Promise.allSettled([provideMongo(workDir), s3 ? provideS3(workDir) : null]);
@@ -43,6 +46,7 @@ export async function startStack({ s3 = false }: { s3?: boolean } = {}): Promise
       `Redis: ${redis.description}`,
       `MongoDB: ${mongo.value.description}`,
       ...(bucket.value ? [`S3: ${bucket.value.description}`] : []),
+      `Files: ${workDir}`,
     ],
     workDir,
     stop: stopAll,
