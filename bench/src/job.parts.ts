@@ -125,15 +125,14 @@ export async function memory(stack: Stack, hf: HfStub) {
       await generate(api, token, MEMORY_WARM_UP_JOBS, MEMORY_IN_FLIGHT, answers);
       const start = { api: rssMb(api.child), worker: rssMb(worker.child) };
       // RSS along the way too: a climb that levels off is V8 sizing its heap, one that goes on is a leak.
+      // Sampled as the generations end, without a pause in the load: a wait for the ones in flight
+      // at each sample left the machine part idle ten times over.
       const samples: { jobs: number; api: number; worker: number }[] = [];
-      let imagesRead = 0;
-      for (let jobs = 0; jobs < MEMORY_JOBS;) {
-        const chunk = Math.min(MEMORY_SAMPLE_EVERY, MEMORY_JOBS - jobs);
-        const done = await generate(api, token, chunk, MEMORY_IN_FLIGHT, answers);
-        imagesRead += done.filter((g) => g.imageRead).length;
-        jobs += chunk;
-        samples.push({ jobs, api: rssMb(api.child), worker: rssMb(worker.child) });
-      }
+      const done = await generate(api, token, MEMORY_JOBS, MEMORY_IN_FLIGHT, answers, (jobs) => {
+        if (jobs % MEMORY_SAMPLE_EVERY === 0 || jobs === MEMORY_JOBS)
+          samples.push({ jobs, api: rssMb(api.child), worker: rssMb(worker.child) });
+      });
+      const imagesRead = done.filter((g) => g.imageRead).length;
       const end = { api: rssMb(api.child), worker: rssMb(worker.child) };
       return {
         jobs: MEMORY_JOBS,

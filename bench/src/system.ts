@@ -67,7 +67,8 @@ export type Answers = 'full' | { imageEvery: number };
  * wait). Of each answer only its clocks are kept: its image, a data URL, would hold 1.4 GB per
  * 1,000 generations of 1 MB in the bench's own heap. undici's `request` rather than `fetch`: the
  * bench shares the machine's two cores with what it measures, and fetch (its web streams) spent
- * about a third more CPU reading each 1.4 MB answer.
+ * about a third more CPU reading each 1.4 MB answer. `onEnded` is told how many have ended, after
+ * each one.
  */
 export async function generate(
   api: Running,
@@ -75,6 +76,7 @@ export async function generate(
   count: number,
   inFlight: number,
   answers: Answers = 'full',
+  onEnded?: (ended: number) => void,
 ): Promise<Ended[]> {
   let next = 0;
   const done: Ended[] = [];
@@ -95,6 +97,7 @@ export async function generate(
         const imageRead = answers !== 'full' && n % answers.imageEvery === 0;
         if (imageRead) await readImage(api, token, body.data);
         done.push({ id, created_at, started_at, completed_at, imageRead });
+        onEnded?.(done.length);
       }
     }),
   );
