@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { dockerEngineAvailable } from './docker';
-import { freePort, startDaemon, stopChild } from './processes';
+import { freePort, goServerEnv, startDaemon, stopChild } from './processes';
 import { providePostgresDatabase, type PostgresDatabase } from './postgres';
 import { nothingToStop, redactUrl, type ProvidedService } from './service';
 
@@ -71,7 +71,15 @@ export async function startFerretDb(workDir: string, backend: PostgresDatabase |
   const where = backend === 'sqlite' ? 'SQLite' : backend.description;
   let child;
   try {
-    child = await startDaemon('FerretDB', binary, args, join(workDir, `ferretdb-${port}.log`), () => ping(url), 30_000);
+    child = await startDaemon(
+      'FerretDB',
+      binary,
+      args,
+      join(workDir, `ferretdb-${port}.log`),
+      () => ping(url),
+      30_000,
+      goServerEnv(),
+    );
   } catch (err) {
     if (backend !== 'sqlite') await backend.drop();
     throw err;

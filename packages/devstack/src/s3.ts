@@ -3,7 +3,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, startDaemon, stopChild } from './processes';
+import { freePort, goServerEnv, startDaemon, stopChild } from './processes';
 import type { ProvidedService } from './service';
 
 const BUILD_SCRIPT = resolve(__dirname, '../../../scripts/build-versitygw.sh');
@@ -57,6 +57,7 @@ export async function provideS3(workDir: string): Promise<ProvidedS3> {
     join(workDir, 'versitygw.log'),
     () => createBucket(access),
     30_000,
+    goServerEnv(),
   );
   return {
     access,
