@@ -13,7 +13,7 @@ const PREFIX = 'imagegen-stack-';
  *
  * A run that stores many images asks for memory: on disk, creating each object's files was a
  * quarter of versitygw's CPU (ext4 allocating inodes), and the bench's memory part, 1,000 jobs of
- * 1 MB, took 9 % more of the machine's CPU than with the same files in memory.
+ * 1 MB, took 10 % more of the machine's CPU than with the same files in memory.
  *
  * A run killed before it could remove its directory leaves it in memory until the machine
  * restarts; the next run that asks for memory removes those whose process is gone, as it can tell
