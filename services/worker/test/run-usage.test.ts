@@ -1,26 +1,10 @@
-import type { Job } from 'bullmq';
-import { MongoClient, ObjectId, type Db } from 'mongodb';
-import type { GenerationSettings } from '@imagegen/shared';
-import {
-  COLLECTIONS,
-  GenerationStore,
-  MongoImageStore,
-  UsageLog,
-  newGeneration,
-  type GenerationDocument,
-  type GenerationLifecycle,
-  type Logger,
-  type RunTimes,
-  type UsageDocument,
-} from '@imagegen/core';
-import { isolation, type Isolation } from '../../../test/support/isolation';
+import type { ObjectId } from 'mongodb';
+import { COLLECTIONS, type GenerationDocument, type UsageDocument } from '@imagegen/core';
 import { ABORT_REASONS } from '../src/abort-reasons';
-import { generateImageProcessor, type ProcessorDeps } from '../src/generate-image.processor';
-import { GenerationRepository } from '../src/generations/generation.repository';
 import { HfFailure } from '../src/hf/hf-answer';
 import type { ImageSource, RenderOptions } from '../src/images/image-source';
 import { LocalRenderer } from '../src/images/local-renderer';
-import { SETTINGS } from './fixtures';
+import { processorHarness } from './processor-harness';
 
 /**
  * The processor's end of a run, on a real MongoDB-wire server: every image stored and on the
@@ -28,73 +12,11 @@ import { SETTINGS } from './fixtures';
  * provider, whatever the usage write does.
  */
 describe('a run of several images, stored and counted in usage', () => {
-  let env: Isolation;
-  let client: MongoClient;
-  let db: Db;
-  let store: GenerationStore;
-  let images: MongoImageStore;
-  const warnings: string[] = [];
-
-  beforeAll(async () => {
-    env = isolation();
-    client = await new MongoClient(env.mongoUri).connect();
-    db = client.db();
-    store = new GenerationStore(db);
-    images = new MongoImageStore(db);
-  });
-
-  afterAll(async () => {
-    await client?.close();
-    await env?.cleanup();
-  });
-
-  beforeEach(() => warnings.splice(0));
-
-  const logger = {
-    child: () => logger,
-    info: () => undefined,
-    error: () => undefined,
-    warn: (_fields: unknown, message: string) => warnings.push(message),
-  } as unknown as Logger;
-
-  const lifecycle = {
-    started: async () => undefined,
-    ended: async () => undefined,
-    notice: async () => undefined,
-    queued: async () => undefined,
-  } as unknown as GenerationLifecycle;
-
-  /** Runs the processor once on a new pending generation with `settings`, and returns its record. */
-  async function runOnce(
-    source: ImageSource,
-    settings: Partial<GenerationSettings>,
-    options: { usage?: ProcessorDeps['usage']; signal?: AbortSignal } = {},
-  ): Promise<{ id: ObjectId; record: GenerationDocument; outcome: unknown }> {
-    const doc = newGeneration(new ObjectId(), 'a harbour at night', { ...SETTINGS, ...settings });
-    const generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
-    await generations.insertOne(doc);
-    const process = generateImageProcessor({
-      store,
-      generations: new GenerationRepository(db, store, images),
-      source,
-      lifecycle,
-      runTimes: { record: async () => undefined } as unknown as RunTimes,
-      logger,
-      metrics: { jobEnded: () => undefined },
-      usage: options.usage ?? new UsageLog(db),
-      dbRetryMs: 1_000,
-      outageDelayMs: 1_000,
-    });
-    const job = { id: 'job-1', data: { generationId: doc._id.toHexString(), run: 1 }, attemptsStarted: 1 } as Job;
-    const outcome = await process(job, undefined, options.signal ?? new AbortController().signal).then(
-      () => 'returned',
-      (err: unknown) => err,
-    );
-    return { id: doc._id, record: (await generations.findOne({ _id: doc._id }))!, outcome };
-  }
+  const harness = processorHarness();
+  const { runOnce, warnings } = harness;
 
   const usageOf = (id: ObjectId) =>
-    db.collection<UsageDocument>(COLLECTIONS.usage).find({ generation_id: id }).toArray();
+    harness.db.collection<UsageDocument>(COLLECTIONS.usage).find({ generation_id: id }).toArray();
 
   test('when a run draws 3 images, then all are stored, each its own, and the run is counted with 3 images', async () => {
     const { id, record } = await runOnce(new LocalRenderer(), { width: 64, height: 48, num_images: 3 });
@@ -102,12 +24,15 @@ describe('a run of several images, stored and counted in usage', () => {
     expect(record.images).toHaveLength(3);
     expect(record.image).toEqual(record.images![0]);
     for (const [index, meta] of record.images!.entries()) {
-      const bytes = await images.read(id, { index });
+      const bytes = await harness.images.read(id, { index });
       expect(bytes?.length).toBe(meta.size_bytes);
     }
     expect(
-      new Set(await Promise.all([0, 1, 2].map(async (index) => (await images.read(id, { index }))!.toString('base64'))))
-        .size,
+      new Set(
+        await Promise.all(
+          [0, 1, 2].map(async (index) => (await harness.images.read(id, { index }))!.toString('base64')),
+        ),
+      ).size,
     ).toBe(3);
     expect(await usageOf(id)).toEqual([
       expect.objectContaining({
@@ -142,7 +67,7 @@ describe('a run of several images, stored and counted in usage', () => {
     };
     const { id, record } = await runOnce(failing, { num_images: 4 });
     expect(record.status).toBe('failed');
-    expect(await images.has(id)).toBe(false);
+    expect(await harness.images.has(id)).toBe(false);
     expect(await usageOf(id)).toEqual([expect.objectContaining({ outcome: 'failed', provider: 'nscale', images: 0 })]);
   });
 
@@ -162,15 +87,15 @@ describe('a run of several images, stored and counted in usage', () => {
     };
     const running = runOnce(held, { num_images: 4 }, { signal: abort.signal });
     await started;
-    const canceled = await db
+    const canceled = await harness.db
       .collection<GenerationDocument>(COLLECTIONS.generations)
       .findOne({ status: 'processing' }, { sort: { _id: -1 } });
-    await store.cancel(canceled!._id, 'user');
+    await harness.store.cancel(canceled!._id, 'user');
     abort.abort(ABORT_REASONS.canceled);
     const { id, record, outcome } = await running;
     expect(outcome).toBe('returned');
     expect(record.status).toBe('canceled');
-    expect(await images.has(id)).toBe(false);
+    expect(await harness.images.has(id)).toBe(false);
     expect(await usageOf(id)).toEqual([
       expect.objectContaining({ outcome: 'canceled', provider: 'fal-ai', images: 0 }),
     ]);
