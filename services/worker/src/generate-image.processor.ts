@@ -94,8 +94,10 @@ async function run(
     log.info('generation already finished or gone; nothing to do');
     return null;
   }
-  // Announcing the start must not cost the image: if it cannot be done, the generation goes on.
-  await lifecycle.started(generation).catch((err: unknown) => {
+  // Announcing the start must not cost the image: if it cannot be done, the generation goes on. Nor
+  // its time: it is made while Hugging Face is asked, and what is announced after it (a retry's
+  // notice, the end) waits for it, so the generation's events still say processing first.
+  const announced = lifecycle.started(generation).catch((err: unknown) => {
     log.warn({ err: (err as Error).message }, 'could not announce the start');
   });
 
@@ -126,14 +128,23 @@ async function run(
           signal,
           onRetry: (notice) => {
             log.info(notice, 'waiting before retrying Hugging Face');
-            void lifecycle
-              .notice(generationId, `${notice.detail}; retrying in ${seconds(notice.delayMs)}`, notice.delayMs)
+            void announced
+              .then(() =>
+                lifecycle.notice(
+                  generationId,
+                  `${notice.detail}; retrying in ${seconds(notice.delayMs)}`,
+                  notice.delayMs,
+                ),
+              )
               .catch(() => undefined);
           },
           onProvider: (asked) => (provider = asked),
         },
       )
-      .finally(() => (providerMs = Date.now() - started));
+      .finally(async () => {
+        providerMs = Date.now() - started;
+        await announced;
+      });
     const completed = await retryWhileOutage(() => generations.complete(generation, rendered, writer), dbRetryMs);
     const [first] = rendered.images;
     log.info(
