@@ -62,7 +62,7 @@ export function classifyAnswer(model: string, answer: HfAnswer, provider?: strin
     );
   }
   // Read only once the answer is not an image: decoding an image's first 4 KB as text, and failing
-  // to parse it as JSON, was 2 % of the worker's CPU per 1 MB image (BENCH_CPU_PROF, memory part).
+  // to parse it as JSON, was about 1 % of the worker's CPU per 1 MB image (BENCH_CPU_PROF, memory part).
   const said = errorText(answer.body);
   switch (status) {
     case 503: {
