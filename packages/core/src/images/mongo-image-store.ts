@@ -1,6 +1,14 @@
 import { Readable } from 'node:stream';
-import { Binary, type Db, type ObjectId } from 'mongodb';
-import { COLLECTIONS, type ImageDocument, type ImagePartDocument } from '../db';
+import {
+  Binary,
+  type Collection,
+  type Db,
+  type ObjectId,
+  type Filter,
+  type OptionalUnlessRequiredId,
+  type WithoutId,
+} from 'mongodb';
+import { COLLECTIONS, isDuplicateKey, type ImageDocument, type ImagePartDocument } from '../db';
 import {
   FIRST_IMAGE,
   partSuffix,
@@ -30,15 +38,20 @@ export class MongoImageStore implements ImageStore {
     this.parts = db.collection<ImagePartDocument>(COLLECTIONS.imageParts);
   }
 
+  /**
+   * Inserted, and replaced only when the key is taken already: an image stored by another delivery
+   * of the job, or by a run the worker retried. An upsert would do both in one command, but FerretDB
+   * reads before it writes one, and a new image is the common case: 1,000 writes of a 12 KB image,
+   * 20 at a time, took 3.1 to 3.5 s of the machine's CPU as upserts and 2.1 as inserts.
+   */
   async put(id: ObjectId, { owner, bytes, meta }: ImageToStore, part: ImagePart = FIRST_IMAGE): Promise<void> {
     const fields = { ...meta, user_id: owner, data: new Binary(bytes), created_at: new Date() };
     const suffix = partSuffix(part);
     if (!suffix) {
-      await this.images.replaceOne({ _id: id }, fields, { upsert: true });
+      await insertOrReplace(this.images, { _id: id, ...fields });
       return;
     }
-    const _id = `${id.toHexString()}${suffix}`;
-    await this.parts.replaceOne({ _id }, { generation_id: id, ...fields }, { upsert: true });
+    await insertOrReplace(this.parts, { _id: `${id.toHexString()}${suffix}`, generation_id: id, ...fields });
   }
 
   async read(id: ObjectId, part: ImagePart = FIRST_IMAGE): Promise<Buffer | null> {
@@ -80,4 +93,14 @@ export class MongoImageStore implements ImageStore {
   }
 
   async close(): Promise<void> {}
+}
+
+async function insertOrReplace<T extends ImageDocument | ImagePartDocument>(collection: Collection<T>, doc: T) {
+  try {
+    await collection.insertOne(doc as OptionalUnlessRequiredId<T>);
+  } catch (err) {
+    if (!isDuplicateKey(err)) throw err;
+    const { _id, ...fields } = doc;
+    await collection.replaceOne({ _id } as Filter<T>, fields as WithoutId<T>, { upsert: true });
+  }
 }

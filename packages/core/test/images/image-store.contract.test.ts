@@ -111,15 +111,26 @@ describe.each(STORES)('the %s image store', (_, make) => {
     expect(await drain(body!.stream)).toEqual(Buffer.from(written.bytes.subarray(start, end + 1)));
   });
 
-  test('when an image is written again, then the new bytes replace the old', async () => {
+  test.each([
+    ['a first image', { index: 0 }],
+    ['another part', { index: 2, rendition: 'w256.webp' }],
+  ])('when %s is written again, then the new bytes replace the old', async (__, part) => {
     const id = new ObjectId();
-    await sut.store.put(id, image(5_000));
+    await sut.store.put(id, image(5_000), part);
     const second = image(3_000);
-    await sut.store.put(id, second);
-    expect(await sut.store.read(id)).toEqual(Buffer.from(second.bytes));
-    const body = await sut.store.open(id);
+    await sut.store.put(id, second, part);
+    expect(await sut.store.read(id, part)).toEqual(Buffer.from(second.bytes));
+    const body = await sut.store.open(id, undefined, part);
     expect(body?.length).toBe(3_000);
     await drain(body!.stream);
+  });
+
+  test('when 8 writers write one image at once, then each succeeds and one whole image of theirs remains', async () => {
+    const id = new ObjectId();
+    const written = Array.from({ length: 8 }, (_, i) => image(1_000 + i));
+    await Promise.all(written.map((each) => sut.store.put(id, each)));
+    const read = await sut.store.read(id);
+    expect(written.map((each) => Buffer.from(each.bytes))).toContainEqual(read);
   });
 
   test('when an image is deleted, then it reads as missing everywhere', async () => {
