@@ -51,6 +51,8 @@ export async function withSystem<T>(
 
 /** What the parts keep of a generation: its clocks, and whether its image was read. */
 export type Ended = Pick<Generation, 'id' | 'created_at' | 'started_at' | 'completed_at'> & {
+  /** Its place in the stream: the nth created, from 0. */
+  n: number;
   /** Its image was read through the API (`Answers`). */
   imageRead: boolean;
 };
@@ -96,7 +98,7 @@ export async function generate(
         const { id, created_at, started_at, completed_at } = body.data;
         const imageRead = answers !== 'full' && n % answers.imageEvery === 0;
         if (imageRead) await readImage(api, token, body.data);
-        done.push({ id, created_at, started_at, completed_at, imageRead });
+        done.push({ id, created_at, started_at, completed_at, n, imageRead });
         onEnded?.(done.length);
       }
     }),
