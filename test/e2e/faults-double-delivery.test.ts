@@ -198,20 +198,25 @@ describe('a generation job delivered to two workers at once', () => {
     expect(eventRest).toEqual(recordRest);
   }
 
-  test('when the stale delivery is answered first, then it keeps nothing and the later delivery completes the generation once', async () => {
+  test('when the stale delivery is answered first, then it completes nothing, and the later delivery completes the generation once with its own image', async () => {
     const model = 'test/double-delivery-stale-first';
     const completedBefore = await runsEnded('completed');
     const { id, jobId, first, second } = await deliverTwice(model, '/stale-first');
+    const images = mongo.db.collection(COLLECTIONS.images);
 
     first.open();
     await refusedFinish(jobId);
-    // The stale delivery's run is over: it left the record to the later one and stored no image.
+    // The stale delivery's run is over: it left the record to the later one. Its image went under
+    // the generation's key, which was free: the MongoDB store adds a new image without reading the
+    // record first (GenerationRepository.complete), since it replaces nothing. It is not served
+    // (the record is not completed), and the later delivery's image replaces it.
     expect(await record(id)).toMatchObject({ status: 'processing', delivery: 2 });
-    expect(await mongo.db.collection(COLLECTIONS.images).countDocuments({ _id: new ObjectId(id) })).toBe(0);
+    expect(await images.findOne({ _id: new ObjectId(id) })).toMatchObject({ mime_type: 'image/jpeg' });
     expect(receiver.deliveriesTo('/stale-first')).toHaveLength(0);
 
     second.open();
     await expectCompletedOnce(id, jobId, '/stale-first', secondAnswer(model), completedBefore);
+    expect(await images.countDocuments({ _id: new ObjectId(id) })).toBe(1);
   });
 
   test('when the later delivery is answered first, then the stale one answered after it changes nothing', async () => {

@@ -10,6 +10,7 @@ import {
   ensureIndexes,
   GenerationStore,
   JobQueues,
+  MongoImageStore,
   newGeneration,
   WebhookNotifier,
   WriteContendedError,
@@ -302,6 +303,27 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         const told = claims.flatMap((claim) => (claim.claimed ? [] : [claim.existing.generation_id.toHexString()]));
         expect(new Set(told)).toEqual(new Set(won.map((id) => id.toHexString())));
         return won.length;
+      });
+      expect(wins).toEqual(once);
+    });
+
+    test('a new image: of eight runs adding one generation’s image (and eight its second part), exactly one writes it, whole', async () => {
+      const images = stores.map((_, i) => new MongoImageStore(clients[i % 2]!.db('races')));
+      const owner = new ObjectId();
+      const bytesOf = (i: number) => Buffer.from(`image of writer ${i}`);
+      const wins = await rounds(async () => {
+        const id = new ObjectId();
+        let won = 0;
+        for (const part of [{ index: 0 }, { index: 1 }]) {
+          const added = await Promise.all(
+            images.map((store, i) => store.add(id, { owner, bytes: bytesOf(i), meta: IMAGE }, part)),
+          );
+          const winner = added.indexOf(true);
+          expect(added.filter(Boolean)).toHaveLength(1);
+          expect(await images[0]!.read(id, part)).toEqual(bytesOf(winner));
+          won += added.filter(Boolean).length;
+        }
+        return won / 2;
       });
       expect(wins).toEqual(once);
     });

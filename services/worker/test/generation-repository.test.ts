@@ -111,6 +111,57 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
     expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
   });
 
+  test('when a run stores a new image, then it reads the record first only where the store cannot add one (S3)', async () => {
+    const id = await pending();
+    const started = await store.start(id, 1, 1);
+    const watched = await new MongoClient(env.mongoUri, { monitorCommands: true }).connect();
+    const reads: unknown[] = [];
+    watched.on('commandStarted', ({ commandName, command }) => {
+      if (commandName === 'find' && command.find === COLLECTIONS.generations) reads.push(command.filter);
+    });
+    try {
+      const watchedDb = watched.db();
+      const into = kind === 'S3' ? images : new MongoImageStore(watchedDb);
+      const completed = await new GenerationRepository(watchedDb, new GenerationStore(watchedDb), into).complete(
+        started!,
+        image,
+      );
+      expect(completed).toMatchObject({ status: 'completed' });
+    } finally {
+      await watched.close();
+    }
+    expect(reads).toHaveLength(kind === 'S3' ? 1 : 0);
+    expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
+  });
+
+  test('when a later delivery took the record over and writes its image while the earlier one fails to complete, then that image stays for its completion', async () => {
+    const id = await pending();
+    const earlier = await store.start(id, 1, 1);
+    const later = await store.start(id, 1, 2);
+    expect(later).toMatchObject({ status: 'processing', delivery: 2 });
+    const stale: RenderedImages = { provider: 'nscale', images: [sniffImage(makeImage('png', 128, 64))!] };
+    const meta = { mime_type: drawn.mime_type, size_bytes: drawn.bytes.length, width: 256, height: 256 };
+    // As the earlier delivery checks that it holds the record (S3), or has written its image and
+    // completes (MongoDB, where a new image needs no check), the later one stores its own image and
+    // has not completed yet.
+    let laterWrote = false;
+    const laterWrites = async () => {
+      if (laterWrote) return;
+      laterWrote = true;
+      await images.put(id, { owner: later!.user_id, bytes: drawn.bytes, meta });
+    };
+    const laterWritesFirst = Object.create(store) as GenerationStore;
+    laterWritesFirst.holds = async (...args) => (await laterWrites(), store.holds(...args));
+    laterWritesFirst.complete = async (...args) => (await laterWrites(), store.complete(...args));
+
+    expect(await new GenerationRepository(db, laterWritesFirst, images).complete(earlier!, stale)).toBeNull();
+    expect(await store.complete(later!, { images: [meta], provider: 'hf-endpoint' }, new Date())).toMatchObject({
+      status: 'completed',
+    });
+
+    expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
+  });
+
   test('when a run completes with several images, then each is stored as its part and the record lists them, the first as `image`', async () => {
     const id = await pending();
     const started = await store.start(id, 1, 1);

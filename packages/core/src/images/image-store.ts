@@ -70,6 +70,12 @@ export interface ImageStore {
   readonly description: string;
   /** Writes `part` of generation `id`, replacing any there. */
   put(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<void>;
+  /**
+   * Writes `part` only where nothing is stored under its key, in one write that no concurrent writer
+   * of the key can also win: true when this call wrote it, false when the key was taken (and nothing
+   * was written). Only stores that can make that write whole have it: MongoDB, by its unique `_id`.
+   */
+  add?(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<boolean>;
   /** The whole part, or null when none is stored. */
   read(id: ObjectId, part?: ImagePart): Promise<Buffer | null>;
   /** The bytes, or only `range` of them, as a stream; null when none is stored. */

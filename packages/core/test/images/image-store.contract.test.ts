@@ -125,6 +125,20 @@ describe.each(STORES)('the %s image store', (_, make) => {
     await drain(body!.stream);
   });
 
+  test('when an image is added, then it is written where none was, and nothing is written over one', async () => {
+    const { add } = sut.store;
+    // Only MongoDB's store can make the write conditional. S3 overwrites, and a store in migration
+    // would add to its current store while the previous one may hold the image.
+    expect(typeof add).toBe(sut.store === sut.mongo ? 'function' : 'undefined');
+    if (!add) return;
+    const id = new ObjectId();
+    const first = image(2_000);
+    expect(await add.call(sut.store, id, first, { index: 1 })).toBe(true);
+    expect(await add.call(sut.store, id, image(3_000), { index: 1 })).toBe(false);
+    expect(await sut.store.read(id, { index: 1 })).toEqual(Buffer.from(first.bytes));
+    expect(await sut.store.has(id)).toBe(false);
+  });
+
   test('when 8 writers write one image at once, then each succeeds and one whole image of theirs remains', async () => {
     const id = new ObjectId();
     const written = Array.from({ length: 8 }, (_, i) => image(1_000 + i));

@@ -49,15 +49,25 @@ export class GenerationRepository {
     const [first, ...others] = rendered.images;
     if (!first) throw new Error('a completed run has at least one image');
     const metas: [ImageMeta, ...ImageMeta[]] = [metaOf(first), ...others.map(metaOf)];
+    const id = generation._id;
     // Bytes already there come from another delivery of the job: they are replaced only while this
     // run holds the record, so the images of a generation another delivery completed are never
-    // swapped under its metadata.
-    if (!(await this.store.holds(generation))) return null;
-    const id = generation._id;
-    const put = (image: SniffedImage, index: number) =>
-      this.images.put(id, { owner: generation.user_id, bytes: image.bytes, meta: metas[index]! }, { index });
-    await put(first, 0);
-    await Promise.all(others.map((image, i) => put(image, i + 1)));
+    // swapped under its metadata. A store that can add an image only where none is (`add`) needs
+    // that read of the record only when the key is taken: a new image replaces nothing. That is the
+    // common case, and it saves a read on the way to `completed`.
+    let holding: Promise<boolean> | undefined;
+    const holds = () => (holding ??= this.store.holds(generation));
+    const store = async (image: SniffedImage, index: number): Promise<boolean> => {
+      const toStore = { owner: generation.user_id, bytes: image.bytes, meta: metas[index]! };
+      if (await this.images.add?.(id, toStore, { index })) return true;
+      if (!(await holds())) return false;
+      await this.images.put(id, toStore, { index });
+      return true;
+    };
+    if (!(await store(first, 0))) return null;
+    // A part found taken once this run no longer holds the record: the run that holds it writes
+    // every part again, over what this one added (which the sweep removes if that run fails).
+    if ((await Promise.all(others.map((image, i) => store(image, i + 1)))).includes(false)) return null;
     const completed = await this.store.complete(
       generation,
       { images: metas, provider: rendered.provider },
@@ -65,10 +75,12 @@ export class GenerationRepository {
       by,
     );
     if (!completed) {
-      // Canceled (or failed, or deleted) while the images were written: they must not stay behind. A
-      // job run twice finds its generation completed already, and those images stay.
+      // Canceled or failed (or deleted) while the images were written: they must not stay behind. A
+      // job run twice finds its generation completed already, and those images stay. So do they
+      // while another run holds the record (a later delivery took it over, or a retry began): that
+      // run writes every part over them, and could be writing them now.
       const now = await this.generations.findOne({ _id: id }, { projection: { status: 1 } });
-      if (now?.status !== 'completed') await this.images.delete(id);
+      if (!now || now.status === 'canceled' || now.status === 'failed') await this.images.delete(id);
     }
     return completed;
   }
