@@ -37,6 +37,25 @@ export async function run(
 }
 
 /**
+ * Two things started at once (processes, a queue being filled), as the tests start the API and the
+ * worker. If either fails, the other is undone once started, then the failure is thrown: nothing the
+ * bench started outlives it.
+ */
+export async function bothStarted<A, B>(
+  a: Promise<A>,
+  b: Promise<B>,
+  undo: { a: (started: A) => Promise<unknown>; b: (started: B) => Promise<unknown> },
+): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === 'fulfilled' && second.status === 'fulfilled') return [first.value, second.value];
+  await Promise.all([
+    first.status === 'fulfilled' && undo.a(first.value),
+    second.status === 'fulfilled' && undo.b(second.value),
+  ]);
+  throw first.status === 'rejected' ? first.reason : (second as PromiseRejectedResult).reason;
+}
+
+/**
  * With BENCH_CPU_PROF=<dir>, each process writes a CPU profile when it exits, under a folder of
  * its own (`api`, `worker`, `floor-api`, `floor-worker`); open them in Chrome DevTools.
  */
