@@ -1,5 +1,6 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
 import {
   QUEUES,
   generationJobId,
@@ -9,7 +10,7 @@ import {
   type GenerationStatus,
   type GenerationSummary,
 } from '@imagegen/shared';
-import { COLLECTIONS, connectMongo, type Mongo } from '@imagegen/core';
+import { COLLECTIONS, connectMongo, GenerationStore, type Mongo } from '@imagegen/core';
 import { ApiClient, cancel, dataOf, retry } from '../support/api-client';
 import { hf } from '../support/hf-emulator';
 import { HfTap, eventually, stateAfterActive } from '../support/lifecycle';
@@ -191,21 +192,10 @@ describe('lifecycle control: cancel, deadlines, retry and record URLs', () => {
       const running = await processing(alice, model, prompt, 3_000);
       expect(running.status).toBe('processing');
 
-      // As the canceller writes it, but without the message that would abort the worker's request.
-      const now = new Date();
-      const updated = await mongo.db.collection(COLLECTIONS.generations).updateOne(
-        { prompt, status: 'processing' },
-        {
-          $set: {
-            status: 'canceled',
-            cancel_reason: 'user',
-            error: 'Canceled by its owner',
-            completed_at: now,
-            updated_at: now,
-          },
-        },
-      );
-      expect(updated.modifiedCount).toBe(1);
+      // As the canceller writes it (GenerationStore: a claim on the record's revision, which moves
+      // it on), but without the message that would abort the worker's request.
+      const canceled = await new GenerationStore(mongo.db).cancel(new ObjectId(running.id), 'user');
+      expect(canceled).toMatchObject({ status: 'canceled', cancel_reason: 'user' });
 
       await tap.waitForAnswered(model, 1);
       await eventually('the job to end', async () => ((await jobState(running.id)) === 'completed' ? true : undefined));
