@@ -37,9 +37,8 @@ export async function run(
 }
 
 /**
- * Two things started at once (processes, a queue being filled), as the tests start the API and the
- * worker. If either fails, the other is undone once started, then the failure is thrown: nothing the
- * bench started outlives it.
+ * Two processes started at once, as the tests start the API and the worker. If either fails, the
+ * other is stopped once started, then the failure is thrown: nothing the bench started outlives it.
  */
 export async function bothStarted<A, B>(
   a: Promise<A>,

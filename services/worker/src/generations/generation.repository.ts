@@ -57,17 +57,17 @@ export class GenerationRepository {
     // common case, and it saves a read on the way to `completed`.
     let holding: Promise<boolean> | undefined;
     const holds = () => (holding ??= this.store.holds(generation));
-    const store = async (image: SniffedImage, index: number): Promise<boolean> => {
+    const storeImage = async (image: SniffedImage, index: number): Promise<boolean> => {
       const toStore = { owner: generation.user_id, bytes: image.bytes, meta: metas[index]! };
       if (await this.images.add?.(id, toStore, { index })) return true;
       if (!(await holds())) return false;
       await this.images.put(id, toStore, { index });
       return true;
     };
-    if (!(await store(first, 0))) return null;
+    if (!(await storeImage(first, 0))) return null;
     // A part found taken once this run no longer holds the record: the run that holds it writes
     // every part again, over what this one added (which the sweep removes if that run fails).
-    if ((await Promise.all(others.map((image, i) => store(image, i + 1)))).includes(false)) return null;
+    if ((await Promise.all(others.map((image, i) => storeImage(image, i + 1)))).includes(false)) return null;
     const completed = await this.store.complete(
       generation,
       { images: metas, provider: rendered.provider },
