@@ -4,7 +4,7 @@ import { startStack } from '@imagegen/devstack';
 import { createLoad, signInClients } from './api.parts';
 import type { HttpFigures } from './measure';
 import { ROOT, type Running } from './processes';
-import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, settle, startOurApi } from './setup';
+import { SECONDS, WARM_UP_SECONDS, clearPlaces, mean, place, startOurApi } from './setup';
 
 /**
  * `pnpm bench:ab`: our create path in two checkouts, side by side on the same services. Both APIs
@@ -95,7 +95,6 @@ async function main(): Promise<void> {
         }
       }
     } finally {
-      await settle();
       await Promise.all(sides.map((side) => side.api.stop()));
     }
     const [a, b] = sides.map((side) => ({

@@ -2,18 +2,7 @@ import type { Stack } from '@imagegen/devstack';
 import { connectMongo } from '@imagegen/core';
 import { completedGeneration, httpLoad, type HttpFigures } from './measure';
 import { baseline, run } from './processes';
-import {
-  CONNECTIONS,
-  ROUNDS,
-  SECONDS,
-  WARM_UP_SECONDS,
-  mean,
-  place,
-  ratio,
-  settle,
-  signIn,
-  startOurApi,
-} from './setup';
+import { CONNECTIONS, ROUNDS, SECONDS, WARM_UP_SECONDS, mean, place, ratio, signIn, startOurApi } from './setup';
 
 /**
  * An unmeasured load of WARM_UP_SECONDS on each side first: a new process runs its first few
@@ -84,7 +73,6 @@ export async function apiCreate(stack: Stack) {
       (seconds) => createLoad(api.url, tokens, seconds),
     );
   } finally {
-    await settle();
     await Promise.all([api.stop(), floor.stop()]);
   }
 }
@@ -109,7 +97,6 @@ export async function apiGet(stack: Stack, image: Buffer) {
         })),
     );
   } finally {
-    await settle();
     await Promise.all([api.stop(), floor.stop(), ourDb.client.close(), floorDb.client.close()]);
   }
 }

@@ -92,8 +92,9 @@ const apiEnv = {
   MAX_IN_FLIGHT_PER_USER: '10000',
   LOG_LEVEL: 'warn',
   // The drain gives a load balancer time to stop sending requests; the bench has none, and its
-  // parts stop our API once their own requests have ended (`settle`). A stop took 1,036–1,042 ms
-  // at the default 1 s and 32–39 ms at 1 ms; the bench stops our API seven times.
+  // parts stop our API once their own loads have ended (the stop then waits for the requests a
+  // load abandoned). A stop took 1,036–1,042 ms at the default 1 s and 32–39 ms at 1 ms; the
+  // bench stops our API seven times.
   SHUTDOWN_DRAIN_MS: '1',
   // The least scrypt cost the setting takes: each run of the API makes its accounts anew, and a
   // sign-in is not what the bench measures. At the default, the API part's ten sign-ins took 3.3 s.
@@ -119,13 +120,6 @@ export async function startOurApi(where: Record<string, string>, script = servic
   );
   return { api, token, userId };
 }
-
-/**
- * autocannon stops at its time and abandons the requests in flight; they end before the services
- * stop. The API's own close waits only for its connections, which autocannon closes at once: without
- * this wait, a run of `api_get` logged 500s of reads cut off by the API closing its MongoDB client.
- */
-export const settle = () => new Promise((resolveSettle) => setTimeout(resolveSettle, 2_000));
 
 export const ratio = (ours: number, floor: number) => Math.round((ours / floor) * 100) / 100;
 export const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;

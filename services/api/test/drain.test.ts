@@ -1,7 +1,15 @@
 import { once } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { QUEUES } from '@imagegen/shared';
+import { COLLECTIONS } from '@imagegen/core';
+import { ApiClient } from '../../../test/support/api-client';
 import { isolation, type Isolation } from '../../../test/support/isolation';
+import { bsonString, throughProxy } from '../../../test/support/mongo-cut';
+import { TcpProxy } from '../../../test/support/tcp-proxy';
 import { startTestApi } from './api-harness';
 
 const DRAIN_MS = 1_500;
@@ -97,5 +105,53 @@ describe('the API draining on shutdown', () => {
     expect(idle.received()).not.toContain('<ECONNRESET>');
     await stopping;
     await expect(fetch(`http://127.0.0.1:${api.port}/healthz`)).rejects.toThrow();
+  });
+
+  test('when a client goes away while its create is being handled, then the stop waits for the handler, and the generation is written whole: its record and its job', async () => {
+    const direct = new URL(iso.mongoUri);
+    const proxy = await TcpProxy.start({ host: direct.hostname, port: Number(direct.port || 27017) });
+    const mongo = await MongoClient.connect(iso.mongoUri);
+    const redis = new Redis(iso.redisUrl, { maxRetriesPerRequest: null });
+    const queue = new Queue(QUEUES.generations, { connection: redis, prefix: iso.queuePrefix });
+    try {
+      const { api, baseUrl } = await startTestApi(iso, {
+        MONGODB_URI: throughProxy(iso.mongoUri, proxy),
+        SHUTDOWN_DRAIN_MS: '50',
+      });
+      const client = new ApiClient(baseUrl);
+      await client.login('gone@example.com');
+      // The record's insert is done and its answer held: the handler waits there, before the job.
+      const holding = proxy.holdAnswerTo([bsonString('insert', COLLECTIONS.generations)]);
+      const body = JSON.stringify({ prompt: 'a picture whose client leaves' });
+      const leaving = await connect(api.port);
+      leaving.socket.write(
+        `POST /api/generations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${client.token!}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      const release = await holding;
+      leaving.socket.destroy();
+      await leaving.ended;
+      expect(leaving.received()).toBe('');
+
+      let stopped = false;
+      const stopping = api.stop().then(() => (stopped = true));
+      // Long past the drain: the connection is closed, and only the handler holds the stop.
+      await sleep(500);
+      expect(stopped).toBe(false);
+      release();
+      await stopping;
+
+      const records = await mongo.db().collection(COLLECTIONS.generations).find().toArray();
+      expect(records.map((record) => record.status)).toEqual(['pending']);
+      const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
+      expect(jobs.map((job) => (job.data as { generationId: string }).generationId)).toEqual([
+        records[0]!._id.toHexString(),
+      ]);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+      await mongo.close();
+      await proxy.close();
+    }
   });
 });

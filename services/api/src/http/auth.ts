@@ -6,6 +6,7 @@ import { issuedBefore, type TokenService, type VerifiedClaims } from '../auth/to
 import { ForbiddenError, UnauthorizedError } from '../errors';
 import { BEARER, STREAM_TOKEN } from '../openapi/components';
 import type { UserRepository } from '../users/user.repository';
+import { holdClose } from './graceful-close';
 
 /**
  * Who may pass:
@@ -60,9 +61,13 @@ export function createAuth(deps: AuthDeps): (options: AuthOptions) => AuthGuard 
     dashboard: (req, options) => adminCheck(deps, req, options.scope === 'dashboard' ? options.sessions : undefined),
   };
   return (options) => {
-    const guard: RequestHandler = async (req, _res, next) => {
-      passed.set(req, await checks[options.scope](req, options));
-      next();
+    const guard: RequestHandler = (req, res, next) => {
+      const checked = (async () => {
+        passed.set(req, await checks[options.scope](req, options));
+        next();
+      })();
+      holdClose(res, checked);
+      return checked;
     };
     const security: Array<Record<string, string[]>> =
       options.scope === 'stream' ? [{ [BEARER]: [] }, { [STREAM_TOKEN]: [] }] : [{ [BEARER]: [] }];

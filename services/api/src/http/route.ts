@@ -3,6 +3,7 @@ import { Router, type Request, type RequestHandler, type Response } from 'expres
 import type { z } from 'zod';
 import type { VerifiedClaims } from '../auth/token.service';
 import { authOf, type AuthGuard } from './auth';
+import { holdClose } from './graceful-close';
 import { labelRoute } from './route-label';
 import { parsePart } from './validate';
 
@@ -151,7 +152,7 @@ export class RouteTable<Authed extends boolean = false> {
       }),
       responses: spec.responses,
     });
-    const handler: RequestHandler = async (req, res) => {
+    const handle = async (req: Request, res: Response) => {
       // In the order the routes always checked them: path, query, headers, then the body.
       const input = {
         params: parsePart(req, 'params', spec.params),
@@ -162,6 +163,11 @@ export class RouteTable<Authed extends boolean = false> {
       if (spec.auth) await runGuard(spec.auth, req, res);
       const auth = guard ? authOf(req).claims : undefined;
       await spec.handler({ ...input, auth, req, res } as RouteInput<P, Q, H, B, Guarded<Authed, G>>);
+    };
+    const handler: RequestHandler = (req, res) => {
+      const handled = handle(req, res);
+      holdClose(res, handled);
+      return handled;
     };
     this.router[method](path, labelRoute(this.base + path), handler);
   }
