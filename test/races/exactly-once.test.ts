@@ -12,10 +12,12 @@ import {
   JobQueues,
   MongoImageStore,
   newGeneration,
+  S3ImageStore,
   WebhookNotifier,
   WriteContendedError,
   type ClaimDocument,
   type GenerationDocument,
+  type ImageStore,
   type UserDocument,
 } from '@imagegen/core';
 import { QUEUES, type GenerationStatus } from '@imagegen/shared';
@@ -35,6 +37,27 @@ const ROUNDS = 30;
 const WRITERS = 8;
 const IMAGE = { mime_type: 'image/png' as const, size_bytes: 3, width: 256, height: 256 };
 const RESULT = { images: [IMAGE] as [typeof IMAGE], provider: 'hf-endpoint' as const };
+
+/**
+ * One round of a new image's race: every writer adds a generation's first image at once, then its
+ * second part. Exactly one must win each, and its bytes be the ones stored: the winners per add.
+ */
+async function raceToAdd(images: Required<Pick<ImageStore, 'add' | 'read'>>[]): Promise<number[]> {
+  const owner = new ObjectId();
+  const bytesOf = (i: number) => Buffer.from(`image of writer ${i}`);
+  const id = new ObjectId();
+  const wins: number[] = [];
+  for (const part of [{ index: 0 }, { index: 1 }]) {
+    const added = await Promise.all(
+      images.map((store, i) => store.add(id, { owner, bytes: bytesOf(i), meta: IMAGE }, part)),
+    );
+    const winner = added.indexOf(true);
+    expect(added.filter(Boolean)).toHaveLength(1);
+    expect(await images[0]!.read(id, part)).toEqual(bytesOf(winner));
+    wins.push(added.filter(Boolean).length);
+  }
+  return wins;
+}
 
 describe.each(['PostgreSQL', 'SQLite'] as const)(
   'exactly once on FerretDB over %s, eight writers at once',
@@ -309,22 +332,7 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
 
     test('a new image: of eight runs adding one generation’s image (and eight its second part), exactly one writes it, whole', async () => {
       const images = stores.map((_, i) => new MongoImageStore(clients[i % 2]!.db('races')));
-      const owner = new ObjectId();
-      const bytesOf = (i: number) => Buffer.from(`image of writer ${i}`);
-      const wins = await rounds(async () => {
-        const id = new ObjectId();
-        let won = 0;
-        for (const part of [{ index: 0 }, { index: 1 }]) {
-          const added = await Promise.all(
-            images.map((store, i) => store.add(id, { owner, bytes: bytesOf(i), meta: IMAGE }, part)),
-          );
-          const winner = added.indexOf(true);
-          expect(added.filter(Boolean)).toHaveLength(1);
-          expect(await images[0]!.read(id, part)).toEqual(bytesOf(winner));
-          won += added.filter(Boolean).length;
-        }
-        return won / 2;
-      });
+      const wins = await rounds(async () => Math.max(...(await raceToAdd(images))));
       expect(wins).toEqual(once);
     });
 
@@ -455,3 +463,25 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
     });
   },
 );
+
+describe('exactly once on S3 (versitygw), eight writers at once', () => {
+  let env: Isolation;
+  /** Each writer its own store, with its own S3 client and connections. */
+  let images: S3ImageStore[];
+
+  beforeAll(() => {
+    env = isolation();
+    images = Array.from({ length: WRITERS }, () => new S3ImageStore(env.s3Settings));
+  });
+
+  afterAll(async () => {
+    await Promise.all((images ?? []).map((store) => store.close()));
+    await env?.cleanup();
+  });
+
+  test('a new image: of eight runs adding one generation’s image (and eight its second part), exactly one writes it, whole', async () => {
+    const wins: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) wins.push(...(await raceToAdd(images)));
+    expect(wins).toEqual(Array<number>(2 * ROUNDS).fill(1));
+  });
+});

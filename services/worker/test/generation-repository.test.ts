@@ -2,6 +2,7 @@ import { MongoClient, ObjectId, type Db } from 'mongodb';
 import {
   COLLECTIONS,
   GenerationStore,
+  MigratingImageStore,
   MongoImageStore,
   S3ImageStore,
   newGeneration,
@@ -111,7 +112,10 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
     expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
   });
 
-  test('when a run stores a new image, then it reads the record first only where the store cannot add one (S3)', async () => {
+  test.each([
+    ['adds the image where none is, without reading the record first', 0],
+    ['is in migration (no `add`, as the previous store may hold the image), it reads the record first', 1],
+  ])('when a run stores a new image and its store %s', async (_, expectedReads) => {
     const id = await pending();
     const started = await store.start(id, 1, 1);
     const watched = await new MongoClient(env.mongoUri, { monitorCommands: true }).connect();
@@ -122,15 +126,17 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
     try {
       const watchedDb = watched.db();
       const into = kind === 'S3' ? images : new MongoImageStore(watchedDb);
-      const completed = await new GenerationRepository(watchedDb, new GenerationStore(watchedDb), into).complete(
-        started!,
-        image,
-      );
+      const migrating = expectedReads === 1;
+      const completed = await new GenerationRepository(
+        watchedDb,
+        new GenerationStore(watchedDb),
+        migrating ? new MigratingImageStore(into, new MongoImageStore(watchedDb)) : into,
+      ).complete(started!, image);
       expect(completed).toMatchObject({ status: 'completed' });
     } finally {
       await watched.close();
     }
-    expect(reads).toHaveLength(kind === 'S3' ? 1 : 0);
+    expect(reads).toHaveLength(expectedReads);
     expect(await images.read(id)).toEqual(Buffer.from(drawn.bytes));
   });
 
@@ -141,9 +147,8 @@ describe.each<StoreKind>(['MongoDB', 'S3'])('the worker’s status transitions, 
     expect(later).toMatchObject({ status: 'processing', delivery: 2 });
     const stale: RenderedImages = { provider: 'nscale', images: [sniffImage(makeImage('png', 128, 64))!] };
     const meta = { mime_type: drawn.mime_type, size_bytes: drawn.bytes.length, width: 256, height: 256 };
-    // As the earlier delivery checks that it holds the record (S3), or has written its image and
-    // completes (MongoDB, where a new image needs no check), the later one stores its own image and
-    // has not completed yet.
+    // As the earlier delivery has added its image and completes (or, where its store cannot add,
+    // checks that it holds the record), the later one stores its own image and has not completed yet.
     let laterWrote = false;
     const laterWrites = async () => {
       if (laterWrote) return;

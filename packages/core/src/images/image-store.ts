@@ -72,8 +72,10 @@ export interface ImageStore {
   put(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<void>;
   /**
    * Writes `part` only where nothing is stored under its key, in one write that no concurrent writer
-   * of the key can also win: true when this call wrote it, false when the key was taken (and nothing
-   * was written). Only stores that can make that write whole have it: MongoDB, by its unique `_id`.
+   * of the key can also win: true when this call wrote it, false when nothing was written. False
+   * means the key was taken, or (S3) the server does not honour the condition; the caller then
+   * checks what it must and uses `put`. Only stores that can make that write whole have it:
+   * MongoDB, by its unique `_id`; S3, by `If-None-Match: *`.
    */
   add?(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<boolean>;
   /** The whole part, or null when none is stored. */

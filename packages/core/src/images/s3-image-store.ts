@@ -51,6 +51,15 @@ export function unsignedUploads(endpoint: string | undefined): boolean {
   return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
 }
 
+/**
+ * True when S3 refused a write under `If-None-Match: *`: 412, the key is taken; or 409, another
+ * conditional write of the key was under way (AWS asks for a retry then). Either way this write
+ * did not happen, and the key may be someone else's.
+ */
+function refusedAsTaken(err: unknown): boolean {
+  return err instanceof S3ServiceException && [409, 412].includes(err.$metadata.httpStatusCode ?? 0);
+}
+
 /** True when S3 answered that the object (or the range of it) is not there. */
 function missing(err: unknown): boolean {
   return err instanceof S3ServiceException && (err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404);
@@ -72,6 +81,8 @@ export class S3ImageStore implements ImageStore {
   private readonly prefix: string;
   /** See `unsignedUploads`. */
   private readonly unsignedUploads: boolean;
+  /** Whether the server honours `If-None-Match: *` on uploads, once asked (`conditionalWrites`). */
+  private conditional: Promise<boolean> | undefined;
 
   constructor(settings: S3StoreSettings) {
     if (!settings.S3_BUCKET) throw new Error('S3_BUCKET is required for the S3 image store');
@@ -97,16 +108,74 @@ export class S3ImageStore implements ImageStore {
     return `${this.prefix}${id.toHexString()}${partSuffix(part)}`;
   }
 
-  async put(id: ObjectId, { owner, bytes, meta }: ImageToStore, part?: ImagePart): Promise<void> {
+  async put(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<void> {
+    await this.upload(this.key(id, part), image);
+  }
+
+  /**
+   * Uploads with `If-None-Match: *`, which the server refuses where the key is taken, deciding
+   * between concurrent writers of one key: only one is stored and told so. False when nothing was
+   * written: the key was taken, or the server would not have refused (`conditionalWrites`), in
+   * which case the caller checks what it must and uses `put`.
+   */
+  async add(id: ObjectId, image: ImageToStore, part?: ImagePart): Promise<boolean> {
+    if (!(await this.conditionalWrites())) return false;
+    try {
+      await this.upload(this.key(id, part), image, { ifAbsent: true });
+      return true;
+    } catch (err) {
+      if (refusedAsTaken(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Whether the server refuses an upload under `If-None-Match: *` to a taken key, as AWS S3,
+   * MinIO, R2 and versitygw do. One that ignores the header overwrites instead, so `add` must not
+   * rely on it before the server has shown it: a probe key under our prefix (no image's key, which
+   * `list` skips) is written twice, then deleted. Asked once per process; a probe that fails (S3
+   * away) is asked again at the next `add`.
+   */
+  private conditionalWrites(): Promise<boolean> {
+    this.conditional ??= this.probeConditionalWrites().catch((err: unknown) => {
+      this.conditional = undefined;
+      throw err;
+    });
+    return this.conditional;
+  }
+
+  private async probeConditionalWrites(): Promise<boolean> {
+    const key = `${this.prefix}imagegen-conditional-write-probe-${new ObjectId().toHexString()}`;
+    const probe: ImageToStore = {
+      owner: new ObjectId(),
+      bytes: Buffer.alloc(0),
+      meta: { mime_type: 'image/png', size_bytes: 0, width: 0, height: 0 },
+    };
+    try {
+      await this.upload(key, probe, { ifAbsent: true });
+      try {
+        await this.upload(key, probe, { ifAbsent: true });
+        return false;
+      } catch (err) {
+        if (err instanceof S3ServiceException && err.$metadata.httpStatusCode === 412) return true;
+        throw err;
+      }
+    } finally {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    }
+  }
+
+  private async upload(key: string, { owner, bytes, meta }: ImageToStore, { ifAbsent = false } = {}): Promise<void> {
     const command = new PutObjectCommand({
       Bucket: this.bucket,
-      Key: this.key(id, part),
+      Key: key,
       Body: bytes,
       ContentType: meta.mime_type,
       ContentLength: bytes.length,
       // Immutable under its key, as the API's own /image says.
       CacheControl: 'private, max-age=31536000, immutable',
       Metadata: { owner: owner.toHexString(), width: String(meta.width), height: String(meta.height) },
+      ...(ifAbsent && { IfNoneMatch: '*' }),
     });
     if (this.unsignedUploads) {
       // Set before the signing step, which then takes it as the body's hash rather than computing one.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { MongoClient, ObjectId } from 'mongodb';
 import { isolation, type Isolation } from '../../../../test/support/isolation';
 import { MigratingImageStore, MongoImageStore, S3ImageStore, type ImageStore, type ImageToStore } from '../../src';
@@ -12,6 +12,8 @@ interface Subject {
   s3: S3ImageStore;
   /** Writes an object under the key prefix that is not an image of ours, as another tool might. */
   putForeign(name: string): Promise<void>;
+  /** Every key in the bucket under the key prefix, as S3 lists them. */
+  s3Keys(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,11 @@ async function subject(make: Make): Promise<Subject & { env: Isolation }> {
         new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'not an image', ContentType: 'text/plain' }),
       );
       foreign.push(key);
+    },
+    async s3Keys() {
+      const prefix = env.s3Settings.S3_KEY_PREFIX;
+      const answer = await raw.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      return (answer.Contents ?? []).map(({ Key }) => Key!.slice(prefix.length));
     },
     async close() {
       await Promise.all(foreign.map((key) => raw.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))));
@@ -127,16 +134,22 @@ describe.each(STORES)('the %s image store', (_, make) => {
 
   test('when an image is added, then it is written where none was, and nothing is written over one', async () => {
     const { add } = sut.store;
-    // Only MongoDB's store can make the write conditional. S3 overwrites, and a store in migration
-    // would add to its current store while the previous one may hold the image.
-    expect(typeof add).toBe(sut.store === sut.mongo ? 'function' : 'undefined');
+    // MongoDB's store makes the write conditional by its unique `_id`, S3's by `If-None-Match: *`,
+    // which versitygw honours. A store in migration cannot: it would add to its current store while
+    // the previous one may hold the image.
+    const conditional = sut.store === sut.mongo || sut.store === sut.s3;
+    expect(typeof add).toBe(conditional ? 'function' : 'undefined');
     if (!add) return;
+    const keysBefore = await sut.s3Keys();
     const id = new ObjectId();
     const first = image(2_000);
     expect(await add.call(sut.store, id, first, { index: 1 })).toBe(true);
     expect(await add.call(sut.store, id, image(3_000), { index: 1 })).toBe(false);
     expect(await sut.store.read(id, { index: 1 })).toEqual(Buffer.from(first.bytes));
     expect(await sut.store.has(id)).toBe(false);
+    // S3's store asked the server first, with a key of its own: in the bucket, the image alone is new.
+    const added = (await sut.s3Keys()).filter((key) => !keysBefore.includes(key));
+    expect(added).toEqual(sut.store === sut.s3 ? [`${id.toHexString()}.1`] : []);
   });
 
   test('when 8 writers write one image at once, then each succeeds and one whole image of theirs remains', async () => {

@@ -53,8 +53,9 @@ export class GenerationRepository {
     // Bytes already there come from another delivery of the job: they are replaced only while this
     // run holds the record, so the images of a generation another delivery completed are never
     // swapped under its metadata. A store that can add an image only where none is (`add`) needs
-    // that read of the record only when the key is taken: a new image replaces nothing. That is the
-    // common case, and it saves a read on the way to `completed`.
+    // that read of the record only when the add wrote nothing (the key was taken, or an S3 server
+    // does not honour the condition): a new image replaces nothing. That is the common case, and it
+    // saves a read on the way to `completed`.
     let holding: Promise<boolean> | undefined;
     const holds = () => (holding ??= this.store.holds(generation));
     const storeImage = async (image: SniffedImage, index: number): Promise<boolean> => {
