@@ -60,6 +60,7 @@ export class TcpProxy {
         const trap = this.trap;
         if (!trapped || !trap) return answer();
         this.trap = undefined;
+        trapped = false;
         trap.spring(() => {
           holding = [answer];
           return () => {

@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import { Router, type Express, type Request, type RequestHandler, type Response } from 'express';
+import { holdClose } from '../http/graceful-close';
 
 // bull-board's private API, behind one module: the paths its UI calls and our dashboard takes
 // over are named here and nowhere else. `bull-board.adapter.test.ts` fails when an upgrade of
@@ -38,13 +39,17 @@ export interface QueueActionOverrides {
 export function queueActionRoutes(queueName: string, take: QueueActionOverrides): Router {
   const router = Router({ mergeParams: true });
   router.use((req, _res, next) => next(req.params.queueName === queueName ? undefined : 'router'));
-  router.put('/retry/:status', (req, res, next) => take.retryAll(req.params.status, res, next));
-  router.put('/:jobId/retry', (req, res, next) => take.retryJob(req.params.jobId, res, next));
-  router.put('/clean/:status', (req, res, next) => take.cleanAll(req.params.status, res, next));
-  router.put('/:jobId/clean', (req, res, next) => take.cleanJob(req.params.jobId, res, next));
-  router.put(['/empty', '/obliterate'], (_req, res, next) => take.empty(res, next));
-  router.post('/add', (_req, res, next) => take.addJob(res, next));
-  router.patch('/:jobId/update-data', (req, res, next) => take.updateJobData(req.params.jobId, res, next));
+  // Held as the API's own routes are (`holdClose`): a retry writes MongoDB and then Redis.
+  const held = (res: Response, action: () => unknown) => holdClose(res, async () => action());
+  router.put('/retry/:status', (req, res, next) => held(res, () => take.retryAll(req.params.status, res, next)));
+  router.put('/:jobId/retry', (req, res, next) => held(res, () => take.retryJob(req.params.jobId, res, next)));
+  router.put('/clean/:status', (req, res, next) => held(res, () => take.cleanAll(req.params.status, res, next)));
+  router.put('/:jobId/clean', (req, res, next) => held(res, () => take.cleanJob(req.params.jobId, res, next)));
+  router.put(['/empty', '/obliterate'], (_req, res, next) => held(res, () => take.empty(res, next)));
+  router.post('/add', (_req, res, next) => held(res, () => take.addJob(res, next)));
+  router.patch('/:jobId/update-data', (req, res, next) =>
+    held(res, () => take.updateJobData(req.params.jobId, res, next)),
+  );
   return Router().use(`${BOARD_API_PATH}/queues/:queueName`, router);
 }
 

@@ -61,14 +61,11 @@ export function createAuth(deps: AuthDeps): (options: AuthOptions) => AuthGuard 
     dashboard: (req, options) => adminCheck(deps, req, options.scope === 'dashboard' ? options.sessions : undefined),
   };
   return (options) => {
-    const guard: RequestHandler = (req, res, next) => {
-      const checked = (async () => {
+    const guard: RequestHandler = (req, res, next) =>
+      holdClose(res, async () => {
         passed.set(req, await checks[options.scope](req, options));
         next();
-      })();
-      holdClose(res, checked);
-      return checked;
-    };
+      });
     const security: Array<Record<string, string[]>> =
       options.scope === 'stream' ? [{ [BEARER]: [] }, { [STREAM_TOKEN]: [] }] : [{ [BEARER]: [] }];
     return Object.assign(guard, { scope: options.scope, security });

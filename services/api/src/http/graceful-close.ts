@@ -4,24 +4,35 @@ import type { Server, ServerResponse } from 'node:http';
 /** Once the listener has closed, how often connections that have gone idle are closed. */
 const IDLE_SWEEP_MS = 100;
 
-/** Work of each request that its connection's close does not end: see `holdClose`. */
-const held = new WeakMap<ServerResponse, Set<Promise<void>>>();
+/** A server's held work (`holdClose`), and whether its close has ended. */
+interface HeldWork {
+  running: Set<Promise<void>>;
+  ended: boolean;
+}
+
+/** Each request's server's held work, by the response (set as the request comes in). */
+const heldWorkOf = new WeakMap<ServerResponse, HeldWork>();
 
 /**
- * Makes the server's close wait for `work`, a request's handling, even after the request's client
- * has gone. A client that goes away mid-request closes its connection, and with it the response;
- * the handler runs on regardless, and a create half done (its record written, its job not yet
- * queued) must finish before the stop closes the MongoDB and Redis clients under it.
+ * Runs `work`, a step of handling the request `res` answers, and makes the server's close wait for
+ * it, even after the request's client has gone. A client that goes away mid-request closes its
+ * connection, and with it the response, but the handler runs on: a create half done (its record
+ * written, its job not yet queued) must finish before the stop closes MongoDB and Redis under it.
+ * Once the close has ended, `work` is not started (its clients are gone, and so are its
+ * connections): undefined then.
  */
-export function holdClose(res: ServerResponse, work: Promise<unknown>): void {
-  const works = held.get(res) ?? new Set<Promise<void>>();
-  held.set(res, works);
-  const settled = work.then(
+export async function holdClose<T>(res: ServerResponse, work: () => Promise<T>): Promise<T | undefined> {
+  const held = heldWorkOf.get(res);
+  if (!held) return work();
+  if (held.ended) return undefined;
+  const running = work();
+  const settled = running.then(
     () => undefined,
     () => undefined,
   );
-  works.add(settled);
-  void settled.then(() => works.delete(settled));
+  held.running.add(settled);
+  void settled.then(() => held.running.delete(settled));
+  return running;
 }
 
 export interface GracefulClose {
@@ -44,20 +55,10 @@ export interface GracefulClose {
 /** Call before the server takes its first request: it follows every answer from then on. */
 export function gracefulClose(server: Server): GracefulClose {
   const unanswered = new Set<ServerResponse>();
-  // Requests until their response has closed and their held work has ended.
-  const handling = new Set<ServerResponse>();
-  let whenHandled: (() => void) | undefined;
+  const held: HeldWork = { running: new Set(), ended: false };
   let draining = false;
-  const forget = (res: ServerResponse) => {
-    const works = held.get(res);
-    // A guard's work ends by starting the route's, which is held before the guard's settles.
-    if (works?.size) return void Promise.all(works).then(() => forget(res));
-    handling.delete(res);
-    if (handling.size === 0) whenHandled?.();
-  };
   server.prependListener('request', (_req, res: ServerResponse) => {
-    handling.add(res);
-    res.once('close', () => forget(res));
+    heldWorkOf.set(res, held);
     if (draining) {
       res.shouldKeepAlive = false;
       return;
@@ -84,8 +85,10 @@ export function gracefulClose(server: Server): GracefulClose {
       } finally {
         clearInterval(sweep);
       }
-      // Every connection has closed, and every response with it; what is left is work held.
-      if (handling.size > 0) await new Promise<void>((resolve) => (whenHandled = resolve));
+      // Every connection has closed; what is left is work held for clients that have gone. Work
+      // may hold more as it goes (a guard starts the route's handler), so until none is running.
+      while (held.running.size > 0) await Promise.all(held.running);
+      held.ended = true;
     },
   };
 }

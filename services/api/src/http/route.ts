@@ -164,11 +164,7 @@ export class RouteTable<Authed extends boolean = false> {
       const auth = guard ? authOf(req).claims : undefined;
       await spec.handler({ ...input, auth, req, res } as RouteInput<P, Q, H, B, Guarded<Authed, G>>);
     };
-    const handler: RequestHandler = (req, res) => {
-      const handled = handle(req, res);
-      holdClose(res, handled);
-      return handled;
-    };
+    const handler: RequestHandler = (req, res) => holdClose(res, () => handle(req, res));
     this.router[method](path, labelRoute(this.base + path), handler);
   }
 }
