@@ -38,11 +38,14 @@ async function sendAndLeave(port: number, head: string, body: Buffer, leaveWhen:
   socket.resetAndDestroy();
 }
 
-/** Starts `closer.close(0)`; `stopped()` says whether it has resolved. */
-function closing(closer: GracefulClose) {
+/** Closes: still not done 200 ms in, while `step` runs; done once `step` is let finish. */
+async function expectCloseHeldBy(closer: GracefulClose, step: { finish: () => void }): Promise<void> {
   let stopped = false;
   const done = closer.close(0).then(() => (stopped = true));
-  return { done, stopped: () => stopped };
+  await sleep(200);
+  expect(stopped).toBe(false);
+  step.finish();
+  await done;
 }
 
 describe('holding the close for work whose client has gone', () => {
@@ -72,11 +75,7 @@ describe('holding the close for work whose client has gone', () => {
       Buffer.alloc(0),
       action.started,
     );
-    const stop = closing(served.closer);
-    await sleep(200);
-    expect(stop.stopped()).toBe(false);
-    action.finish();
-    await stop.done;
+    await expectCloseHeldBy(served.closer, action);
   });
 
   test('when a route’s handler starts only after its client has gone (a gzip body inflated late), then the close waits for it', async () => {
@@ -105,11 +104,7 @@ describe('holding the close for work whose client has gone', () => {
     await sendAndLeave(served.port, head, body, Promise.resolve());
     await closed;
     await handler.started;
-    const stop = closing(served.closer);
-    await sleep(200);
-    expect(stop.stopped()).toBe(false);
-    handler.finish();
-    await stop.done;
+    await expectCloseHeldBy(served.closer, handler);
   });
 
   test('when the close has ended, then work for a request it outlived is not started', async () => {

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { buffer } from 'node:stream/consumers';
 import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ObjectId } from 'mongodb';
 import { isolation, type Isolation } from '../../../../test/support/isolation';
@@ -12,12 +13,6 @@ const image = (text: string): ImageToStore => {
     bytes,
     meta: { mime_type: 'image/png', size_bytes: bytes.length, width: 1, height: 1 },
   };
-};
-
-const bodyOf = async (req: IncomingMessage) => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 };
 
 /**
@@ -58,7 +53,7 @@ class ServerWithoutConditions {
     this.requests.push(`${req.method} ${Key}${req.headers['if-none-match'] ? ' (if-none-match)' : ''}`);
     if (this.down) return { status: 503 };
     if (req.method === 'PUT') {
-      const Body = await bodyOf(req);
+      const Body = await buffer(req);
       const put = await this.behind.send(
         new PutObjectCommand({ Bucket, Key, Body, ContentType: req.headers['content-type'] }),
       );
