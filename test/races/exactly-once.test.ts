@@ -9,6 +9,7 @@ import {
   createLogger,
   ensureIndexes,
   GenerationStore,
+  InsertBatches,
   JobQueues,
   MongoImageStore,
   newGeneration,
@@ -325,6 +326,29 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         const won = claims.flatMap((claim, i) => (claim.claimed ? [ids[i]!] : []));
         const told = claims.flatMap((claim) => (claim.claimed ? [] : [claim.existing.generation_id.toHexString()]));
         expect(new Set(told)).toEqual(new Set(won.map((id) => id.toHexString())));
+        return won.length;
+      });
+      expect(wins).toEqual(once);
+    });
+
+    test('a batched insert: of eight inserts of one record, half in one batch and half in another, exactly one is stored, and the records beside them all are', async () => {
+      const batches = [0, 1].map(
+        (i) => new InsertBatches(clients[i]!.db('races').collection<GenerationDocument>(COLLECTIONS.generations)),
+      );
+      const wins = await rounds(async () => {
+        const id = new ObjectId();
+        const copies = stores.map((_, i) => ({ ...newGeneration(new ObjectId(), `writer ${i}`, SETTINGS), _id: id }));
+        const beside = [0, 1].map(() => newGeneration(new ObjectId(), 'beside', SETTINGS));
+        const results = await Promise.allSettled([
+          ...copies.map((doc, i) => batches[i % 2]!.insert(doc)),
+          ...beside.map((doc, i) => batches[i]!.insert(doc)),
+        ]);
+        const won = results.slice(0, WRITERS).flatMap((result, i) => (result.status === 'fulfilled' ? [i] : []));
+        for (const result of results.slice(0, WRITERS))
+          if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 11000 });
+        expect(results.slice(WRITERS).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
+        expect(await generations().countDocuments({ _id: { $in: beside.map((doc) => doc._id) } })).toBe(2);
+        if (won.length === 1) expect((await read(id)).prompt).toBe(`writer ${won[0]}`);
         return won.length;
       });
       expect(wins).toEqual(once);

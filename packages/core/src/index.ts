@@ -6,6 +6,7 @@ export * from './db';
 export * from './generations/generation-canceller';
 export * from './generations/generation-deleter';
 export * from './generation-events';
+export * from './insert-batches';
 export * from './generations/generation-lifecycle';
 export * from './generations/generation-store';
 export * from './generations/pending-runs';

@@ -1,6 +1,6 @@
 import type { Db, Filter, ObjectId } from 'mongodb';
 import type { GenerationStatus, MongoReadPreference } from '@imagegen/shared';
-import { COLLECTIONS, type GenerationDocument } from '@imagegen/core';
+import { COLLECTIONS, InsertBatches, type GenerationDocument } from '@imagegen/core';
 
 export interface PageRequest {
   limit: number;
@@ -18,14 +18,17 @@ export class GenerationRepository {
    * other read stays on the primary: a record just written must be read as written.
    */
   private readonly listings;
+  /** New records: the creates of one turn of the event loop write theirs in one command. */
+  private readonly inserts;
 
   constructor(db: Db, listReadPreference: MongoReadPreference = 'primary') {
     this.generations = db.collection<GenerationDocument>(COLLECTIONS.generations);
     this.listings = db.collection<GenerationDocument>(COLLECTIONS.generations, { readPreference: listReadPreference });
+    this.inserts = new InsertBatches(this.generations);
   }
 
-  async insert(doc: GenerationDocument): Promise<void> {
-    await this.generations.insertOne(doc);
+  insert(doc: GenerationDocument): Promise<void> {
+    return this.inserts.insert(doc);
   }
 
   /** The status of each of `ids` that has a record, by hex id. */
