@@ -5,6 +5,7 @@ import { MongoClient, ObjectId, type Db } from 'mongodb';
 import { Redis } from 'ioredis';
 import { providePostgresDatabase, startFerretDb, type ProvidedService } from '@imagegen/devstack';
 import {
+  Claims,
   COLLECTIONS,
   createLogger,
   ensureIndexes,
@@ -312,6 +313,18 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         expect(results[0]).toMatchObject({ status: 'completed', completed_at: claimedAt });
         expect(await read(started._id)).toMatchObject({ status: 'completed', completed_at: claimedAt, rev: 2 });
         return winners(results).length;
+      });
+      expect(wins).toEqual(once);
+    });
+
+    test('a claim taken in a batch: of eight takes of one key, four through each of two processes’ claims (one command each), exactly one takes it', async () => {
+      const claims = [0, 1].map((i) => new Claims(clients[i]!.db('races')));
+      const wins = await rounds(async () => {
+        const key = `race:${new ObjectId().toHexString()}`;
+        const taken = await Promise.all(stores.map((_, i) => claims[i % 2]!.take(key, { writer: i })));
+        const winner = taken.indexOf(true);
+        expect((await claims[0]!.find(key))?.data).toEqual({ writer: winner });
+        return taken.filter(Boolean).length;
       });
       expect(wins).toEqual(once);
     });

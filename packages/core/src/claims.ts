@@ -1,5 +1,6 @@
 import type { Collection, Db, Document } from 'mongodb';
 import { COLLECTIONS, isDuplicateKey, type ClaimDocument } from './db';
+import { InsertBatches } from './insert-batches';
 
 /** How old a claim whose write has not been made must be before another writer makes it. */
 export const ABANDONED_CLAIM_MS = 30_000;
@@ -28,9 +29,12 @@ export const ABANDONED_CLAIM_MS = 30_000;
  */
 export class Claims {
   private readonly claims: Collection<ClaimDocument>;
+  /** The claims taken in one turn go to the server in one command; each is still won or lost alone. */
+  private readonly inserts: InsertBatches<ClaimDocument>;
 
   constructor(db: Db) {
     this.claims = db.collection<ClaimDocument>(COLLECTIONS.claims);
+    this.inserts = new InsertBatches(this.claims);
   }
 
   /**
@@ -71,7 +75,7 @@ export class Claims {
   /** True when this call took `key`; false when another writer had. `data` is kept with the claim. */
   async take(key: string, data: Document = {}, by?: string): Promise<boolean> {
     try {
-      await this.claims.insertOne({ _id: key, at: new Date(), data, ...(by !== undefined && { by }) });
+      await this.inserts.insert({ _id: key, at: new Date(), data, ...(by !== undefined && { by }) });
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return false;

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { Binary, type Db, type ObjectId } from 'mongodb';
 import { COLLECTIONS, isDuplicateKey, type ImageDocument, type ImagePartDocument } from '../db';
+import { InsertBatches } from '../insert-batches';
 import {
   FIRST_IMAGE,
   partSuffix,
@@ -24,10 +25,15 @@ export class MongoImageStore implements ImageStore {
   readonly description = 'MongoDB (the images and image_parts collections)';
   private readonly images;
   private readonly parts;
+  /** New images, and parts: those added in one turn go to the server in one command each. */
+  private readonly imageInserts;
+  private readonly partInserts;
 
   constructor(db: Db) {
     this.images = db.collection<ImageDocument>(COLLECTIONS.images);
     this.parts = db.collection<ImagePartDocument>(COLLECTIONS.imageParts);
+    this.imageInserts = new InsertBatches(this.images);
+    this.partInserts = new InsertBatches(this.parts);
   }
 
   /**
@@ -53,8 +59,8 @@ export class MongoImageStore implements ImageStore {
   async add(id: ObjectId, image: ImageToStore, part: ImagePart = FIRST_IMAGE): Promise<boolean> {
     const suffix = partSuffix(part);
     try {
-      if (!suffix) await this.images.insertOne({ _id: id, ...fieldsOf(image) });
-      else await this.parts.insertOne({ _id: partKey(id, suffix), generation_id: id, ...fieldsOf(image) });
+      if (!suffix) await this.imageInserts.insert({ _id: id, ...fieldsOf(image) });
+      else await this.partInserts.insert({ _id: partKey(id, suffix), generation_id: id, ...fieldsOf(image) });
       return true;
     } catch (err) {
       if (isDuplicateKey(err)) return false;

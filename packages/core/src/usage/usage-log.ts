@@ -1,6 +1,7 @@
-import type { Collection, Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import type { ServingProvider } from '@imagegen/shared';
 import { COLLECTIONS, isDuplicateKey, type GenerationDocument, type UsageDocument } from '../db';
+import { InsertBatches } from '../insert-batches';
 import { utcDay } from './quota-periods';
 
 /** How one run of a generation ended, as far as spending goes. */
@@ -30,16 +31,17 @@ export interface UsageRecord extends UsageDocument {
  * is the generation's id and run, so a job delivered twice records its run once.
  */
 export class UsageLog {
-  private readonly usage: Collection<UsageRecord>;
+  /** The runs that end in one turn record theirs in one command. */
+  private readonly inserts: InsertBatches<UsageRecord>;
 
   constructor(db: Db) {
-    this.usage = db.collection<UsageRecord>(COLLECTIONS.usage);
+    this.inserts = new InsertBatches(db.collection<UsageRecord>(COLLECTIONS.usage));
   }
 
   async record({ generation, outcome, provider, images, providerMs }: RunUsage): Promise<void> {
     const at = new Date();
     try {
-      await this.usage.insertOne({
+      await this.inserts.insert({
         _id: `${generation._id.toHexString()}:${generation.run}`,
         user_id: generation.user_id,
         generation_id: generation._id,
