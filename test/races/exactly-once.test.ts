@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient, ObjectId, type Db } from 'mongodb';
+import { MongoClient, ObjectId, type CommandStartedEvent, type Db } from 'mongodb';
 import { Redis } from 'ioredis';
 import { providePostgresDatabase, startFerretDb, type ProvidedService } from '@imagegen/devstack';
 import {
@@ -70,6 +70,13 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
     let db: Db;
     /** Each writer its own store, over two clients: the writers share no connection pool. */
     let stores: GenerationStore[];
+    /** The inserts each client sent: what shows that writers sharing a batcher were one command. */
+    let sent: { client: number; collection: string; documents: number }[] = [];
+    /** How many documents each client's first insert into `collection` since `sent` was emptied held. */
+    const firstInsertOfEach = (collection: string) =>
+      [0, 1].map(
+        (client) => sent.find((insert) => insert.client === client && insert.collection === collection)?.documents,
+      );
 
     beforeAll(async () => {
       workDir = mkdtempSync(join(tmpdir(), 'imagegen-races-'));
@@ -86,7 +93,13 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
       }
       server = await startFerretDb(workDir, storage);
       clients = await Promise.all(
-        [0, 1].map(() => new MongoClient(server.url, { maxPoolSize: WRITERS / 2 }).connect()),
+        [0, 1].map(() => new MongoClient(server.url, { maxPoolSize: WRITERS / 2, monitorCommands: true }).connect()),
+      );
+      clients.forEach((client, i) =>
+        client.on('commandStarted', (event: CommandStartedEvent) => {
+          if (event.commandName !== 'insert') return;
+          sent.push({ client: i, collection: String(event.command.insert), documents: event.command.documents.length });
+        }),
       );
       const dbs = clients.map((client) => client.db('races'));
       db = dbs[0]!;
@@ -321,7 +334,9 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
       const claims = [0, 1].map((i) => new Claims(clients[i]!.db('races')));
       const wins = await rounds(async () => {
         const key = `race:${new ObjectId().toHexString()}`;
+        sent = [];
         const taken = await Promise.all(stores.map((_, i) => claims[i % 2]!.take(key, { writer: i })));
+        expect(firstInsertOfEach(COLLECTIONS.claims)).toEqual([WRITERS / 2, WRITERS / 2]);
         const winner = taken.indexOf(true);
         expect((await claims[0]!.find(key))?.data).toEqual({ writer: winner });
         return taken.filter(Boolean).length;
@@ -352,6 +367,7 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         const id = new ObjectId();
         const copies = stores.map((_, i) => ({ ...newGeneration(new ObjectId(), `writer ${i}`, SETTINGS), _id: id }));
         const beside = [0, 1].map(() => newGeneration(new ObjectId(), 'beside', SETTINGS));
+        sent = [];
         const results = await Promise.allSettled([
           ...copies.map((doc, i) => batches[i % 2]!.insert(doc)),
           ...beside.map((doc, i) => batches[i]!.insert(doc)),
@@ -359,6 +375,7 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
         const won = results.slice(0, WRITERS).flatMap((result, i) => (result.status === 'fulfilled' ? [i] : []));
         for (const result of results.slice(0, WRITERS))
           if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 11000 });
+        expect(firstInsertOfEach(COLLECTIONS.generations)).toEqual([WRITERS / 2 + 1, WRITERS / 2 + 1]);
         expect(results.slice(WRITERS).map((result) => result.status)).toEqual(['fulfilled', 'fulfilled']);
         expect(await generations().countDocuments({ _id: { $in: beside.map((doc) => doc._id) } })).toBe(2);
         if (won.length === 1) expect((await read(id)).prompt).toBe(`writer ${won[0]}`);
@@ -367,9 +384,16 @@ describe.each(['PostgreSQL', 'SQLite'] as const)(
       expect(wins).toEqual(once);
     });
 
-    test('a new image: of eight runs adding one generation’s image (and eight its second part), exactly one writes it, whole', async () => {
-      const images = stores.map((_, i) => new MongoImageStore(clients[i % 2]!.db('races')));
-      const wins = await rounds(async () => Math.max(...(await raceToAdd(images))));
+    test('a new image: of eight runs adding one generation’s image (and eight its second part), four through each of two stores, exactly one writes it, whole', async () => {
+      const shared = [0, 1].map((i) => new MongoImageStore(clients[i]!.db('races')));
+      const images = stores.map((_, i) => shared[i % 2]!);
+      const wins = await rounds(async () => {
+        sent = [];
+        const won = await raceToAdd(images);
+        expect(firstInsertOfEach(COLLECTIONS.images)).toEqual([WRITERS / 2, WRITERS / 2]);
+        expect(firstInsertOfEach(COLLECTIONS.imageParts)).toEqual([WRITERS / 2, WRITERS / 2]);
+        return Math.max(...won);
+      });
       expect(wins).toEqual(once);
     });
 

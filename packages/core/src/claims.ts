@@ -29,7 +29,7 @@ export const ABANDONED_CLAIM_MS = 30_000;
  */
 export class Claims {
   private readonly claims: Collection<ClaimDocument>;
-  /** The claims taken in one turn go to the server in one command; each is still won or lost alone. */
+  /** The claims taken in one turn go to the server together (InsertBatches); each is still won or lost alone. */
   private readonly inserts: InsertBatches<ClaimDocument>;
 
   constructor(db: Db) {

@@ -25,7 +25,7 @@ export class MongoImageStore implements ImageStore {
   readonly description = 'MongoDB (the images and image_parts collections)';
   private readonly images;
   private readonly parts;
-  /** New images, and parts: those added in one turn go to the server in one command each. */
+  /** New images, and parts: those added in one turn go to the server together (InsertBatches; large ones alone). */
   private readonly imageInserts;
   private readonly partInserts;
 

@@ -31,7 +31,7 @@ export interface UsageRecord extends UsageDocument {
  * is the generation's id and run, so a job delivered twice records its run once.
  */
 export class UsageLog {
-  /** The runs that end in one turn record theirs in one command. */
+  /** The runs that end in one turn record theirs together (InsertBatches). */
   private readonly inserts: InsertBatches<UsageRecord>;
 
   constructor(db: Db) {

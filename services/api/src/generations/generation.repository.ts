@@ -18,7 +18,7 @@ export class GenerationRepository {
    * other read stays on the primary: a record just written must be read as written.
    */
   private readonly listings;
-  /** New records: the creates of one turn of the event loop write theirs in one command. */
+  /** New records: the creates of one turn of the event loop write theirs together (InsertBatches). */
   private readonly inserts;
 
   constructor(db: Db, listReadPreference: MongoReadPreference = 'primary') {
